@@ -1,0 +1,126 @@
+"""Reverse-mode autodiff over the lazy graph: the backward pass is built as more nodes."""
+from __future__ import annotations
+from typing import Optional, Sequence
+import numpy as np
+from lazygrad.ops import Node, Ops
+from lazygrad.ops.gradient import RULES, NO_GRADIENT
+
+
+def _on_grad_path(roots: list[Node]) -> list[Node]:
+  """Nodes that need a gradient, in topological order (sources first)."""
+  order, seen = [], set()
+  for root in roots:
+    stack = [(root, False)]
+    while stack:
+      node, done = stack.pop()
+      if done: order.append(node); continue
+      if id(node) in seen or not node.requires_grad: continue
+      seen.add(id(node))
+      stack.append((node, True))
+      if node.op is not Ops.ASSIGN:
+        stack.extend((s, False) for s in reversed(node.srcs) if id(s) not in seen)
+  return order
+
+
+def compute_gradients(root_grads: list[tuple[Node, "Tensor"]], targets: list[Node], create_graph: bool) -> dict[int, "Tensor"]:
+  from lazygrad.tensor import Tensor, no_grad, _GradMode
+  order = _on_grad_path([n for n, _ in root_grads])
+  # only walk nodes from which some target is reachable
+  wanted = {id(t) for t in targets}
+  reaches: dict[int, bool] = {}
+  for n in order:
+    reaches[id(n)] = id(n) in wanted or any(reaches.get(id(s), False) for s in n.srcs if n.op is not Ops.ASSIGN)
+  grads: dict[int, Tensor] = {}
+  for n, g in root_grads:
+    grads[id(n)] = grads[id(n)] + g if id(n) in grads else g
+  prev = _GradMode.enabled
+  _GradMode.enabled = create_graph
+  try:
+    for node in reversed(order):
+      g = grads.get(id(node))
+      if g is None or not node.srcs or node.op is Ops.ASSIGN or node.op in NO_GRADIENT: continue
+      if not any(reaches.get(id(s), False) for s in node.srcs): continue
+      rule = RULES.get(node.op)
+      if rule is None: raise RuntimeError(f"backward: no gradient rule for {node.op.name}")
+      src_grads = rule(Tensor._from_node(node), g, *[Tensor._from_node(s) for s in node.srcs])
+      for s, sg in zip(node.srcs, src_grads):
+        if sg is None or not s.requires_grad or not reaches.get(id(s), False): continue
+        if sg.shape != s.shape: raise RuntimeError(f"backward: gradient of shape {sg.shape} for a value of shape {s.shape} in {node.op.name}")
+        grads[id(s)] = grads[id(s)] + sg if id(s) in grads else sg
+  finally:
+    _GradMode.enabled = prev
+  return grads
+
+
+def _root_grad(t, gradient, op: str):
+  from lazygrad.tensor import Tensor
+  if not t.requires_grad:
+    raise RuntimeError(f"{op}: element 0 of tensors does not require grad and does not have a grad_fn (shape {t.shape})")
+  if gradient is None:
+    if t.numel() != 1: raise RuntimeError(f"{op}: grad can be implicitly created only for scalar outputs, got shape {t.shape}")
+    return Tensor.ones(t.shape, dtype=t.dtype, device=t.device)
+  if not isinstance(gradient, Tensor): gradient = Tensor(gradient, dtype=t.dtype, device=t.device)
+  if gradient.shape != t.shape: raise RuntimeError(f"{op}: gradient of shape {gradient.shape} does not match output of shape {t.shape}")
+  return gradient.cast(t.dtype)
+
+
+def backward(t, gradient, create_graph: bool) -> None:
+  from lazygrad.tensor import Tensor
+  g = _root_grad(t, gradient, "backward")
+  params = [p for p in list(Tensor._params) if p.requires_grad]
+  grads = compute_gradients([(t.node, g)], [p.node for p in params], create_graph)
+  for p in params:
+    pg = grads.get(id(p.node))
+    if pg is None: continue
+    if not create_graph: pg = pg.detach()
+    p.grad = pg if p.grad is None else p.grad + pg
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False, allow_unused: bool = False):
+  """lazygrad.grad: gradients of outputs w.r.t. inputs as Tensors, without touching .grad."""
+  from lazygrad.tensor import Tensor
+  single = isinstance(inputs, Tensor)
+  outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+  inputs = [inputs] if single else list(inputs)
+  if grad_outputs is None: grad_outputs = [None] * len(outputs)
+  elif isinstance(grad_outputs, Tensor): grad_outputs = [grad_outputs]
+  if len(grad_outputs) != len(outputs): raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+  for i in inputs:
+    if not i.requires_grad: raise RuntimeError(f"grad: one of the differentiated tensors (shape {i.shape}) does not require grad")
+  roots = [(o.node, _root_grad(o, go, "grad")) for o, go in zip(outputs, grad_outputs)]
+  grads = compute_gradients(roots, [i.node for i in inputs], create_graph)
+  out = []
+  for i in inputs:
+    g = grads.get(id(i.node))
+    if g is None and not allow_unused:
+      raise RuntimeError(f"grad: one of the differentiated tensors (shape {i.shape}) appears to not have been used in the graph; pass allow_unused=True")
+    out.append(g if g is None or create_graph else g.detach())
+  return tuple(out)
+
+
+def gradcheck(fn, inputs: Sequence, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3) -> bool:
+  """Compare autograd with central differences in float64 (as the seed course's backward_check).
+
+  fn maps Tensors to a Tensor; every float input is checked. Raises AssertionError with
+  the worst mismatch, returns True when all gradients agree."""
+  from lazygrad.tensor import Tensor
+  from lazygrad.dtype import dtypes
+  arrays = [np.asarray(x.numpy() if isinstance(x, Tensor) else x, dtype=np.float64) for x in inputs]
+  leaves = [Tensor(a, dtype=dtypes.float64, requires_grad=True) for a in arrays]
+  out = fn(*leaves)
+  seed = np.random.default_rng(0).standard_normal(out.shape)   # a random projection checks every output
+  analytic = grad([out], leaves, [Tensor(seed, dtype=dtypes.float64)], allow_unused=True)
+  for k, (a, g) in enumerate(zip(arrays, analytic)):
+    g = np.zeros_like(a) if g is None else g.numpy()
+    num = np.zeros_like(a)
+    for idx in np.ndindex(a.shape):
+      vals = []
+      for sign in (1, -1):
+        pert = [x.copy() for x in arrays]
+        pert[k][idx] += sign * eps
+        vals.append(float((fn(*[Tensor(p, dtype=dtypes.float64) for p in pert]).numpy() * seed).sum()))
+      num[idx] = (vals[0] - vals[1]) / (2 * eps)
+    if not np.allclose(g, num, atol=atol, rtol=rtol):
+      worst = np.unravel_index(np.argmax(np.abs(g - num)), a.shape) if a.size else ()
+      raise AssertionError(f"gradcheck: input {k} gradient mismatch at {worst}: autograd {g[worst]} vs numerical {num[worst]}")
+  return True

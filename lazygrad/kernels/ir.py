@@ -1,0 +1,66 @@
+"""The Kernel IR: what the scheduler hands to every renderer (numpy, Triton).
+
+A Kernel iterates over `shape`. Its `body` is an expression tree of `Expr` nodes whose
+leaves are LOAD (buffer slot + ShapeTracker from the iteration space to the buffer),
+CONST, VALID (a view's mask as a bool) and RAND; inner nodes are the elementwise
+primitives, and at most one REDUCE (at the root, for now). The result is stored
+contiguously into buffer slot 0 with shape `out_shape` (reduced dims kept as 1).
+"""
+from __future__ import annotations
+from dataclasses import dataclass, field
+from typing import Any
+import math
+from lazygrad.dtype import DType
+from lazygrad.ops import Ops
+
+
+@dataclass(frozen=True)
+class Expr:
+  op: Ops
+  srcs: tuple[Expr, ...]
+  arg: Any
+  dtype: DType
+
+  def walk(self):
+    """Every node once, sources first."""
+    seen, order = set(), []
+    def visit(e):
+      if id(e) in seen: return
+      seen.add(id(e))
+      for s in e.srcs: visit(s)
+      order.append(e)
+    visit(self)
+    return order
+
+
+@dataclass(eq=False)
+class Kernel:
+  name: str
+  shape: tuple[int, ...]           # iteration space
+  out_shape: tuple[int, ...]       # shape stored into slot 0 (reduced dims are 1)
+  body: Expr
+  buf_dtypes: tuple[DType, ...]    # slot 0 is the output, the rest are inputs
+  var_names: tuple[str, ...] = ()  # runtime scalars (e.g. rand seed) passed at launch
+  source: str = ""                 # filled by a renderer
+  key: Any = field(default=None)
+
+  @property
+  def reduce_axes(self) -> tuple[int, ...]:
+    return self.body.arg[1] if self.body.op is Ops.REDUCE else ()
+
+  @property
+  def flops(self) -> int:
+    n = math.prod(self.shape)
+    return n * sum(1 for e in self.body.walk() if e.op not in (Ops.LOAD, Ops.CONST, Ops.VALID))
+
+
+def kernel_name(body: Expr, shape) -> str:
+  ops = []
+  for e in body.walk():
+    if e.op in (Ops.LOAD, Ops.CONST, Ops.VALID, Ops.CAST): continue
+    nm = (f"{e.arg[0].name.lower()}" if e.op is Ops.REDUCE else e.op.name.lower())
+    if e.op is Ops.REDUCE: nm = {"add": "sum", "max": "max"}[nm]
+    if nm not in ops: ops.append(nm)
+  prefix = "R" if body.op is Ops.REDUCE else "E"
+  dims = "x".join(str(s) for s in shape) or "1"
+  return "_".join([prefix] + ops[:4] + [dims])

@@ -1,0 +1,175 @@
+"""Runtime helpers that generated numpy kernels call.
+
+Arrays inside a numpy kernel keep every dim of the iteration space, but a dim the
+value is broadcast along has size 1 there, so numpy broadcasting does the expand and
+no broadcast product is ever materialised."""
+from __future__ import annotations
+import math
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+from lazygrad.ops.view import View, ShapeTracker
+
+
+def _is_broadcast(v: View, d: int) -> bool:
+  return v.strides[d] == 0 and (v.mask is None or v.mask[d] == (0, v.shape[d]))
+
+
+def _load_view(buf: np.ndarray, v: View) -> np.ndarray:
+  shape = tuple(1 if _is_broadcast(v, d) else s for d, s in enumerate(v.shape))
+  box = v.mask or tuple((0, s) for s in v.shape)
+  box = tuple((0, 1) if _is_broadcast(v, d) else b for d, b in enumerate(box))
+  if any(hi <= lo for lo, hi in box): return np.zeros(shape, dtype=buf.dtype)
+  base = v.offset + sum(lo * st for (lo, _), st in zip(box, v.strides))
+  sub = as_strided(buf[base:], tuple(hi - lo for lo, hi in box), tuple(st * buf.itemsize for st in v.strides), writeable=False)
+  if v.mask is None: return sub
+  out = np.zeros(shape, dtype=buf.dtype)
+  out[tuple(slice(lo, hi) for lo, hi in box)] = sub
+  return out
+
+
+def _aranges(shape):
+  nd = len(shape)
+  return [np.arange(s).reshape((1,) * d + (s,) + (1,) * (nd - d - 1)) for d, s in enumerate(shape)]
+
+
+def _view_addr(v: View, idx):
+  addr = v.offset + sum((i * st for i, st in zip(idx, v.strides)), np.int64(0))
+  valid = np.bool_(True)
+  if v.mask:
+    for i, (lo, hi) in zip(idx, v.mask): valid = valid & (i >= lo) & (i < hi)
+  return addr, valid
+
+
+def addresses(st: ShapeTracker):
+  """Flat address and validity of every index of st's shape (broadcastable arrays)."""
+  idx = _aranges(st.shape)
+  addr, valid = _view_addr(st.views[-1], idx)
+  for v in reversed(st.views[:-1]):
+    addr = np.broadcast_to(addr, np.broadcast_shapes(np.shape(addr), np.shape(valid)))
+    idx = np.unravel_index(np.where(valid, addr, 0), v.shape) if v.shape else ()
+    a2, v2 = _view_addr(v, idx)
+    addr, valid = a2, valid & v2
+  return addr, valid
+
+
+def load(buf: np.ndarray, st: ShapeTracker) -> np.ndarray:
+  if 0 in st.shape: return np.zeros(st.shape, dtype=buf.dtype)
+  if len(st.views) == 1: return _load_view(buf, st.views[0])
+  addr, valid = addresses(st)
+  full = np.broadcast_shapes(np.shape(addr), np.shape(valid))
+  addr, valid = np.broadcast_to(addr, full), np.broadcast_to(valid, full)
+  vals = buf[np.where(valid, addr, 0)]
+  return np.where(valid, vals, np.zeros((), dtype=buf.dtype))
+
+
+def valid(st: ShapeTracker) -> np.ndarray:
+  if len(st.views) == 1:
+    v, out = st.views[0], np.bool_(True)
+    for d, ar in enumerate(_aranges(st.shape)):
+      if v.mask and v.mask[d] != (0, st.shape[d]): out = out & (ar >= v.mask[d][0]) & (ar < v.mask[d][1])
+    return np.broadcast_to(out, tuple(1 for _ in st.shape)) if np.ndim(out) == 0 else out
+  return addresses(st)[1]
+
+
+def const(value, dtype, ndim: int) -> np.ndarray:
+  return np.full((1,) * ndim, value, dtype=dtype)
+
+
+# ---- counter-based random numbers: Philox4x32-10, the generator behind triton's tl.rand
+
+PHILOX_KEY_A, PHILOX_KEY_B = np.uint32(0x9E3779B9), np.uint32(0xBB67AE85)
+PHILOX_ROUND_A, PHILOX_ROUND_B = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+
+
+def philox(seed: int, c0: np.ndarray, c1: np.ndarray, rounds: int = 10) -> np.ndarray:
+  """First 32-bit word of Philox4x32 for counters (c0, c1, 0, 0) and a 64-bit seed."""
+  k0, k1 = np.uint32(seed & 0xFFFFFFFF), np.uint32((seed >> 32) & 0xFFFFFFFF)
+  c0, c1 = c0.astype(np.uint32), c1.astype(np.uint32)
+  c2, c3 = np.zeros_like(c0), np.zeros_like(c0)
+  with np.errstate(over='ignore'):
+    for _ in range(rounds):
+      p0 = PHILOX_ROUND_B * c2.astype(np.uint64)   # uses the old c2 and c0
+      p1 = PHILOX_ROUND_A * c0.astype(np.uint64)
+      c0 = (p0 >> np.uint64(32)).astype(np.uint32) ^ c1 ^ k0
+      c2 = (p1 >> np.uint64(32)).astype(np.uint32) ^ c3 ^ k1
+      c1 = p0.astype(np.uint32)
+      c3 = p1.astype(np.uint32)
+      k0, k1 = k0 + PHILOX_KEY_A, k1 + PHILOX_KEY_B
+  return c0
+
+
+def uniform_from_uint32(x: np.ndarray) -> np.ndarray:
+  """Triton's uint_to_uniform_float: values in [0, 1)."""
+  xi = x.view(np.int32).astype(np.int64)
+  xi = np.where(xi < 0, -xi - 1, xi)
+  return (xi.astype(np.float32) * np.float32(4.6566127342e-10)).astype(np.float32)
+
+
+def rand(st: ShapeTracker, seed: int, base: int) -> np.ndarray:
+  addr, _ = addresses(st)
+  counter = np.asarray(addr, dtype=np.int64) + base
+  return uniform_from_uint32(philox(int(seed), counter & 0xFFFFFFFF, counter >> 32))
+
+
+# ---- reductions
+
+def rsum(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
+  dtype = np.dtype(dtype)
+  acc = np.float32 if dtype.kind == 'f' and dtype.itemsize < 4 else dtype
+  summed = tuple(a for a in axes if x.shape[a] != 1)
+  out = np.sum(x, axis=summed, keepdims=True, dtype=acc) if summed else x.astype(acc)
+  scale = math.prod(shape[a] for a in axes if x.shape[a] == 1)   # axes x is broadcast along
+  if scale != 1: out = out * np.asarray(scale, dtype=acc)
+  return out.astype(dtype, copy=False)
+
+
+def rmax(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
+  dtype = np.dtype(dtype)
+  axes = tuple(a for a in axes if x.shape[a] != 1 or shape[a] == 0)
+  if not axes: return x
+  lowest = -np.inf if dtype.kind == 'f' else (False if dtype.kind == 'b' else np.iinfo(dtype).min)
+  return np.max(x, axis=axes, keepdims=True, initial=lowest).astype(dtype, copy=False)
+
+
+def contract(a: np.ndarray, b: np.ndarray, axes, shape, dtype) -> np.ndarray:
+  """sum(a * b, axes) without forming a * b: a batched matmul over BLAS.
+
+  Dims are sorted into batch (both operands, kept), m (only a), n (only b), k (both,
+  reduced); a reduced dim only one operand has is summed out of it first."""
+  dtype = np.dtype(dtype)
+  acc = np.float32 if dtype.kind == 'f' and dtype.itemsize < 4 else (np.int64 if dtype.kind in 'biu' else dtype)
+  a, b = a.astype(acc, copy=False), b.astype(acc, copy=False)
+  nd, red = len(shape), set(axes)
+  only_a = tuple(d for d in red if a.shape[d] != 1 and b.shape[d] == 1)
+  only_b = tuple(d for d in red if b.shape[d] != 1 and a.shape[d] == 1)
+  if only_a: a = a.sum(axis=only_a, keepdims=True)
+  if only_b: b = b.sum(axis=only_b, keepdims=True)
+  scale = math.prod(shape[d] for d in red if a.shape[d] == 1 and b.shape[d] == 1 and d not in only_a + only_b)
+  kdims = [d for d in range(nd) if d in red and a.shape[d] != 1]
+  bdims = [d for d in range(nd) if d not in red and a.shape[d] != 1 and b.shape[d] != 1]
+  mdims = [d for d in range(nd) if d not in red and a.shape[d] != 1 and b.shape[d] == 1]
+  ndims = [d for d in range(nd) if d not in red and b.shape[d] != 1 and a.shape[d] == 1]
+  size = lambda x, ds: math.prod(x.shape[d] for d in ds)
+  a2 = a.transpose(bdims + mdims + kdims + [d for d in range(nd) if d not in bdims + mdims + kdims])
+  a2 = a2.reshape(size(a, bdims), size(a, mdims), size(a, kdims))
+  b2 = b.transpose(bdims + kdims + ndims + [d for d in range(nd) if d not in bdims + kdims + ndims])
+  b2 = b2.reshape(size(b, bdims), size(b, kdims), size(b, ndims))
+  c = np.matmul(a2, b2)
+  out_dims = bdims + mdims + ndims
+  c = c.reshape([a.shape[d] if d in bdims + mdims else b.shape[d] for d in out_dims] + [1] * (nd - len(out_dims)))
+  rest = [d for d in range(nd) if d not in out_dims]
+  c = c.transpose(np.argsort(out_dims + rest))
+  if scale != 1: c = c * np.asarray(scale, dtype=acc)
+  return c.astype(dtype, copy=False)
+
+
+def idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """Integer division rounding toward zero (C / Triton semantics)."""
+  with np.errstate(divide='ignore', invalid='ignore'):
+    q = np.floor_divide(a, b)
+    fix = (q * b != a) & ((a < 0) ^ (b < 0))
+  return (q + fix).astype(a.dtype, copy=False)
+
+
+def store(out: np.ndarray, value: np.ndarray, shape) -> None:
+  out.reshape(shape)[...] = np.broadcast_to(value, shape)

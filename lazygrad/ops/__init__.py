@@ -1,0 +1,72 @@
+"""The lazy graph: one node type over a small primitive op set."""
+from __future__ import annotations
+from enum import Enum, auto
+from typing import Any
+from lazygrad.dtype import DType
+
+
+class Ops(Enum):
+  # sources
+  BUFFER = auto(); CONST = auto(); RAND = auto()
+  # unary
+  NEG = auto(); EXP2 = auto(); LOG2 = auto(); EXP = auto(); LOG = auto(); SIN = auto(); SQRT = auto()
+  RECIP = auto(); CAST = auto(); BITCAST = auto()
+  # binary
+  ADD = auto(); MUL = auto(); MAX = auto(); CMPLT = auto(); CMPEQ = auto(); IDIV = auto(); MOD = auto()
+  AND = auto(); OR = auto(); XOR = auto()
+  # ternary
+  WHERE = auto()
+  # reduce (arg = (Ops.ADD | Ops.MAX, axes)); the output keeps reduced dims as size 1
+  REDUCE = auto()
+  # movement (views, never copies)
+  RESHAPE = auto(); PERMUTE = auto(); EXPAND = auto(); PAD = auto(); SHRINK = auto(); FLIP = auto()
+  # other
+  CONTIGUOUS = auto(); ASSIGN = auto()
+  # kernel IR only (never in the lazy graph): read a buffer through a view / the validity mask of a view
+  LOAD = auto(); VALID = auto()
+
+
+UNARY = {Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.CAST, Ops.BITCAST}
+BINARY = {Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR}
+ELEMENTWISE = UNARY | BINARY | {Ops.WHERE}
+MOVEMENT = {Ops.RESHAPE, Ops.PERMUTE, Ops.EXPAND, Ops.PAD, Ops.SHRINK, Ops.FLIP}
+SOURCES = {Ops.BUFFER, Ops.CONST, Ops.RAND}
+COMPARISON = {Ops.CMPLT, Ops.CMPEQ}
+
+
+class Node:
+  """One lazy value: op applied to srcs. Once realized, `buffer` and `st` (its view on
+  the buffer) are set and the scheduler treats the node as a leaf."""
+  __slots__ = ('op', 'srcs', 'arg', 'shape', 'dtype', 'device', 'requires_grad', 'buffer', 'st', 'origin', '__weakref__')
+
+  def __init__(self, op: Ops, srcs: tuple[Node, ...], arg: Any, shape: tuple[int, ...], dtype: DType, device: str,
+               requires_grad: bool = False):
+    self.op, self.srcs, self.arg, self.shape, self.dtype, self.device = op, srcs, arg, shape, dtype, device
+    self.requires_grad = requires_grad
+    self.buffer, self.st, self.origin = None, None, None
+
+  @property
+  def realized(self) -> bool: return self.buffer is not None
+
+  def __repr__(self):
+    state = "realized" if self.realized else f"{len(self.srcs)} srcs"
+    return f"<Node {self.op.name} {self.shape} {self.dtype.name} {state}>"
+
+
+def toposort(roots: list[Node], stop_at_realized: bool = True) -> list[Node]:
+  """Nodes reachable from roots, sources first (iterative: graphs can be deep)."""
+  order, seen = [], set()
+  for root in roots:
+    if id(root) in seen: continue
+    stack = [(root, False)]
+    while stack:
+      node, expanded = stack.pop()
+      if expanded:
+        order.append(node); continue
+      if id(node) in seen: continue
+      seen.add(id(node))
+      stack.append((node, True))
+      if not (stop_at_realized and node.realized):
+        for s in reversed(node.srcs):
+          if id(s) not in seen: stack.append((s, False))
+  return order

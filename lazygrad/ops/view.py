@@ -1,0 +1,157 @@
+"""Views: how an index space maps onto a flat buffer, so movement ops never copy.
+
+A View is (shape, strides, offset, mask): element idx lives at
+offset + sum(idx[d] * strides[d]) and is valid (else reads as 0) where
+mask[d][0] <= idx[d] < mask[d][1] for every d. A ShapeTracker is a short stack of
+Views for the reshapes that one View cannot express: the flat index of the outer
+view, unravelled in C order over the inner view's shape, indexes the inner view.
+"""
+from __future__ import annotations
+from dataclasses import dataclass
+import math
+from typing import Optional
+
+Shape = tuple[int, ...]
+
+
+def strides_for(shape: Shape) -> tuple[int, ...]:
+  out, acc = [], 1
+  for s in reversed(shape):
+    out.append(acc if s != 1 else 0)
+    acc *= s
+  return tuple(reversed(out))
+
+
+@dataclass(frozen=True)
+class View:
+  shape: Shape
+  strides: tuple[int, ...]
+  offset: int = 0
+  mask: Optional[tuple[tuple[int, int], ...]] = None
+
+  @staticmethod
+  def contiguous(shape: Shape, offset: int = 0) -> View:
+    return View(tuple(shape), strides_for(shape), offset, None)
+
+  @property
+  def is_contiguous(self) -> bool:
+    return self.offset == 0 and self.mask is None and self.strides == strides_for(self.shape)
+
+  def _canon(self, shape, strides, offset, mask) -> View:
+    # size-1 dims never need a stride; a mask covering everything is no mask
+    strides = tuple(0 if s == 1 else st for s, st in zip(shape, strides))
+    if mask is not None:
+      if any(lo >= hi for lo, hi in mask): mask = tuple((0, 0) for _ in shape)
+      elif all(lo == 0 and hi == s for (lo, hi), s in zip(mask, shape)): mask = None
+    return View(tuple(shape), strides, offset, mask)
+
+  def permute(self, order) -> View:
+    mask = tuple(self.mask[i] for i in order) if self.mask else None
+    return self._canon([self.shape[i] for i in order], [self.strides[i] for i in order], self.offset, mask)
+
+  def expand(self, shape: Shape) -> View:
+    strides = [st if s == n else 0 for s, n, st in zip(self.shape, shape, self.strides)]
+    mask = None
+    if self.mask:
+      mask = tuple(m if s == n else ((0, n) if m[1] > m[0] else (0, 0)) for m, s, n in zip(self.mask, self.shape, shape))
+    return self._canon(shape, strides, self.offset, mask)
+
+  def shrink(self, arg) -> View:
+    offset = self.offset + sum(lo * st for (lo, _), st in zip(arg, self.strides))
+    mask = None
+    if self.mask:
+      mask = tuple((max(0, mlo - lo), max(0, min(mhi, hi) - lo)) for (mlo, mhi), (lo, hi) in zip(self.mask, arg))
+    return self._canon([hi - lo for lo, hi in arg], self.strides, offset, mask)
+
+  def pad(self, arg) -> View:
+    if all(b == 0 and a == 0 for b, a in arg): return self
+    offset = self.offset - sum(b * st for (b, _), st in zip(arg, self.strides))
+    base = self.mask or tuple((0, s) for s in self.shape)
+    mask = tuple((lo + b, hi + b) for (lo, hi), (b, _) in zip(base, arg))
+    shape = [s + b + a for s, (b, a) in zip(self.shape, arg)]
+    return self._canon(shape, self.strides, offset, mask)
+
+  def flip(self, axes) -> View:
+    offset, strides, mask = self.offset, list(self.strides), list(self.mask) if self.mask else None
+    for ax in axes:
+      n = self.shape[ax]
+      if n == 0: continue
+      offset += (n - 1) * strides[ax]
+      strides[ax] = -strides[ax]
+      if mask: mask[ax] = (n - mask[ax][1], n - mask[ax][0])
+    return self._canon(self.shape, strides, offset, tuple(mask) if mask else None)
+
+  def reshape(self, new_shape: Shape) -> Optional[View]:
+    """The same elements in a new shape as one View, or None when one View cannot say it."""
+    new_shape = tuple(new_shape)
+    if self.shape == new_shape: return self
+    if 0 in self.shape or 0 in new_shape: return View.contiguous(new_shape)
+    if self.mask is None and self.strides == strides_for(self.shape):
+      return View(new_shape, strides_for(new_shape), self.offset, None)
+    # drop size-1 dims, then split/merge the rest where strides allow (numpy's no-copy reshape)
+    old = [(s, st, (self.mask[i] if self.mask else (0, s))) for i, (s, st) in enumerate(zip(self.shape, self.strides)) if s != 1]
+    if self.mask and any(m != (0, 1) for s, m in zip(self.shape, self.mask) if s == 1): return None
+    new = [s for s in new_shape if s != 1]
+    out_strides, out_mask, i, j = [], [], 0, 0
+    while i < len(old) and j < len(new):
+      # grow the groups until the products match
+      oi, nj = i + 1, j + 1
+      po, pn = old[i][0], new[j]
+      while po != pn:
+        if po < pn: po *= old[oi][0]; oi += 1
+        else: pn *= new[nj]; nj += 1
+      group_old, group_new = old[i:oi], new[j:nj]
+      # inside a group, the old dims must be mergeable: stride[k] == stride[k+1] * size[k+1]
+      for a, b in zip(group_old, group_old[1:]):
+        if a[1] != b[1] * b[0]: return None
+      masked = [g for g in group_old if g[2] != (0, g[0])]
+      if masked:
+        # a masked dim may only pass through unchanged
+        if len(group_old) != 1 or len(group_new) != 1: return None
+        out_mask.append(group_old[0][2])
+      else:
+        out_mask.extend((0, s) for s in group_new)
+      st = group_old[-1][1]
+      for s in reversed(group_new):
+        out_strides.append(st); st *= s
+      out_strides[len(out_strides) - len(group_new):] = reversed(out_strides[len(out_strides) - len(group_new):])
+      i, j = oi, nj
+    # re-insert the size-1 dims
+    strides, mask, k = [], [], 0
+    for s in new_shape:
+      if s == 1: strides.append(0); mask.append((0, 1))
+      else: strides.append(out_strides[k]); mask.append(out_mask[k]); k += 1
+    return self._canon(new_shape, strides, self.offset, tuple(mask) if self.mask else None)
+
+
+@dataclass(frozen=True)
+class ShapeTracker:
+  views: tuple[View, ...]
+
+  @staticmethod
+  def from_shape(shape: Shape) -> ShapeTracker: return ShapeTracker((View.contiguous(tuple(shape)),))
+  @property
+  def shape(self) -> Shape: return self.views[-1].shape
+  @property
+  def view(self) -> View: return self.views[-1]
+  @property
+  def is_contiguous(self) -> bool: return len(self.views) == 1 and self.views[0].is_contiguous
+  @property
+  def has_mask(self) -> bool: return any(v.mask is not None for v in self.views)
+
+  def _replace(self, v: View) -> ShapeTracker: return ShapeTracker(self.views[:-1] + (v,))
+  def permute(self, order) -> ShapeTracker: return self._replace(self.view.permute(order))
+  def expand(self, shape) -> ShapeTracker: return self._replace(self.view.expand(tuple(shape)))
+  def shrink(self, arg) -> ShapeTracker: return self._replace(self.view.shrink(arg))
+  def pad(self, arg) -> ShapeTracker: return self._replace(self.view.pad(arg))
+  def flip(self, axes) -> ShapeTracker: return self._replace(self.view.flip(axes))
+
+  def reshape(self, shape) -> ShapeTracker:
+    v = self.view.reshape(tuple(shape))
+    if v is not None: return self._replace(v)
+    return ShapeTracker(self.views + (View.contiguous(tuple(shape)),))
+
+  def apply(self, op_name: str, arg) -> ShapeTracker:
+    return getattr(self, op_name.lower())(arg)
+
+  def size(self) -> int: return math.prod(self.shape)

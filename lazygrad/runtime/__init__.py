@@ -1,0 +1,61 @@
+"""Device registry: where buffers live and how kernels run."""
+from __future__ import annotations
+import os
+import numpy as np
+from lazygrad.dtype import DType
+
+DEVICES = ("cpu", "interp", "cuda")
+
+
+class Buffer:
+  """Flat storage of `size` elements of `dtype` on a device; `data` is the backing array."""
+  __slots__ = ('device', 'size', 'dtype', 'data', '__weakref__')
+
+  def __init__(self, device: str, size: int, dtype: DType, data=None):
+    self.device, self.size, self.dtype = device, size, dtype
+    self.data = data if data is not None else get_device(device).alloc(size, dtype)
+
+  @property
+  def nbytes(self) -> int: return self.size * self.dtype.itemsize
+  def numpy(self) -> np.ndarray: return get_device(self.device).to_numpy(self)
+  def __repr__(self): return f"<Buffer {self.device} {self.size} {self.dtype.name}>"
+
+
+class CPUDevice:
+  """numpy arrays; kernels are rendered as numpy source."""
+  name = "cpu"
+  def alloc(self, size, dtype): return np.empty(size, dtype=dtype.np)
+  def from_numpy(self, arr: np.ndarray, dtype) -> Buffer:
+    return Buffer(self.name, arr.size, dtype, np.ascontiguousarray(arr, dtype=dtype.np).reshape(-1))
+  def to_numpy(self, buf: Buffer) -> np.ndarray: return buf.data
+  def synchronize(self): pass
+  def compile(self, kernel):
+    from lazygrad.kernels.numpy_render import compile_numpy
+    return compile_numpy(kernel)
+
+
+_devices: dict = {}
+
+def get_device(name: str):
+  name = canonical_device(name)
+  if name not in _devices:
+    if name == "cpu": _devices[name] = CPUDevice()
+    else: raise RuntimeError(f"device {name!r} is not available yet in this build (have: cpu)")
+  return _devices[name]
+
+
+def canonical_device(device) -> str:
+  if device is None: return default_device()
+  d = str(device).lower().split(":")[0]
+  if d not in DEVICES: raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+  return d
+
+
+def default_device() -> str:
+  env = os.environ.get("LAZYGRAD_DEVICE")
+  if env: return canonical_device(env)
+  try:
+    import torch
+    if torch.cuda.is_available(): return "cuda"
+  except ImportError: pass
+  return "cpu"

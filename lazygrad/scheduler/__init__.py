@@ -1,0 +1,206 @@
+"""Scheduler: lazy graph -> list of kernels (ScheduleItems), then run them.
+
+Rules (first version, see DESIGN.md):
+- a node gets its own buffer ("root") when it is a realize target, a REDUCE, a
+  CONTIGUOUS or an ASSIGN, or an elementwise node needed by two different kernels;
+- everything else is inlined into the kernel of the root that uses it: elementwise
+  chains fuse, elementwise prologues fuse into a reduce's loads;
+- movement ops never become kernels: they are folded into the ShapeTracker of the
+  LOADs under them, and a target that is only movement over a buffer becomes a view.
+"""
+from __future__ import annotations
+from dataclasses import dataclass, field
+import math
+from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE, toposort
+from lazygrad.ops.view import ShapeTracker
+from lazygrad.kernels.ir import Expr, Kernel, kernel_name
+from lazygrad.dtype import dtypes
+
+
+@dataclass(eq=False)
+class ScheduleItem:
+  kernel: Kernel
+  out: Node                 # the root this kernel realizes
+  inputs: list[Node]        # nodes whose buffers fill slots 1..
+  var_values: tuple = ()
+  in_place: bool = False    # ASSIGN writing straight into its target's buffer
+
+  @property
+  def name(self): return self.kernel.name
+  @property
+  def source(self): return self.kernel.source
+
+
+@dataclass
+class Schedule:
+  items: list[ScheduleItem] = field(default_factory=list)
+  views: list[tuple[Node, Node]] = field(default_factory=list)   # (node, realized/rooted base): set after the run
+  roots: list[Node] = field(default_factory=list)
+
+
+def _movement_base(node: Node) -> tuple[Node, tuple]:
+  """Follow movement ops down to the first non-movement node; returns it and the ops (inner first)."""
+  mops = ()
+  while node.op in MOVEMENT and not node.realized:
+    mops = ((node.op, node.arg),) + mops
+    node = node.srcs[0]
+  return node, mops
+
+
+def _find_roots(targets: list[Node]) -> tuple[list[Node], list[Node]]:
+  nodes = toposort(targets)
+  roots: dict[int, Node] = {}
+  views: list[Node] = []
+  for t in targets:
+    if t.realized: continue
+    base, mops = _movement_base(t)
+    if mops and (base.realized or base.op is not Ops.CONST or True):
+      views.append(t)
+      if not base.realized: roots[id(base)] = base
+    else:
+      roots[id(t)] = t
+  for n in nodes:
+    if not n.realized and n.op in (Ops.REDUCE, Ops.CONTIGUOUS, Ops.ASSIGN): roots[id(n)] = n
+  # an elementwise node reached from two kernels gets its own buffer instead of being recomputed
+  while True:
+    owners: dict[int, set] = {}
+    for r in roots.values():
+      stack, seen = list(_kernel_srcs(r)), set()
+      while stack:
+        n = stack.pop()
+        if id(n) in seen or n.realized or id(n) in roots: continue
+        seen.add(id(n))
+        if n.op in ELEMENTWISE: owners.setdefault(id(n), set()).add(id(r))
+        stack.extend(n.srcs)
+    shared = {i for i, o in owners.items() if len(o) > 1}
+    if not shared: break
+    for n in nodes:
+      if id(n) in shared: roots[id(n)] = n
+  order = [n for n in nodes if id(n) in roots]
+  return order, views
+
+
+def _kernel_srcs(root: Node):
+  if root.op is Ops.ASSIGN: return (root.srcs[1],)
+  return root.srcs
+
+
+class _Lowerer:
+  """Builds the Expr body of one kernel by walking down from its root."""
+  def __init__(self, roots: set[int], seed_vars: list):
+    self.roots, self.inputs, self.memo, self.cse = roots, [], {}, {}
+    self.vars = seed_vars
+
+  def expr(self, op, srcs, arg, dtype) -> Expr:
+    e = Expr(op, tuple(srcs), arg, dtype)
+    return self.cse.setdefault(e, e)   # structural CSE inside the kernel
+
+  def input_slot(self, node: Node) -> int:
+    for i, n in enumerate(self.inputs):
+      if n is node: return i + 1
+    self.inputs.append(node)
+    return len(self.inputs)
+
+  def leaf_st(self, base: ShapeTracker, mops) -> ShapeTracker:
+    st = base
+    for op, arg in mops: st = st.apply(op.name, arg)
+    return st
+
+  def lower(self, node: Node, mops: tuple = ()) -> Expr:
+    key = (id(node), mops)
+    if key not in self.memo: self.memo[key] = self._lower(node, mops)
+    return self.memo[key]
+
+  def _gate(self, e: Expr, shape, mops) -> Expr:
+    """Values under a PAD read as 0 outside the padded region."""
+    st = self.leaf_st(ShapeTracker.from_shape(shape), mops)
+    if not st.has_mask: return e
+    zero = self.expr(Ops.CONST, (), 0, e.dtype)
+    return self.expr(Ops.WHERE, (self.expr(Ops.VALID, (), st, dtypes.bool), e, zero), None, e.dtype)
+
+  def _lower(self, node: Node, mops) -> Expr:
+    if node.realized:
+      return self.expr(Ops.LOAD, (), (self.input_slot(node), self.leaf_st(node.st, mops)), node.dtype)
+    if id(node) in self.roots:
+      return self.expr(Ops.LOAD, (), (self.input_slot(node), self.leaf_st(ShapeTracker.from_shape(node.shape), mops)), node.dtype)
+    if node.op in MOVEMENT: return self.lower(node.srcs[0], ((node.op, node.arg),) + mops)
+    if node.op is Ops.CONST: return self._gate(self.expr(Ops.CONST, (), node.arg, node.dtype), node.shape, mops)
+    if node.op is Ops.RAND:
+      seed, base = node.arg
+      self.vars.extend([seed, base])
+      st = self.leaf_st(ShapeTracker.from_shape(node.shape), mops)
+      return self._gate(self.expr(Ops.RAND, (), (st, len(self.vars) - 2), node.dtype), node.shape, mops)
+    if node.op in ELEMENTWISE:
+      srcs = [self.lower(s, mops) for s in node.srcs]
+      arg = node.arg if node.op in (Ops.CAST, Ops.BITCAST) else None
+      return self._gate(self.expr(node.op, srcs, arg, node.dtype), node.shape, mops)
+    raise RuntimeError(f"scheduler cannot lower {node} here")
+
+
+def _kernel_for(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple]:
+  vars_: list = []
+  low = _Lowerer(roots - {id(root)}, vars_)
+  if root.op is Ops.REDUCE:
+    src = root.srcs[0]
+    body = low.expr(Ops.REDUCE, (low.lower(src),), root.arg, root.dtype)
+    shape = src.shape
+  else:
+    value = root.srcs[1] if root.op is Ops.ASSIGN else root.srcs[0] if root.op is Ops.CONTIGUOUS else root
+    body = low.lower(value)
+    if root.op is Ops.ASSIGN and body.dtype != root.dtype: body = low.expr(Ops.CAST, (body,), root.dtype, root.dtype)
+    shape = root.shape
+  var_names = tuple(f"v{i}" for i in range(len(vars_)))
+  buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
+  kernel = Kernel(kernel_name(body, shape), tuple(shape), tuple(root.shape), body, buf_dtypes, var_names)
+  kernel.key = (kernel.shape, kernel.out_shape, body, buf_dtypes, var_names)
+  return kernel, low.inputs, tuple(vars_)
+
+
+def create_schedule(targets: list[Node]) -> Schedule:
+  targets = [t for t in dict.fromkeys(targets) if not t.realized]
+  roots, views = _find_roots(targets)
+  root_ids = {id(r) for r in roots}
+  sched = Schedule(roots=roots)
+  for r in roots:
+    kernel, inputs, var_values = _kernel_for(r, root_ids)
+    sched.items.append(ScheduleItem(kernel, r, inputs, var_values))
+  for v in views:
+    sched.views.append((v, _movement_base(v)[0]))
+  _order_assigns(sched)
+  return sched
+
+
+def _order_assigns(sched: Schedule):
+  """An ASSIGN writes its target's buffer in place when every other reader of the old
+  contents can run first and its own kernel reads the target only elementwise; the
+  items are reordered so that holds. If that is impossible (e.g. a swap), assigns write
+  fresh buffers instead."""
+  items = sched.items
+  def in_place_ok(it):
+    tgt = it.out.srcs[0]
+    if not (tgt.realized and tgt.st.is_contiguous and tgt.buffer.size == math.prod(tgt.shape) and tgt.dtype == it.out.dtype): return False
+    for e in it.kernel.body.walk():
+      if e.op is Ops.LOAD and it.inputs[e.arg[0] - 1].buffer is tgt.buffer and e.arg[1] != tgt.st: return False
+    return True
+  for it in items:
+    it.in_place = it.out.op is Ops.ASSIGN and in_place_ok(it)
+  producer = {id(it.out): i for i, it in enumerate(items)}
+  deps = [set() for _ in items]
+  for i, it in enumerate(items):
+    for n in it.inputs:
+      if id(n) in producer: deps[i].add(producer[id(n)])
+  for a, it in enumerate(items):
+    if not it.in_place: continue
+    buf = it.out.srcs[0].buffer
+    for r, other in enumerate(items):
+      if r != a and any(n.buffer is buf for n in other.inputs if n.realized): deps[a].add(r)
+  order, done = [], set()
+  pending = list(range(len(items)))
+  while pending:
+    ready = [i for i in pending if deps[i] <= done]
+    if not ready:   # a cycle through in-place writes: give them all fresh buffers
+      for it in items: it.in_place = False
+      return
+    for i in ready: order.append(i); done.add(i)
+    pending = [i for i in pending if i not in done]
+  sched.items = [items[i] for i in order]

@@ -1,0 +1,335 @@
+"""Movement and indexing, composed from RESHAPE/PERMUTE/EXPAND/PAD/SHRINK/FLIP (views)."""
+from __future__ import annotations
+import math
+from typing import TYPE_CHECKING
+import numpy as np
+from lazygrad.ops import Ops
+from lazygrad.dtype import dtypes, result_type
+from lazygrad.helpers import argfix, prod
+
+if TYPE_CHECKING: from lazygrad.tensor import Tensor
+
+
+def _dim(op, d, ndim):
+  from lazygrad.tensor import _check_dim
+  return _check_dim(op, d, ndim)
+
+
+class IndexMixin:
+  __slots__ = ()
+  # ---- movement
+  def reshape(self, *shape) -> Tensor:
+    shape = argfix(*shape)
+    for s in shape:
+      if not isinstance(s, (int, np.integer)) or isinstance(s, bool): raise TypeError(f"reshape: shape must be ints, got {shape}")
+    if sum(1 for s in shape if s == -1) > 1: raise ValueError(f"reshape: only one dim can be -1, got {shape}")
+    if any(s < -1 for s in shape): raise ValueError(f"reshape: invalid shape {shape}")
+    if -1 in shape:
+      known = prod(s for s in shape if s != -1)
+      if known == 0 or self.numel() % known: raise ValueError(f"reshape: shape {shape} is invalid for input of shape {self.shape}")
+      shape = tuple(self.numel() // known if s == -1 else s for s in shape)
+    shape = tuple(int(s) for s in shape)
+    if prod(shape) != self.numel(): raise ValueError(f"reshape: shape {shape} is invalid for input of shape {self.shape} ({self.numel()} elements)")
+    return self._movement(Ops.RESHAPE, shape)
+  def view(self, *shape) -> Tensor:
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)): return self.cast(shape[0])
+    return self.reshape(*shape)
+  def reshape_as(self, other) -> Tensor: return self.reshape(other.shape)
+  def view_as(self, other) -> Tensor: return self.reshape(other.shape)
+
+  def permute(self, *dims) -> Tensor:
+    dims = argfix(*dims)
+    if len(dims) != self.ndim: raise ValueError(f"permute: {len(dims)} dims given for a tensor of shape {self.shape}")
+    order = tuple(_dim("permute", d, self.ndim) for d in dims)
+    if sorted(order) != list(range(self.ndim)): raise ValueError(f"permute: {dims} is not a permutation of the dims of {self.shape}")
+    return self._movement(Ops.PERMUTE, order)
+  def transpose(self, dim0=-2, dim1=-1) -> Tensor:
+    if self.ndim == 0: return self
+    a, b = _dim("transpose", dim0, self.ndim), _dim("transpose", dim1, self.ndim)
+    order = list(range(self.ndim))
+    order[a], order[b] = order[b], order[a]
+    return self.permute(order)
+  def t(self) -> Tensor:
+    if self.ndim > 2: raise ValueError(f"t: expects a tensor of at most 2 dims, got {self.shape}")
+    return self.T
+  def swapaxes(self, a, b): return self.transpose(a, b)
+  def movedim(self, source, destination) -> Tensor:
+    s, d = _dim("movedim", source, self.ndim), _dim("movedim", destination, self.ndim)
+    order = [i for i in range(self.ndim) if i != s]
+    order.insert(d, s)
+    return self.permute(order)
+
+  def expand(self, *shape) -> Tensor:
+    shape = argfix(*shape)
+    if len(shape) < self.ndim: raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {self.shape}")
+    cur = (1,) * (len(shape) - self.ndim) + self.shape
+    new = []
+    for i, (c, s) in enumerate(zip(cur, shape)):
+      if s == -1:
+        if i < len(shape) - self.ndim: raise ValueError(f"expand: -1 is not allowed in a new leading dim, got {shape}")
+        s = c
+      if c != s and c != 1: raise ValueError(f"expand: the expanded size {s} must match the existing size {c} at dim {i} (shape {self.shape} to {shape})")
+      new.append(s)
+    return self._broadcast_to(tuple(new))
+  def expand_as(self, other): return self.expand(other.shape)
+  def broadcast_to(self, shape): return self.expand(shape)
+
+  def flatten(self, start_dim=0, end_dim=-1) -> Tensor:
+    if self.ndim == 0: return self.reshape(1)
+    s, e = _dim("flatten", start_dim, self.ndim), _dim("flatten", end_dim, self.ndim)
+    if s > e: raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return self.reshape(self.shape[:s] + (prod(self.shape[s:e + 1]),) + self.shape[e + 1:])
+  def unflatten(self, dim, sizes) -> Tensor:
+    d = _dim("unflatten", dim, self.ndim)
+    return self.reshape(self.shape[:d] + tuple(sizes) + self.shape[d + 1:])
+  def unsqueeze(self, dim) -> Tensor:
+    d = _dim("unsqueeze", dim, self.ndim + 1)
+    return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+  def squeeze(self, dim=None) -> Tensor:
+    if dim is None: return self.reshape(tuple(s for s in self.shape if s != 1))
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    if self.ndim == 0: return self
+    axes = {_dim("squeeze", d, self.ndim) for d in dims}
+    return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
+
+  def flip(self, *dims) -> Tensor:
+    dims = argfix(*dims)
+    axes = tuple(_dim("flip", d, self.ndim) for d in dims)
+    if len(set(axes)) != len(axes): raise ValueError(f"flip: dims {dims} repeat")
+    return self._movement(Ops.FLIP, tuple(sorted(axes)))
+
+  def shrink(self, arg) -> Tensor:
+    """Per dim (start, end) or None (keep)."""
+    arg = tuple((0, s) if a is None else tuple(a) for a, s in zip(arg, self.shape))
+    return self._movement(Ops.SHRINK, arg)
+
+  def pad(self, padding, value=0.0, mode="constant") -> Tensor:
+    """torch.nn.functional.pad ordering: (left, right) of the last dim first; negative pads crop."""
+    if mode != "constant": raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    padding = tuple(padding)
+    if len(padding) % 2 or len(padding) // 2 > self.ndim:
+      raise ValueError(f"pad: padding {padding} must have an even length of at most 2*ndim for shape {self.shape}")
+    pairs = [(0, 0)] * self.ndim
+    for i in range(len(padding) // 2): pairs[self.ndim - 1 - i] = (padding[2 * i], padding[2 * i + 1])
+    # negative pads crop first
+    crop = tuple((-min(b, 0), s + min(a, 0)) for (b, a), s in zip(pairs, self.shape))
+    if any(hi < lo for lo, hi in crop): raise ValueError(f"pad: padding {padding} crops more than shape {self.shape}")
+    x = self._movement(Ops.SHRINK, crop)
+    grow = tuple((max(b, 0), max(a, 0)) for b, a in pairs)
+    if all(p == (0, 0) for p in grow): return x
+    out = x._movement(Ops.PAD, grow)
+    if value == 0: return out
+    # PAD fills with 0; the rest of the pad value comes from a mask of where the data is
+    inside = Tensor_full_like_bool(x)._movement(Ops.PAD, grow)
+    return inside.where(out, value)
+
+  def repeat(self, *repeats) -> Tensor:
+    repeats = argfix(*repeats)
+    if len(repeats) < self.ndim: raise ValueError(f"repeat: {len(repeats)} repeats for a tensor of {self.ndim} dims")
+    base = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
+    shape = base.shape
+    x = base.reshape(tuple(v for s in shape for v in (1, s)))
+    x = x.expand(tuple(v for r, s in zip(repeats, shape) for v in (r, s)))
+    return x.reshape(tuple(r * s for r, s in zip(repeats, shape)))
+  def tile(self, *reps): return self.repeat(*reps)
+
+  def narrow(self, dim, start, length) -> Tensor:
+    d = _dim("narrow", dim, self.ndim)
+    if start < 0: start += self.shape[d]
+    if not 0 <= start <= start + length <= self.shape[d]: raise ValueError(f"narrow: [{start}, {start + length}) out of range for dim {d} of {self.shape}")
+    return self.shrink(tuple((start, start + length) if i == d else None for i in range(self.ndim)))
+
+  def _slice_dim(self, d: int, start: int, stop: int, step: int) -> Tensor:
+    """x[start:stop:step] along d with normalized bounds, as views."""
+    n = self.shape[d]
+    if step < 0:
+      # a negative step reads the flipped dim forward
+      x = self.flip(d)
+      return x._slice_dim(d, n - 1 - start, n - 1 - stop, -step)
+    stop = max(stop, start)
+    x = self.shrink(tuple((start, stop) if i == d else None for i in range(self.ndim)))
+    if step == 1: return x
+    length = stop - start
+    o = -(-length // step)
+    if length % step:
+      # take a few real elements past stop when they exist, else pad
+      extra = o * step - length
+      if stop + extra <= n: x = self.shrink(tuple((start, stop + extra) if i == d else None for i in range(self.ndim)))
+      else: x = x._movement(Ops.PAD, tuple((0, extra) if i == d else (0, 0) for i in range(self.ndim)))
+    sh = x.shape
+    x = x.reshape(sh[:d] + (o, step) + sh[d + 1:])
+    x = x.shrink(tuple((0, 1) if i == d + 1 else None for i in range(x.ndim)))
+    return x.reshape(sh[:d] + (o,) + sh[d + 1:])
+
+  # ---- indexing
+  def __getitem__(self, idx) -> Tensor:
+    from lazygrad.tensor import Tensor
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    # lists and bool masks become integer tensors
+    norm = []
+    for i in idx:
+      if isinstance(i, (list, np.ndarray)): i = Tensor(np.asarray(i), device=self.device)
+      if isinstance(i, Tensor) and i.dtype.is_bool:
+        norm.extend(Tensor(a, device=self.device) for a in np.nonzero(i.numpy()))
+        continue
+      norm.append(i)
+    n_real = sum(1 for i in norm if i is not None and i is not Ellipsis)
+    if n_real > self.ndim: raise IndexError_(f"index: too many indices ({n_real}) for a tensor of shape {self.shape}")
+    if sum(1 for i in norm if i is Ellipsis) > 1: raise IndexError_("index: an index can only have a single ellipsis")
+    if Ellipsis in [i for i in norm if not isinstance(i, Tensor)]:
+      pos = next(k for k, i in enumerate(norm) if i is Ellipsis and not isinstance(i, Tensor))
+      norm = norm[:pos] + [slice(None)] * (self.ndim - n_real) + norm[pos + 1:]
+    norm += [slice(None)] * (self.ndim - sum(1 for i in norm if i is not None))
+    x, d, out_dims, tensor_dims, squeeze = self, 0, 0, [], []
+    new_shape_ops = []
+    for i in norm:
+      if i is None:
+        x = x.unsqueeze(d); d += 1; continue
+      if isinstance(i, bool): raise TypeError_("index: bool scalars are not supported as indices")
+      if isinstance(i, (int, np.integer)):
+        n = x.shape[d]
+        if not -n <= i < n: raise IndexError_(f"index: {i} is out of bounds for dim {d} with size {n} (shape {self.shape})")
+        i = int(i) + (n if i < 0 else 0)
+        x = x.shrink(tuple((i, i + 1) if k == d else None for k in range(x.ndim)))
+        squeeze.append(d); d += 1; continue
+      if isinstance(i, slice):
+        start, stop, step = i.indices(x.shape[d])
+        if step == 0: raise ValueError("index: slice step cannot be zero")
+        x = x._slice_dim(d, start, stop, step)
+        d += 1; continue
+      if isinstance(i, Tensor):
+        if i.dtype.is_float: raise TypeError_(f"index: tensors used as indices must be integer or bool, got {i.dtype}")
+        tensor_dims.append((d, i)); d += 1; continue
+      raise TypeError_(f"index: unsupported index type {type(i).__name__}")
+    if squeeze:
+      keep = [k for k in range(x.ndim) if k not in squeeze]
+      x = x.reshape(tuple(x.shape[k] for k in keep))
+      remap = {k: n for n, k in enumerate(keep)}
+      tensor_dims = [(remap[k], t) for k, t in tensor_dims]
+    if tensor_dims: x = x._advanced_index(tensor_dims)
+    return x
+
+  def _advanced_index(self, tensor_dims) -> Tensor:
+    """x[..., idx, ...] with integer tensors: a one-hot compare and a sum (no gather primitive)."""
+    from lazygrad.tensor import Tensor, broadcast_shape
+    dims = [d for d, _ in tensor_dims]
+    bshape = broadcast_shape("index", *[t.shape for _, t in tensor_dims])
+    rest = [d for d in range(self.ndim) if d not in dims]
+    x = self.permute(rest + dims)             # (rest..., n1..nk)
+    nb, nr, k = len(bshape), len(rest), len(dims)
+    x = x.reshape((1,) * nb + x.shape)        # (1.., rest.., n..)
+    hit = None
+    for j, (d, t) in enumerate(tensor_dims):
+      n = self.shape[d]
+      t = t.cast(dtypes.int64)
+      t = (t < 0).where(t + n, t)._broadcast_to(bshape)
+      ar = Tensor.arange(n, device=self.device).reshape((1,) * (nb + nr + j) + (n,) + (1,) * (k - j - 1))
+      oh = t.reshape(bshape + (1,) * (nr + k)).eq(ar)
+      hit = oh if hit is None else hit & oh
+    picked = hit.where(x, 0).sum(tuple(range(nb + nr, nb + nr + k)), dtype=self.dtype) if self.dtype.is_float else \
+      hit.where(x, 0).sum(tuple(range(nb + nr, nb + nr + k))).cast(self.dtype)
+    # numpy's rule: adjacent index tensors put their dims where they were, else in front
+    if dims == list(range(dims[0], dims[0] + k)) and dims[0] > 0:
+      order = list(range(nb, nb + dims[0])) + list(range(nb)) + list(range(nb + dims[0], nb + nr))
+      picked = picked.permute(order)
+    return picked
+
+  # ---- joining and splitting
+  @staticmethod
+  def cat(tensors, dim=0) -> Tensor:
+    from lazygrad.tensor import Tensor
+    tensors = list(tensors)
+    if not tensors: raise ValueError("cat: expects a non-empty list of tensors")
+    if not all(isinstance(t, Tensor) for t in tensors): raise TypeError("cat: expects a sequence of Tensors")
+    tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    ref = tensors[0]
+    d = _dim("cat", dim, ref.ndim)
+    for t in tensors:
+      if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != d):
+        raise ValueError(f"cat: shapes {[t.shape for t in tensors]} do not match except in dim {d}")
+    dt = result_type(*tensors)
+    total = sum(t.shape[d] for t in tensors)
+    out, off = None, 0
+    for t in tensors:
+      pad = tuple((off, total - off - t.shape[d]) if i == d else (0, 0) for i in range(ref.ndim))
+      p = t.cast(dt)._movement(Ops.PAD, pad)
+      out = p if out is None else out + p
+      off += t.shape[d]
+    return out
+  concatenate = cat
+
+  @staticmethod
+  def stack(tensors, dim=0) -> Tensor:
+    from lazygrad.tensor import Tensor
+    tensors = list(tensors)
+    if not tensors: raise ValueError("stack: expects a non-empty list of tensors")
+    if any(t.shape != tensors[0].shape for t in tensors): raise ValueError(f"stack: all tensors need the same shape, got {[t.shape for t in tensors]}")
+    d = _dim("stack", dim, tensors[0].ndim + 1)
+    return Tensor.cat([t.unsqueeze(d) for t in tensors], d)
+
+  def split(self, split_size, dim=0) -> list:
+    d = _dim("split", dim, self.ndim)
+    n = self.shape[d]
+    if isinstance(split_size, int):
+      if split_size <= 0: raise ValueError(f"split: split_size must be positive, got {split_size}")
+      sizes = [min(split_size, n - i) for i in range(0, n, split_size)] or [0]
+    else:
+      sizes = list(split_size)
+      if sum(sizes) != n: raise ValueError(f"split: sizes {sizes} do not sum to {n} (dim {d} of {self.shape})")
+    out, off = [], 0
+    for s in sizes:
+      out.append(self.narrow(d, off, s)); off += s
+    return out
+  def chunk(self, chunks: int, dim=0) -> list:
+    if chunks <= 0: raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    d = _dim("chunk", dim, self.ndim)
+    return self.split(max(1, -(-self.shape[d] // chunks)), d)
+  def unbind(self, dim=0) -> list:
+    d = _dim("unbind", dim, self.ndim)
+    return [self.narrow(d, i, 1).squeeze(d) for i in range(self.shape[d])]
+
+  def _one_hot_along(self, n: int) -> Tensor:
+    """(self == arange(n)) with the arange along a new trailing dim."""
+    from lazygrad.tensor import Tensor
+    return self.unsqueeze(-1).eq(Tensor.arange(n, device=self.device).reshape((1,) * self.ndim + (n,)))
+
+  def gather(self, dim, index) -> Tensor:
+    from lazygrad.tensor import Tensor
+    if not isinstance(index, Tensor) or index.dtype.is_float: raise TypeError("gather: index must be an integer Tensor")
+    d = _dim("gather", dim, self.ndim)
+    if index.ndim != self.ndim or any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
+      raise ValueError(f"gather: index of shape {index.shape} does not fit input of shape {self.shape} along dim {d}")
+    x = self.shrink(tuple((0, i) if k != d else None for k, i in enumerate(index.shape)))
+    x = x.unsqueeze(-1).transpose(-1, d)                     # the gathered dim moves last
+    hit = index._one_hot_along(self.shape[d])
+    return hit.where(x, 0).sum(-1, dtype=self.dtype) if self.dtype.is_float else hit.where(x, 0).sum(-1).cast(self.dtype)
+
+  def scatter_add(self, dim, index, src) -> Tensor:
+    from lazygrad.tensor import Tensor
+    d = _dim("scatter_add", dim, self.ndim)
+    if not isinstance(index, Tensor) or index.dtype.is_float: raise TypeError("scatter_add: index must be an integer Tensor")
+    if index.shape != src.shape[:index.ndim] or index.ndim != self.ndim:
+      raise ValueError(f"scatter_add: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
+    src = src.shrink(tuple((0, s) for s in index.shape))
+    hit = index._one_hot_along(self.shape[d])             # (*index.shape, n)
+    contrib = hit.where(src.unsqueeze(-1), 0).sum(d, keepdim=True, dtype=self.dtype if self.dtype.is_float else None)
+    contrib = contrib.transpose(d, -1).squeeze(-1)           # n lands in dim d
+    pad = tuple((0, s - c) for s, c in zip(self.shape, contrib.shape))
+    return self + contrib._movement(Ops.PAD, pad).cast(self.dtype)
+
+  def one_hot(self, num_classes: int = -1) -> Tensor:
+    if self.dtype.is_float: raise TypeError(f"one_hot: expects an integer tensor, got {self.dtype}")
+    if num_classes == -1: num_classes = int(self.max().item()) + 1
+    return self._one_hot_along(num_classes).cast(dtypes.int64)
+
+
+def Tensor_full_like_bool(x):
+  from lazygrad.tensor import Tensor
+  return Tensor.full(x.shape, True, dtype=dtypes.bool, device=x.device)
+
+
+class IndexError_(IndexError, ValueError):
+  """Out-of-range or malformed indices: an IndexError as in torch, and a ValueError as API.md promises."""
+
+
+TypeError_ = TypeError

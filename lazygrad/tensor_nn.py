@@ -1,0 +1,297 @@
+"""nn functional as Tensor methods: convolution, pooling, normalisation, attention, losses.
+All compositions of Tensor ops; the scheduler (and the numpy device's contraction
+path) make the broadcast-multiply-sum in conv and attention run as matmuls."""
+from __future__ import annotations
+import math
+from typing import TYPE_CHECKING, Optional
+from lazygrad.dtype import dtypes
+
+if TYPE_CHECKING: from lazygrad.tensor import Tensor
+
+
+def _tuple(x, n: int, name: str, op: str) -> tuple:
+  t = tuple(x) if isinstance(x, (tuple, list)) else (x,) * n
+  if len(t) != n or not all(isinstance(v, int) for v in t): raise ValueError(f"{op}: {name} must be an int or {n} ints, got {x}")
+  return t
+
+
+def _reduction(loss: Tensor, reduction: str, op: str) -> Tensor:
+  if reduction == "mean": return loss.mean()
+  if reduction == "sum": return loss.sum()
+  if reduction == "none": return loss
+  raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+class NNMixin:
+  __slots__ = ()
+  # ---- sliding windows
+  def _pool(self, kernel: tuple, stride: tuple, dilation: tuple) -> Tensor:
+    """Windows over the last len(kernel) dims: (..., o1, o2, .., k1, k2, ..) as views."""
+    from lazygrad.tensor import Tensor
+    x, nk = self, len(kernel)
+    lead = self.ndim - nk
+    for j, (k, s, d) in enumerate(zip(kernel, stride, dilation)):
+      dim = lead + j
+      n = x.shape[dim]
+      o = (n - d * (k - 1) - 1) // s + 1
+      if k <= s and d == 1 and o * s <= n:
+        # non-overlapping windows: one reshape of the dim, a pure view
+        w = x.narrow(dim, 0, o * s).unflatten(dim, (o, s)).narrow(dim + 1, 0, k)
+        x = w.movedim(dim + 1, -1)
+      else:
+        # overlapping windows: one strided slice per kernel tap, stacked last
+        taps = [x._slice_dim(dim, t * d, t * d + (o - 1) * s + 1, s) for t in range(k)]
+        x = Tensor.stack(taps, -1)
+    return x
+
+  def conv2d(self, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    return self._conv(weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+  def conv1d(self, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    return self._conv(weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+  def _conv(self, weight, bias, stride, padding, dilation, groups, nd, op) -> Tensor:
+    from lazygrad.tensor import Tensor
+    if not isinstance(weight, Tensor): raise TypeError(f"{op}: weight must be a Tensor")
+    if self.ndim != nd + 2 or weight.ndim != nd + 2:
+      raise ValueError(f"{op}: expects input (N, C, {'H, W' if nd == 2 else 'L'}) and weight of {nd + 2} dims, got {self.shape} and {weight.shape}")
+    n, cin, spatial = self.shape[0], self.shape[1], self.shape[2:]
+    cout, cin_g, kernel = weight.shape[0], weight.shape[1], weight.shape[2:]
+    if not isinstance(groups, int) or groups < 1 or cin % groups or cout % groups:
+      raise ValueError(f"{op}: groups={groups} must divide in_channels {cin} and out_channels {cout}")
+    if cin_g * groups != cin:
+      raise ValueError(f"{op}: input {self.shape} has {cin} channels but weight {weight.shape} expects {cin_g * groups}")
+    stride, dilation = _tuple(stride, nd, "stride", op), _tuple(dilation, nd, "dilation", op)
+    if isinstance(padding, str):
+      if padding == "valid": padding = (0,) * nd
+      elif padding == "same":
+        if any(s != 1 for s in stride): raise ValueError(f"{op}: padding='same' needs stride 1")
+        total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        pads = []
+        for t in reversed(total): pads += [t // 2, t - t // 2]
+        return self.pad(tuple(pads))._conv(weight, bias, stride, 0, dilation, groups, nd, op)
+      else: raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+    padding = _tuple(padding, nd, "padding", op)
+    if any(s <= 0 for s in stride) or any(d <= 0 for d in dilation) or any(p < 0 for p in padding):
+      raise ValueError(f"{op}: stride and dilation must be positive and padding non-negative")
+    for sz, k, d, p in zip(spatial, kernel, dilation, padding):
+      if sz + 2 * p < d * (k - 1) + 1:
+        raise ValueError(f"{op}: kernel {tuple(kernel)} (dilation {dilation}) is larger than the padded input {tuple(spatial)}")
+    if bias is not None and bias.shape != (cout,): raise ValueError(f"{op}: bias must have shape ({cout},), got {bias.shape}")
+    pads = []
+    for p in reversed(padding): pads += [p, p]
+    x = self.pad(tuple(pads))._pool(tuple(kernel), stride, dilation)          # (N, Cin, *out, *k)
+    out_sp = x.shape[2:2 + nd]
+    x = x.reshape((n, groups, 1, cin_g) + out_sp + tuple(kernel))             # (N, G, 1, Cin_g, *out, *k)
+    w = weight.reshape((1, groups, cout // groups, cin_g) + (1,) * nd + tuple(kernel))
+    red = (3,) + tuple(range(4 + nd, 4 + 2 * nd))
+    out = (x * w).sum(red, dtype=x.dtype if x.dtype.is_float else None).reshape((n, cout) + out_sp)
+    return out + bias.reshape((1, cout) + (1,) * nd) if bias is not None else out
+
+  def max_pool2d(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False) -> Tensor:
+    if ceil_mode or return_indices: raise ValueError("max_pool2d: ceil_mode and return_indices are not supported")
+    if self.ndim not in (3, 4): raise ValueError(f"max_pool2d: expects a 3-D or 4-D input, got {self.shape}")
+    k = _tuple(kernel_size, 2, "kernel_size", "max_pool2d")
+    s = _tuple(stride if stride is not None else k, 2, "stride", "max_pool2d")
+    p = _tuple(padding, 2, "padding", "max_pool2d")
+    if any(pp > kk // 2 for pp, kk in zip(p, k)): raise ValueError(f"max_pool2d: padding {p} must be at most half the kernel {k}")
+    x = self.pad((p[1], p[1], p[0], p[0]), value=float("-inf")) if any(p) else self
+    return x._pool(k, s, _tuple(dilation, 2, "dilation", "max_pool2d")).amax((-2, -1))
+
+  def avg_pool2d(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> Tensor:
+    if ceil_mode: raise ValueError("avg_pool2d: ceil_mode is not supported")
+    if self.ndim not in (3, 4): raise ValueError(f"avg_pool2d: expects a 3-D or 4-D input, got {self.shape}")
+    k = _tuple(kernel_size, 2, "kernel_size", "avg_pool2d")
+    s = _tuple(stride if stride is not None else k, 2, "stride", "avg_pool2d")
+    p = _tuple(padding, 2, "padding", "avg_pool2d")
+    x = self.pad((p[1], p[1], p[0], p[0])) if any(p) else self
+    windows = x._pool(k, s, (1, 1))
+    if count_include_pad or not any(p): return windows.mean((-2, -1))
+    ones = self.ones_like().pad((p[1], p[1], p[0], p[0]))._pool(k, s, (1, 1))
+    return windows.sum((-2, -1)) / ones.sum((-2, -1))
+
+  def adaptive_avg_pool2d(self, output_size) -> Tensor:
+    from lazygrad.tensor import Tensor
+    oh, ow = _tuple(output_size, 2, "output_size", "adaptive_avg_pool2d")
+    h, w = self.shape[-2:]
+    if h % oh == 0 and w % ow == 0: return self.avg_pool2d((h // oh, w // ow))
+    rows = []
+    for i in range(oh):
+      h0, h1 = (i * h) // oh, -(-((i + 1) * h) // oh)
+      cols = [self[..., h0:h1, (j * w) // ow: -(-((j + 1) * w) // ow)].mean((-2, -1)) for j in range(ow)]
+      rows.append(Tensor.stack(cols, -1))
+    return Tensor.stack(rows, -2)
+
+  # ---- regularisation and normalisation
+  def dropout(self, p: float = 0.5, training: bool = True) -> Tensor:
+    from lazygrad.tensor import Tensor
+    if not 0 <= p <= 1: raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0: return self
+    if p == 1: return self * 0
+    keep = Tensor.rand(*self.shape, device=self.device) >= p
+    return keep.where(self, 0) * (1 / (1 - p))
+
+  def layer_norm(self, normalized_shape, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if self.shape[self.ndim - len(shape):] != shape:
+      raise ValueError(f"layer_norm: normalized_shape {shape} does not match the end of input shape {self.shape}")
+    axes = tuple(range(self.ndim - len(shape), self.ndim))
+    mean = self.mean(axes, keepdim=True)
+    centered = self - mean
+    out = centered * ((centered * centered).mean(axes, keepdim=True) + eps).rsqrt()
+    if weight is not None: out = out * weight
+    return out + bias if bias is not None else out
+
+  def rms_norm(self, normalized_shape, weight: Optional[Tensor] = None, eps: Optional[float] = None) -> Tensor:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    axes = tuple(range(self.ndim - len(shape), self.ndim))
+    eps = eps if eps is not None else 1.1920928955078125e-07
+    out = self * ((self * self).mean(axes, keepdim=True) + eps).rsqrt()
+    return out * weight if weight is not None else out
+
+  def batch_norm(self, running_mean: Optional[Tensor], running_var: Optional[Tensor], weight: Optional[Tensor] = None,
+                 bias: Optional[Tensor] = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    from lazygrad.tensor import no_grad
+    if self.ndim < 2: raise ValueError(f"batch_norm: expects an input of at least 2 dims (N, C, ...), got {self.shape}")
+    c = self.shape[1]
+    axes = (0,) + tuple(range(2, self.ndim))
+    bshape = (1, c) + (1,) * (self.ndim - 2)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+      if t is not None and t.shape != (c,): raise ValueError(f"batch_norm: {name} must have shape ({c},), got {t.shape}")
+    if training:
+      n = self.numel() // c
+      if n <= 1: raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {self.shape}")
+      mean = self.mean(axes, keepdim=True)
+      var = ((self - mean) ** 2).mean(axes, keepdim=True)
+      if running_mean is not None and running_var is not None:
+        with no_grad():
+          running_mean.assign(running_mean * (1 - momentum) + mean.detach().reshape(c) * momentum)
+          running_var.assign(running_var * (1 - momentum) + var.detach().reshape(c) * (momentum * n / (n - 1)))
+    else:
+      if running_mean is None or running_var is None: raise ValueError("batch_norm: running stats are required when not training")
+      mean, var = running_mean.reshape(bshape), running_var.reshape(bshape)
+    out = (self - mean) * (var + eps).rsqrt()
+    if weight is not None: out = out * weight.reshape(bshape)
+    return out + bias.reshape(bshape) if bias is not None else out
+
+  # ---- attention and embeddings
+  def scaled_dot_product_attention(self, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None, dropout_p: float = 0.0,
+                                   is_causal: bool = False, scale: Optional[float] = None) -> Tensor:
+    from lazygrad.tensor import Tensor
+    q = self
+    if q.ndim < 2 or key.ndim != q.ndim or value.ndim != q.ndim or q.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+      raise ValueError(f"scaled_dot_product_attention: query {q.shape}, key {key.shape} and value {value.shape} do not fit (..., L, E), (..., S, E), (..., S, Ev)")
+    if is_causal and attn_mask is not None: raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ key.transpose(-2, -1)) * scale
+    L, S = q.shape[-2], key.shape[-2]
+    if is_causal: attn_mask = Tensor.ones(L, S, dtype=dtypes.bool, device=q.device).tril()
+    if attn_mask is not None:
+      scores = attn_mask.where(scores, float("-inf")) if attn_mask.dtype.is_bool else scores + attn_mask
+    attn = scores.softmax(-1)
+    if dropout_p > 0: attn = attn.dropout(dropout_p)
+    return attn @ value
+
+  def tril(self, diagonal: int = 0) -> Tensor:
+    from lazygrad.tensor import Tensor
+    r, c = self.shape[-2:]
+    keep = Tensor.arange(r, device=self.device).reshape(r, 1) + diagonal >= Tensor.arange(c, device=self.device).reshape(1, c)
+    return keep.where(self, 0)
+  def triu(self, diagonal: int = 0) -> Tensor:
+    from lazygrad.tensor import Tensor
+    r, c = self.shape[-2:]
+    keep = Tensor.arange(r, device=self.device).reshape(r, 1) + diagonal <= Tensor.arange(c, device=self.device).reshape(1, c)
+    return keep.where(self, 0)
+
+  def embedding(self, weight: Tensor) -> Tensor:
+    """idx.embedding(weight): rows of weight (vocab, dim) picked by the integer tensor self."""
+    if self.dtype.is_float: raise TypeError(f"embedding: indices must be an integer tensor, got {self.dtype}")
+    if weight.ndim != 2: raise ValueError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
+    return weight[self]
+
+  # ---- losses
+  def cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
+                    reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    from lazygrad.tensor import Tensor
+    if not isinstance(target, Tensor): raise TypeError("cross_entropy: target must be a Tensor")
+    if self.ndim < 1: raise ValueError(f"cross_entropy: input must have a class dim, got shape {self.shape}")
+    cdim = 1 if self.ndim > 1 else 0
+    logp = self.log_softmax(cdim)
+    if target.dtype.is_float:   # class probabilities
+      if target.shape != self.shape: raise ValueError(f"cross_entropy: probability target {target.shape} must match input {self.shape}")
+      n = self.shape[cdim]
+      target = target * (1 - label_smoothing) + label_smoothing / n
+      w = weight.reshape((n,) + (1,) * (self.ndim - cdim - 1)) if weight is not None else 1
+      return _reduction(-(logp * target * w).sum(cdim), reduction, "cross_entropy")
+    nll = logp.nll_loss(target, weight, ignore_index, reduction="none")
+    if label_smoothing == 0: return _finish_nll(nll, target, weight, ignore_index, reduction)
+    n = self.shape[cdim]
+    w = weight.reshape((n,) + (1,) * (self.ndim - cdim - 1)) if weight is not None else None
+    smooth = -(logp * w).sum(cdim) if w is not None else -logp.sum(cdim)
+    valid = target.ne(ignore_index)
+    smooth = valid.where(smooth, 0)
+    if reduction == "mean":
+      denom = (valid.where(weight[valid.where(target, 0)], 0).sum() if weight is not None else valid.sum())
+      return (1 - label_smoothing) * _finish_nll(nll, target, weight, ignore_index, "mean") + label_smoothing / n * smooth.sum() / denom
+    return (1 - label_smoothing) * _finish_nll(nll, target, weight, ignore_index, reduction) + _reduction(label_smoothing / n * smooth, reduction, "cross_entropy")
+
+  def nll_loss(self, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    from lazygrad.tensor import Tensor
+    if not isinstance(target, Tensor) or target.dtype.is_float: raise TypeError("nll_loss: target must be an integer Tensor of class indices")
+    cdim = 1 if self.ndim > 1 else 0
+    expect = self.shape[:cdim] + self.shape[cdim + 1:]
+    if target.shape != expect: raise ValueError(f"nll_loss: target shape {target.shape} does not match input {self.shape} (expected {expect})")
+    n = self.shape[cdim]
+    valid = target.ne(ignore_index)
+    safe = valid.where(target, 0)
+    hit = _class_hit(safe, n, cdim, self.ndim)
+    picked = hit.where(self, 0).sum(cdim)
+    w = weight[safe] if weight is not None else None
+    loss = -picked * w if w is not None else -picked
+    loss = valid.where(loss, 0)
+    if reduction == "none": return loss
+    return _finish_nll(loss, target, weight, ignore_index, reduction)
+
+  def binary_cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean") -> Tensor:
+    if target.shape != self.shape: raise ValueError(f"binary_cross_entropy: target {target.shape} must match input {self.shape}")
+    # torch clamps each log at -100 so a 0 or 1 prediction stays finite
+    loss = -(target * self.log().maximum(-100) + (1 - target) * (1 - self).log().maximum(-100))
+    if weight is not None: loss = loss * weight
+    return _reduction(loss, reduction, "binary_cross_entropy")
+
+  def binary_cross_entropy_with_logits(self, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean",
+                                       pos_weight: Optional[Tensor] = None) -> Tensor:
+    if target.shape != self.shape: raise ValueError(f"binary_cross_entropy_with_logits: target {target.shape} must match input {self.shape}")
+    # log(1 + exp(-|x|)) form: finite for logits of any size
+    log_sig_neg = -(self.relu() + (-self.abs()).exp().log1p())      # log(1 - sigmoid(x)) ... = -softplus(x)
+    log_sig = log_sig_neg + self                                   # log(sigmoid(x)) = x - softplus(x)
+    pw = pos_weight if pos_weight is not None else 1
+    loss = -(pw * target * log_sig + (1 - target) * log_sig_neg)
+    if weight is not None: loss = loss * weight
+    return _reduction(loss, reduction, "binary_cross_entropy_with_logits")
+
+  def mse_loss(self, target: Tensor, reduction: str = "mean") -> Tensor:
+    if target.shape != self.shape: target = target.expand(self.shape) if target.ndim <= self.ndim else target
+    if target.shape != self.shape: raise ValueError(f"mse_loss: target {target.shape} must match input {self.shape}")
+    d = self - target
+    return _reduction(d * d, reduction, "mse_loss")
+
+  def l1_loss(self, target: Tensor, reduction: str = "mean") -> Tensor:
+    if target.shape != self.shape: raise ValueError(f"l1_loss: target {target.shape} must match input {self.shape}")
+    return _reduction((self - target).abs(), reduction, "l1_loss")
+
+
+def _class_hit(target: Tensor, n: int, cdim: int, ndim: int) -> Tensor:
+  """bool tensor shaped like the input: True at (.., target[..], ..) along the class dim."""
+  from lazygrad.tensor import Tensor
+  t = target.unsqueeze(cdim)
+  ar = Tensor.arange(n, device=target.device).reshape((1,) * cdim + (n,) + (1,) * (ndim - cdim - 1))
+  return t.eq(ar)
+
+
+def _finish_nll(loss: Tensor, target: Tensor, weight, ignore_index: int, reduction: str) -> Tensor:
+  if reduction == "none": return loss
+  if reduction == "sum": return loss.sum()
+  if reduction != "mean": raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+  valid = target.ne(ignore_index)
+  denom = valid.where(weight[valid.where(target, 0)], 0).sum() if weight is not None else valid.sum()
+  return loss.sum() / denom
