@@ -22,12 +22,19 @@ class _GradMode:
 
 
 class no_grad:
-  """Context manager and decorator: ops inside build nodes that need no gradient."""
+  """Context manager and decorator: ops inside build nodes that need no gradient.
+  As torch's, it decorates with or without parentheses (@no_grad() and @no_grad)."""
+  def __new__(cls, fn=None):
+    if fn is None: return super().__new__(cls)
+    if not callable(fn): raise TypeError(f"no_grad: expected a function to decorate, got {type(fn).__name__}")
+    return cls()(fn)
   def __enter__(self):
     self.prev, _GradMode.enabled = _GradMode.enabled, False
   def __exit__(self, *exc):
     _GradMode.enabled = self.prev
   def __call__(self, fn):
+    import functools
+    @functools.wraps(fn)
     def wrapper(*args, **kwargs):
       with no_grad(): return fn(*args, **kwargs)
     return wrapper
@@ -231,6 +238,8 @@ class Tensor(NNMixin, IndexMixin):
   def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape = _check_shape("full", argfix(shape) if isinstance(shape, (tuple, list)) else (shape,))
     if isinstance(fill_value, Tensor): fill_value = fill_value.item()
+    if not isinstance(fill_value, (int, float, bool, np.number)):
+      raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__} (shape {shape})")
     dtype = dtypes.from_any(dtype) if dtype is not None else result_type(fill_value)
     value = bool(fill_value) if dtype.is_bool else int(fill_value) if dtype.is_int else float(fill_value)
     node = Node(Ops.CONST, (), value, (), dtype, canonical_device(device))
@@ -690,7 +699,8 @@ class Tensor(NNMixin, IndexMixin):
     if x.ndim == 1 and y.ndim == 1: return (x * y).sum().cast(dt)
     xs = x.unsqueeze(0) if x.ndim == 1 else x
     ys = y.unsqueeze(-1) if y.ndim == 1 else y
-    batch = broadcast_shape("matmul", xs.shape[:-2], ys.shape[:-2])
+    try: batch = broadcast_shape("matmul", xs.shape[:-2], ys.shape[:-2])
+    except ValueError: raise ValueError(f"matmul: the batch dims of shapes {self.shape} and {w.shape} cannot be broadcast together") from None
     # (..., n, k, 1) * (..., 1, k, m) summed over k: the numpy device runs it as a BLAS matmul
     a = xs.unsqueeze(-1)
     b = ys.unsqueeze(-3)
@@ -710,6 +720,8 @@ class Tensor(NNMixin, IndexMixin):
   def linear(self, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     if weight.ndim != 2 or weight.shape[1] != self.shape[-1]:
       raise ValueError(f"linear: input {self.shape} does not match weight {weight.shape} (expected weight (out, {self.shape[-1]}))")
+    if bias is not None and bias.shape not in ((weight.shape[0],), ()):
+      raise ValueError(f"linear: bias of shape {bias.shape} does not match weight {weight.shape} (expected ({weight.shape[0]},))")
     out = self.matmul(weight.T)
     return out + bias if bias is not None else out
 
@@ -760,7 +772,8 @@ def _to_numpy(data, dtype: Optional[DType]) -> np.ndarray:
   if isinstance(data, np.ndarray): arr = data
   elif type(data).__module__.startswith("torch"): arr = data.detach().cpu().numpy()
   elif isinstance(data, (bool, int, float, list, tuple, np.number)):
-    arr = np.array(data)
+    try: arr = np.array(data)
+    except ValueError: raise ValueError(f"Tensor: nested lists must be rectangular, got {type(data).__name__} of uneven lengths") from None
     if arr.dtype == object: raise ValueError("Tensor: nested lists must be rectangular")
     if arr.dtype.kind == 'f' and not isinstance(data, np.number) and arr.dtype != np.float32 and dtype is None: arr = arr.astype(np.float32)
     if arr.dtype.kind in 'iu' and not isinstance(data, np.number) and dtype is None: arr = arr.astype(np.int64)

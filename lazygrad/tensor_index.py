@@ -126,6 +126,7 @@ class IndexMixin:
   def repeat(self, *repeats) -> Tensor:
     repeats = argfix(*repeats)
     if len(repeats) < self.ndim: raise ValueError(f"repeat: {len(repeats)} repeats for a tensor of {self.ndim} dims")
+    if any(not isinstance(r, (int, np.integer)) or r < 0 for r in repeats): raise ValueError(f"repeat: repeats {repeats} must be non-negative ints (shape {self.shape})")
     base = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
     shape = base.shape
     x = base.reshape(tuple(v for s in shape for v in (1, s)))
@@ -167,10 +168,16 @@ class IndexMixin:
     idx = idx if isinstance(idx, tuple) else (idx,)
     # lists and bool masks become integer tensors
     norm = []
+    host: dict = {}   # id(index tensor) -> what we know on the host, checked once its dim is known
     for i in idx:
-      if isinstance(i, (list, np.ndarray)): i = Tensor(np.asarray(i), device=self.device)
+      if isinstance(i, (list, np.ndarray)):
+        arr = np.asarray(i)
+        i = Tensor(arr, device=self.device)
+        if arr.dtype.kind in 'iu' and arr.size: host[id(i)] = ("ints", int(arr.min()), int(arr.max()))
       if isinstance(i, Tensor) and i.dtype.is_bool:
-        norm.extend(Tensor(a, device=self.device) for a in np.nonzero(i.numpy()))
+        parts = [Tensor(a, device=self.device) for a in np.nonzero(i.numpy())]
+        if parts: host[id(parts[0])] = ("mask", i.shape)
+        norm.extend(parts)
         continue
       norm.append(i)
     n_real = sum(1 for i in norm if i is not None and i is not Ellipsis)
@@ -199,6 +206,12 @@ class IndexMixin:
         d += 1; continue
       if isinstance(i, Tensor):
         if i.dtype.is_float: raise TypeError_(f"index: tensors used as indices must be integer or bool, got {i.dtype}")
+        known = host.get(id(i))
+        if known is not None and known[0] == "mask" and tuple(x.shape[d:d + len(known[1])]) != tuple(known[1]):
+          raise IndexError_(f"index: the shape of the mask {known[1]} does not match the indexed dims {x.shape[d:d + len(known[1])]} of shape {self.shape}")
+        if known is not None and known[0] == "ints" and not -x.shape[d] <= known[1] <= known[2] < x.shape[d]:
+          bad = known[2] if known[2] >= x.shape[d] else known[1]
+          raise IndexError_(f"index: {bad} is out of bounds for dim {d} with size {x.shape[d]} (shape {self.shape})")
         tensor_dims.append((d, i)); d += 1; continue
       raise TypeError_(f"index: unsupported index type {type(i).__name__}")
     if squeeze:
@@ -308,7 +321,8 @@ class IndexMixin:
     from lazygrad.tensor import Tensor
     d = _dim("scatter_add", dim, self.ndim)
     if not isinstance(index, Tensor) or index.dtype.is_float: raise TypeError("scatter_add: index must be an integer Tensor")
-    if index.shape != src.shape[:index.ndim] or index.ndim != self.ndim:
+    if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
+       any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
       raise ValueError(f"scatter_add: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
     src = src.shrink(tuple((0, s) for s in index.shape))
     hit = index._one_hot_along(self.shape[d])             # (*index.shape, n)

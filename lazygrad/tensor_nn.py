@@ -22,6 +22,14 @@ def _reduction(loss: Tensor, reduction: str, op: str) -> Tensor:
   raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
+def _check_pool(op: str, shape, k: tuple, s: tuple, p: tuple, dil: tuple) -> None:
+  if any(v <= 0 for v in k + s + dil) or any(v < 0 for v in p):
+    raise ValueError(f"{op}: kernel_size {k}, stride {s} and dilation {dil} must be positive and padding {p} non-negative")
+  for n, kk, ss, pp, dd in zip(shape[-2:], k, s, p, dil):
+    if (n + 2 * pp - dd * (kk - 1) - 1) // ss + 1 < 1:
+      raise ValueError(f"{op}: kernel {k} (padding {p}, dilation {dil}) is larger than the input {tuple(shape)}; output would be empty")
+
+
 class NNMixin:
   __slots__ = ()
   # ---- sliding windows
@@ -94,8 +102,10 @@ class NNMixin:
     s = _tuple(stride if stride is not None else k, 2, "stride", "max_pool2d")
     p = _tuple(padding, 2, "padding", "max_pool2d")
     if any(pp > kk // 2 for pp, kk in zip(p, k)): raise ValueError(f"max_pool2d: padding {p} must be at most half the kernel {k}")
+    dil = _tuple(dilation, 2, "dilation", "max_pool2d")
+    _check_pool("max_pool2d", self.shape, k, s, p, dil)
     x = self.pad((p[1], p[1], p[0], p[0]), value=float("-inf")) if any(p) else self
-    return x._pool(k, s, _tuple(dilation, 2, "dilation", "max_pool2d")).amax((-2, -1))
+    return x._pool(k, s, dil).amax((-2, -1))
 
   def avg_pool2d(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> Tensor:
     if ceil_mode: raise ValueError("avg_pool2d: ceil_mode is not supported")
@@ -103,6 +113,7 @@ class NNMixin:
     k = _tuple(kernel_size, 2, "kernel_size", "avg_pool2d")
     s = _tuple(stride if stride is not None else k, 2, "stride", "avg_pool2d")
     p = _tuple(padding, 2, "padding", "avg_pool2d")
+    _check_pool("avg_pool2d", self.shape, k, s, p, (1, 1))
     x = self.pad((p[1], p[1], p[0], p[0])) if any(p) else self
     windows = x._pool(k, s, (1, 1))
     if count_include_pad or not any(p): return windows.mean((-2, -1))
@@ -134,6 +145,8 @@ class NNMixin:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if self.shape[self.ndim - len(shape):] != shape:
       raise ValueError(f"layer_norm: normalized_shape {shape} does not match the end of input shape {self.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+      if t is not None and t.shape != shape: raise ValueError(f"layer_norm: {name} of shape {t.shape} must have normalized_shape {shape}")
     axes = tuple(range(self.ndim - len(shape), self.ndim))
     mean = self.mean(axes, keepdim=True)
     centered = self - mean
@@ -186,6 +199,9 @@ class NNMixin:
     L, S = q.shape[-2], key.shape[-2]
     if is_causal: attn_mask = Tensor.ones(L, S, dtype=dtypes.bool, device=q.device).tril()
     if attn_mask is not None:
+      from lazygrad.tensor import broadcast_shape
+      try: broadcast_shape("scaled_dot_product_attention", attn_mask.shape, scores.shape)
+      except ValueError: raise ValueError(f"scaled_dot_product_attention: attn_mask {attn_mask.shape} does not broadcast to the scores {scores.shape} of query {q.shape} and key {key.shape}") from None
       scores = attn_mask.where(scores, float("-inf")) if attn_mask.dtype.is_bool else scores + attn_mask
     attn = scores.softmax(-1)
     if dropout_p > 0: attn = attn.dropout(dropout_p)
@@ -195,12 +211,12 @@ class NNMixin:
     from lazygrad.tensor import Tensor
     r, c = self.shape[-2:]
     keep = Tensor.arange(r, device=self.device).reshape(r, 1) + diagonal >= Tensor.arange(c, device=self.device).reshape(1, c)
-    return keep.where(self, 0)
+    return keep.where(self, 0).cast(self.dtype)
   def triu(self, diagonal: int = 0) -> Tensor:
     from lazygrad.tensor import Tensor
     r, c = self.shape[-2:]
     keep = Tensor.arange(r, device=self.device).reshape(r, 1) + diagonal <= Tensor.arange(c, device=self.device).reshape(1, c)
-    return keep.where(self, 0)
+    return keep.where(self, 0).cast(self.dtype)
 
   def embedding(self, weight: Tensor) -> Tensor:
     """idx.embedding(weight): rows of weight (vocab, dim) picked by the integer tensor self."""
@@ -270,7 +286,9 @@ class NNMixin:
     return _reduction(loss, reduction, "binary_cross_entropy_with_logits")
 
   def mse_loss(self, target: Tensor, reduction: str = "mean") -> Tensor:
-    if target.shape != self.shape: target = target.expand(self.shape) if target.ndim <= self.ndim else target
+    if target.shape != self.shape and target.ndim <= self.ndim:
+      try: target = target.expand(self.shape)
+      except ValueError: pass
     if target.shape != self.shape: raise ValueError(f"mse_loss: target {target.shape} must match input {self.shape}")
     d = self - target
     return _reduction(d * d, reduction, "mse_loss")

@@ -33,10 +33,12 @@ def _aranges(shape):
 
 
 def _view_addr(v: View, idx):
-  addr = v.offset + sum((i * st for i, st in zip(idx, v.strides)), np.int64(0))
+  # dims with stride 0 / no mask add nothing, so results keep size 1 there (no broadcast blowup)
+  addr = v.offset + sum((i * st for i, st in zip(idx, v.strides) if st != 0), np.int64(0))
   valid = np.bool_(True)
   if v.mask:
-    for i, (lo, hi) in zip(idx, v.mask): valid = valid & (i >= lo) & (i < hi)
+    for i, (lo, hi), s in zip(idx, v.mask, v.shape):
+      if (lo, hi) != (0, s): valid = valid & (i >= lo) & (i < hi)
   return addr, valid
 
 

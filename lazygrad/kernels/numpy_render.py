@@ -13,6 +13,10 @@ _BINARY = {Ops.ADD: "np.add", Ops.MUL: "np.multiply", Ops.MAX: "np.maximum", Ops
            Ops.OR: "np.bitwise_or", Ops.XOR: "np.bitwise_xor"}
 
 
+def _lit(v) -> str:
+  return f"float('{v}')" if isinstance(v, float) and not np.isfinite(v) else repr(v)
+
+
 def _dt(dtype) -> str: return f"np.{dtype.np.name}" if dtype.name != 'bfloat16' else "BF16"
 
 
@@ -43,7 +47,7 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     if e.op is Ops.LOAD:
       slot, st = e.arg
       emit(e, f"load(b{slot}, {const_ref(st)})", f"{st.views[-1].strides if len(st.views) == 1 else 'multi-view'}")
-    elif e.op is Ops.CONST: emit(e, f"const({e.arg!r}, {_dt(e.dtype)}, {nd})")
+    elif e.op is Ops.CONST: emit(e, f"const({_lit(e.arg)}, {_dt(e.dtype)}, {nd})")
     elif e.op is Ops.VALID: emit(e, f"valid({const_ref(e.arg)})")
     elif e.op is Ops.RAND: emit(e, f"rand({const_ref(e.arg[0])}, vars[{e.arg[1]}], vars[{e.arg[1] + 1}])")
     elif e.op in _UNARY: emit(e, f"{_UNARY[e.op]}({src[0]})")

@@ -54,8 +54,6 @@ def canonical_device(device) -> str:
 def default_device() -> str:
   env = os.environ.get("LAZYGRAD_DEVICE")
   if env: return canonical_device(env)
-  try:
-    import torch
-    if torch.cuda.is_available(): return "cuda"
-  except ImportError: pass
+  # cuda becomes the default once its runtime lands (the Triton issue); until then the
+  # cpu device is the default even on a GPU machine, instead of failing at first use
   return "cpu"

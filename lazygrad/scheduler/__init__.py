@@ -16,6 +16,8 @@ from lazygrad.ops.view import ShapeTracker
 from lazygrad.kernels.ir import Expr, Kernel, kernel_name
 from lazygrad.dtype import dtypes
 
+MAX_FUSE_DEPTH = 100   # longest chain of graph nodes fused into one kernel
+
 
 @dataclass(eq=False)
 class ScheduleItem:
@@ -61,6 +63,14 @@ def _find_roots(targets: list[Node]) -> tuple[list[Node], list[Node]]:
       roots[id(t)] = t
   for n in nodes:
     if not n.realized and n.op in (Ops.REDUCE, Ops.CONTIGUOUS, Ops.ASSIGN): roots[id(n)] = n
+  # kernels are lowered (and Exprs hashed) recursively: a fused chain deeper than
+  # MAX_FUSE_DEPTH is cut into its own buffer, so a graph of thousands of ops still realizes
+  depth: dict[int, int] = {}
+  for n in nodes:
+    if n.realized or id(n) in roots or not n.srcs: depth[id(n)] = 0; continue
+    dd = 1 + max(depth.get(id(s), 0) for s in n.srcs)
+    if dd > MAX_FUSE_DEPTH and (n.op in ELEMENTWISE or n.op in MOVEMENT): roots[id(n)], dd = n, 0
+    depth[id(n)] = dd
   # an elementwise node reached from two kernels gets its own buffer instead of being recomputed
   while True:
     owners: dict[int, set] = {}
@@ -74,8 +84,17 @@ def _find_roots(targets: list[Node]) -> tuple[list[Node], list[Node]]:
         stack.extend(n.srcs)
     shared = {i for i, o in owners.items() if len(o) > 1}
     if not shared: break
+    # promote only the outermost shared nodes: what lies under them is then owned by
+    # their kernel alone (a shared chain like neg -> add -> exp becomes one kernel, not three)
+    by_id = {id(n): n for n in nodes}
+    covered, stack = set(), [s for i in shared for s in by_id[i].srcs]
+    while stack:
+      n = stack.pop()
+      if id(n) in covered or n.realized or id(n) in roots: continue
+      covered.add(id(n))
+      stack.extend(n.srcs)
     for n in nodes:
-      if id(n) in shared: roots[id(n)] = n
+      if id(n) in shared and id(n) not in covered: roots[id(n)] = n
   order = [n for n in nodes if id(n) in roots]
   return order, views
 
