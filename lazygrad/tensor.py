@@ -238,10 +238,12 @@ class Tensor(NNMixin, IndexMixin):
   def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape = _check_shape("full", argfix(shape) if isinstance(shape, (tuple, list)) else (shape,))
     if isinstance(fill_value, Tensor): fill_value = fill_value.item()
+    if isinstance(fill_value, np.ndarray) and fill_value.size == 1: fill_value = fill_value.item()
     if not isinstance(fill_value, (int, float, bool, np.number)):
       raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__} (shape {shape})")
     dtype = dtypes.from_any(dtype) if dtype is not None else result_type(fill_value)
-    value = bool(fill_value) if dtype.is_bool else int(fill_value) if dtype.is_int else float(fill_value)
+    # ints wrap into the dtype as torch does (uint8 -1 is 255)
+    value = bool(fill_value) if dtype.is_bool else int(np.array(int(fill_value)).astype(dtype.np)) if dtype.is_int else float(fill_value)
     node = Node(Ops.CONST, (), value, (), dtype, canonical_device(device))
     t = Tensor._from_node(node).reshape((1,) * len(shape)).expand(shape)
     return t.contiguous().requires_grad_() if requires_grad else t
@@ -467,23 +469,28 @@ class Tensor(NNMixin, IndexMixin):
   def sign(self):
     if self.dtype.is_bool: return self
     return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
-  def relu(self): return (self > 0).where(self, 0)   # where, not maximum: gradient 0 at 0
+  def relu(self): return (self <= 0).where(0, self)   # where, not maximum: gradient 0 at 0; nan stays nan
   def sigmoid(self):
     # e = exp(-|x|) <= 1 on both branches, so value and gradient stay finite at +-1e4
+    # (the where, not abs(): its branches keep the gradient right at exactly 0)
     x = self._float()
-    e = (-x.abs()).exp()
-    return (x >= 0).where(1.0, e) / (e + 1)
+    pos = x >= 0
+    e = pos.where(-x, x).exp()
+    return pos.where(1.0, e) / (e + 1)
   def logsigmoid(self): return -(-self).softplus()
   def tanh(self): return (self._float() * 2).sigmoid() * 2 - 1
   def silu(self): return self * self.sigmoid()
   def swish(self): return self.silu()
   def softplus(self, beta=1.0, threshold=20.0):
     x = self._float() * beta
-    soft = x.relu() + (-x.abs()).exp().log1p()
+    pos = x >= 0   # x + log1p(exp(-x)) or log1p(exp(x)): finite, and the gradient is right at 0
+    soft = pos.where(x, 0) + pos.where(-x, x).exp().log1p()
     return (x > threshold).where(self._float(), soft / beta)
   def leaky_relu(self, negative_slope=0.01): return (self > 0).where(self, self * negative_slope)
-  def elu(self, alpha=1.0): return (self > 0).where(self, (self.minimum(0).exp() - 1) * alpha)
-  def hardtanh(self, min_val=-1.0, max_val=1.0): return self.clamp(min_val, max_val)
+  def elu(self, alpha=1.0): return (self > 0).where(self, ((self > 0).where(0, self).exp() - 1) * alpha)   # gradient alpha at 0, as torch
+  def hardtanh(self, min_val=-1.0, max_val=1.0):
+    # unlike clamp, torch's gradient is 0 at the bounds themselves
+    return (self <= min_val).where(min_val, (self >= max_val).where(max_val, self)).cast(self.dtype)
   def hardsigmoid(self): return (self / 6 + 0.5).clamp(0, 1)
   def mish(self): return self * self.softplus().tanh()
   def erf(self):
@@ -543,7 +550,8 @@ class Tensor(NNMixin, IndexMixin):
         if abs(n) <= 8:
           base, out = (self if n >= 0 else self.reciprocal()), None
           for _ in range(abs(n)): out = base if out is None else out * base
-          out = out if out is not None else self._const_like(1)
+          # x ** 0 is 1 everywhere (nan too) but stays in the graph: torch gives it a (zero) gradient
+          out = out if out is not None else self._const_like(True, dtypes.bool).where(1, self)
           return out.cast(result_type(self, exponent)) if not isinstance(exponent, float) else out._float()
       if exponent == 0.5: return self.sqrt()
     base, exp_ = self._broadcasted(exponent, "pow")
@@ -591,7 +599,10 @@ class Tensor(NNMixin, IndexMixin):
     centered = self - self.mean(dim, keepdim=True)
     return (centered * centered).sum(dim, keepdim) / max(n - correction, 0)
   def std(self, dim=None, keepdim=False, correction=1, unbiased=None, axis=None) -> Tensor:
-    return self.var(dim, keepdim, correction, unbiased, axis).sqrt()
+    v = self.var(dim, keepdim, correction, unbiased, axis)
+    # where the variance is 0, torch's gradient is 0 (sqrt's inf times a zero would be nan)
+    zero = v.eq(0)
+    return zero.where(0, zero.where(1, v).sqrt())
   def var_mean(self, dim=None, keepdim=False, correction=1):
     return self.var(dim, keepdim, correction), self.mean(dim, keepdim)
 
@@ -663,7 +674,10 @@ class Tensor(NNMixin, IndexMixin):
     return e / e.sum(dim, keepdim=True)
   def log_softmax(self, dim=-1, dtype=None) -> Tensor:
     x = self.cast(dtype) if dtype else self._float()
-    return x - x.logsumexp(dim, keepdim=True)
+    # (x - m) - log(sum(exp(x - m))): subtracting a big logsumexp instead would lose the small values' precision
+    m = x.amax(dim, keepdim=True).detach()
+    s = x - m.isinf().where(0, m)
+    return s - s.exp().sum(dim, keepdim=True).log()
   def cumsum(self, dim=0) -> Tensor:
     d = _check_dim("cumsum", dim, self.ndim)
     if self.ndim == 0: return self

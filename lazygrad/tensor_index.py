@@ -121,7 +121,7 @@ class IndexMixin:
     if value == 0: return out
     # PAD fills with 0; the rest of the pad value comes from a mask of where the data is
     inside = Tensor_full_like_bool(x)._movement(Ops.PAD, grow)
-    return inside.where(out, value)
+    return inside.where(out, value).cast(self.dtype)   # the value takes the tensor's dtype, as torch
 
   def repeat(self, *repeats) -> Tensor:
     repeats = argfix(*repeats)

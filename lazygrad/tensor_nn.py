@@ -278,7 +278,7 @@ class NNMixin:
                                        pos_weight: Optional[Tensor] = None) -> Tensor:
     if target.shape != self.shape: raise ValueError(f"binary_cross_entropy_with_logits: target {target.shape} must match input {self.shape}")
     # log(1 + exp(-|x|)) form: finite for logits of any size
-    log_sig_neg = -(self.relu() + (-self.abs()).exp().log1p())      # log(1 - sigmoid(x)) ... = -softplus(x)
+    log_sig_neg = -self.softplus(threshold=float("inf"))           # log(1 - sigmoid(x)) = -softplus(x)
     log_sig = log_sig_neg + self                                   # log(sigmoid(x)) = x - softplus(x)
     pw = pos_weight if pos_weight is not None else 1
     loss = -(pw * target * log_sig + (1 - target) * log_sig_neg)

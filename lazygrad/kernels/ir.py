@@ -21,6 +21,15 @@ class Expr:
   arg: Any
   dtype: DType
 
+  def __hash__(self):
+    # cached: an Expr is a DAG, and an uncached structural hash revisits shared
+    # subexpressions once per path (exponential in depth for grad-of-grad graphs)
+    h = self.__dict__.get("_hash")
+    if h is None:
+      h = hash((self.op, self.srcs, self.arg, self.dtype))
+      object.__setattr__(self, "_hash", h)
+    return h
+
   def walk(self):
     """Every node once, sources first."""
     seen, order = set(), []

@@ -55,13 +55,20 @@ def addresses(st: ShapeTracker):
 
 
 def load(buf: np.ndarray, st: ShapeTracker) -> np.ndarray:
-  if 0 in st.shape: return np.zeros(st.shape, dtype=buf.dtype)
+  if 0 in st.shape or buf.size == 0: return np.zeros(st.shape, dtype=buf.dtype)   # an empty buffer: all of it is padding
   if len(st.views) == 1: return _load_view(buf, st.views[0])
   addr, valid = addresses(st)
   full = np.broadcast_shapes(np.shape(addr), np.shape(valid))
   addr, valid = np.broadcast_to(addr, full), np.broadcast_to(valid, full)
   vals = buf[np.where(valid, addr, 0)]
   return np.where(valid, vals, np.zeros((), dtype=buf.dtype))
+
+
+def cat_loads(pieces, dim: int) -> np.ndarray:
+  arrs = [load(buf, st) for buf, st in pieces]
+  shape = list(np.broadcast_shapes(*[tuple(1 if d == dim else s for d, s in enumerate(a.shape)) for a in arrs]))
+  arrs = [np.broadcast_to(a, tuple(st.shape[d] if d == dim else shape[d] for d in range(a.ndim))) for a, (_, st) in zip(arrs, pieces)]
+  return np.concatenate(arrs, axis=dim)
 
 
 def valid(st: ShapeTracker) -> np.ndarray:

@@ -26,6 +26,12 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
   lines = [f"def {k.name}(bufs, vars):"]
   lines.append(f"  {', '.join(f'b{i}' for i in range(len(k.buf_dtypes)))}, = bufs")
   nd = len(k.shape)
+  order = k.body.walk()
+  users: dict[int, int] = {}
+  for e in order:
+    for s_ in e.srcs: users[id(s_)] = users.get(id(s_), 0) + 1
+  cats = _find_cats(order, users)
+  skipped = {id(m) for members in cats.values() for m in members[1]}
 
   def const_ref(value) -> str:
     name = f"C{len(consts)}"
@@ -36,14 +42,19 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     names[id(e)] = f"x{len(names)}"
     lines.append(f"  {names[id(e)]} = {code}" + (f"  # {comment}" if comment else ""))
 
-  for e in k.body.walk():
-    if id(e) in names: continue
+  for e in order:
+    if id(e) in names or id(e) in skipped: continue
     src = [names.get(id(s)) for s in e.srcs]
-    if e.op is Ops.REDUCE and e.arg[0] is Ops.ADD and e.srcs[0].op is Ops.MUL and id(e.srcs[0]) not in _used_elsewhere(k.body, e.srcs[0]):
+    if id(e) in cats:
+      dim, parts = cats[id(e)][0], cats[id(e)][2]
+      refs = ", ".join(f"(b{slot}, {const_ref(st)})" for slot, st in parts)
+      emit(e, f"cat_loads([{refs}], {dim})", "disjoint pieces along one dim: one concatenate")
+      continue
+    if e.op is Ops.REDUCE and e.arg[0] is Ops.ADD and e.srcs[0].op is Ops.MUL and users[id(e.srcs[0])] == 1:
       a, b = (names[id(s)] for s in e.srcs[0].srcs)
       emit(e, f"contract({a}, {b}, {e.arg[1]}, {k.shape}, {_dt(e.dtype)})")
       continue
-    if e.op is Ops.MUL and _only_feeds_contract(k.body, e): continue
+    if e.op is Ops.MUL and e is not k.body and users[id(e)] == 1 and _feeds_sum(order, e): continue
     if e.op is Ops.LOAD:
       slot, st = e.arg
       emit(e, f"load(b{slot}, {const_ref(st)})", f"{st.views[-1].strides if len(st.views) == 1 else 'multi-view'}")
@@ -63,14 +74,47 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
   return "\n".join(lines) + "\n", consts
 
 
-def _only_feeds_contract(body: Expr, mul: Expr) -> bool:
-  users = [e for e in body.walk() if any(s is mul for s in e.srcs)]
-  return len(users) == 1 and users[0].op is Ops.REDUCE and users[0].arg[0] is Ops.ADD and mul is not body
+def _feeds_sum(order, mul: Expr) -> bool:
+  return any(e.op is Ops.REDUCE and e.arg[0] is Ops.ADD and e.srcs[0] is mul for e in order)
 
 
-def _used_elsewhere(body: Expr, node: Expr) -> set:
-  users = [e for e in body.walk() if any(s is node for s in e.srcs)]
-  return set() if len(users) == 1 else {id(node)}
+def _find_cats(order, users) -> dict:
+  """ADD trees of single-view LOADs whose masks split one dim into disjoint pieces
+  covering it (what cat/stack build from PAD + ADD): rendered as one concatenate of
+  the unpadded pieces instead of a sum of zero-padded copies."""
+  cats = {}
+  parents = {}
+  for e in order:
+    for s_ in e.srcs: parents.setdefault(id(s_), []).append(e)
+  for e in order:
+    if e.op is not Ops.ADD or any(p.op is Ops.ADD and id(e) in {id(x) for x in p.srcs} and users[id(e)] == 1 for p in parents.get(id(e), [])):
+      continue
+    leaves, inner, stack = [], [], [e]
+    while stack:
+      x = stack.pop()
+      if x.op is Ops.ADD and (x is e or users[id(x)] == 1): inner.append(x); stack.extend(x.srcs)
+      else: leaves.append(x)
+    if len(leaves) < 2 or any(l.op is not Ops.LOAD or len(l.arg[1].views) != 1 or users[id(l)] != 1 for l in leaves): continue
+    found = _split_dim([l.arg[1].views[0] for l in leaves])
+    if found is None: continue
+    dim, ranges = found
+    parts = sorted(((r, l) for r, l in zip(ranges, leaves)), key=lambda t: t[0][0])
+    pieces = [(l.arg[0], l.arg[1].shrink(tuple(r if d == dim else (0, s) for d, s in enumerate(l.arg[1].shape)))) for r, l in parts]
+    cats[id(e)] = (dim, [x for x in inner if x is not e] + leaves, pieces)
+  return cats
+
+
+def _split_dim(views):
+  shape = views[0].shape
+  for dim, n in enumerate(shape):
+    ranges = []
+    for v in views:
+      m = v.mask[dim] if v.mask else (0, n)
+      ranges.append(m)
+    srt = sorted(ranges)
+    if srt[0][0] != 0 or srt[-1][1] != n or any(a[1] != b[0] for a, b in zip(srt, srt[1:])) or any(lo >= hi for lo, hi in srt): continue
+    return dim, ranges
+  return None
 
 
 _cache: dict[str, object] = {}
@@ -80,7 +124,7 @@ def compile_numpy(k: Kernel):
   k.source = src
   key = src + repr(sorted((n, repr(v)) for n, v in consts.items()))
   if key not in _cache:
-    glb = {"np": np, **{n: getattr(numpy_lib, n) for n in ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "idiv")}}
+    glb = {"np": np, **{n: getattr(numpy_lib, n) for n in ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "idiv", "cat_loads")}}
     if any(d.name == 'bfloat16' for d in k.buf_dtypes) or 'BF16' in src:
       import ml_dtypes
       glb["BF16"] = np.dtype(ml_dtypes.bfloat16)

@@ -139,7 +139,15 @@ class ShapeTracker:
   @property
   def has_mask(self) -> bool: return any(v.mask is not None for v in self.views)
 
-  def _replace(self, v: View) -> ShapeTracker: return ShapeTracker(self.views[:-1] + (v,))
+  def _replace(self, v: View) -> ShapeTracker: return ShapeTracker(self.views[:-1] + (v,)).simplify()
+
+  def simplify(self) -> ShapeTracker:
+    views = self.views
+    while len(views) >= 2:
+      merged = merge_views(views[-2], views[-1])
+      if merged is None: break
+      views = views[:-2] + (merged,)
+    return ShapeTracker(views) if views is not self.views else self
   def permute(self, order) -> ShapeTracker: return self._replace(self.view.permute(order))
   def expand(self, shape) -> ShapeTracker: return self._replace(self.view.expand(tuple(shape)))
   def shrink(self, arg) -> ShapeTracker: return self._replace(self.view.shrink(arg))
@@ -149,9 +157,77 @@ class ShapeTracker:
   def reshape(self, shape) -> ShapeTracker:
     v = self.view.reshape(tuple(shape))
     if v is not None: return self._replace(v)
-    return ShapeTracker(self.views + (View.contiguous(tuple(shape)),))
+    return ShapeTracker(self.views + (View.contiguous(tuple(shape)),)).simplify()
 
   def apply(self, op_name: str, arg) -> ShapeTracker:
     return getattr(self, op_name.lower())(arg)
 
   def size(self) -> int: return math.prod(self.shape)
+
+
+def _ceildiv(a: int, b: int) -> int: return -((-a) // b)
+
+
+def _solve_range(base: int, coef: int, lo: int, hi: int) -> tuple[int, int]:
+  """The i with lo <= base + coef*i < hi, as a half-open range (coef != 0)."""
+  if coef > 0: return _ceildiv(lo - base, coef), _ceildiv(hi - base, coef)
+  return (base - hi) // -coef + 1, (base - lo) // -coef + 1
+
+
+def merge_views(inner: View, outer: View) -> Optional[View]:
+  """One View equal to `outer` indexing the flat index of `inner`, or None.
+
+  outer's flat index f (in C order over inner.shape) is split per inner dim:
+  each varying outer dim is assigned to the inner dim whose contiguous stride
+  divides its stride; if every inner index then stays in range over outer's valid
+  box, unravelling f has no carries and the composition is affine. inner's mask
+  must hold on the whole box or constrain a single outer dim. This turns
+  pad->reshape->shrink (stepped slices, windows) back into one View."""
+  if 0 in inner.shape or 0 in outer.shape: return None
+  if inner.mask and any(lo >= hi for lo, hi in inner.mask): return None
+  box = list(outer.mask or tuple((0, s) for s in outer.shape))
+  if any(lo >= hi for lo, hi in box): return None
+  cont, acc = [0] * len(inner.shape), 1
+  for k in reversed(range(len(inner.shape))): cont[k], acc = acc, acc * inner.shape[k]
+  kdims = [k for k, s in enumerate(inner.shape) if s != 1]
+  varying = [d for d, (st, (lo, hi)) in enumerate(zip(outer.strides, box)) if st != 0 and hi - lo > 1]
+  const = outer.offset + sum(st * box[d][0] for d, st in enumerate(outer.strides) if d not in varying)
+  group: dict[int, list] = {k: [] for k in kdims}
+  coef: dict[int, int] = {}
+  for d in varying:
+    st = outer.strides[d]
+    k = next((k for k in kdims if abs(st) >= cont[k] and st % cont[k] == 0), None)
+    if k is None: return None
+    group[k].append(d); coef[d] = st // cont[k]
+  # split the constant over the inner dims (mixed radix); the outermost keeps the rest
+  cidx, rest = {}, const
+  for k in reversed(kdims):
+    if k == kdims[0]: cidx[k] = rest // cont[k]
+    else: cidx[k] = (rest // cont[k]) % inner.shape[k]
+    rest -= cidx[k] * cont[k]
+  if rest != 0 and kdims: return None
+  if not kdims: return None
+  strides = [0] * len(outer.shape)
+  offset = inner.offset
+  ranges = {}
+  for k in kdims:   # no carries anywhere, before any mask is looked at
+    terms = [(coef[d], box[d]) for d in group[k]]
+    mn = cidx[k] + sum(c * (lo if c > 0 else hi - 1) for c, (lo, hi) in terms)
+    mx = cidx[k] + sum(c * (hi - 1 if c > 0 else lo) for c, (lo, hi) in terms)
+    if mn < 0 or mx >= inner.shape[k]: return None
+    ranges[k] = (mn, mx)
+  for k in kdims:
+    mn, mx = ranges[k]
+    offset += cidx[k] * inner.strides[k]
+    for d in group[k]: strides[d] = coef[d] * inner.strides[k]
+    if inner.mask and inner.mask[k] != (0, inner.shape[k]):
+      lo_k, hi_k = inner.mask[k]
+      if lo_k <= mn and mx < hi_k: continue
+      if len(group[k]) != 1:
+        if not group[k]: box = [(0, 0)] * len(box); break
+        return None
+      d = group[k][0]
+      ilo, ihi = _solve_range(cidx[k], coef[d], lo_k, hi_k)
+      box[d] = (max(box[d][0], ilo), min(box[d][1], ihi))
+  mask = tuple(box) if (outer.mask is not None or any(b != (0, s) for b, s in zip(box, outer.shape))) else None
+  return View(outer.shape, tuple(strides), offset, mask)._canon(outer.shape, strides, offset, mask)

@@ -71,6 +71,7 @@ def _find_roots(targets: list[Node]) -> tuple[list[Node], list[Node]]:
     dd = 1 + max(depth.get(id(s), 0) for s in n.srcs)
     if dd > MAX_FUSE_DEPTH and (n.op in ELEMENTWISE or n.op in MOVEMENT): roots[id(n)], dd = n, 0
     depth[id(n)] = dd
+  _realize_before_reuse(nodes, roots)
   # an elementwise node reached from two kernels gets its own buffer instead of being recomputed
   while True:
     owners: dict[int, set] = {}
@@ -97,6 +98,34 @@ def _find_roots(targets: list[Node]) -> tuple[list[Node], list[Node]]:
       if id(n) in shared and id(n) not in covered: roots[id(n)] = n
   order = [n for n in nodes if id(n) in roots]
   return order, views
+
+
+def _realize_before_reuse(nodes: list[Node], roots: dict[int, Node]) -> None:
+  """A computed value read many times per output element (random numbers broadcast by a
+  growing EXPAND, or any value read through several different views: conv taps, cat
+  pieces) is stored once
+  instead of being recomputed at every read. Values made only of constants stay inline."""
+  consumers: dict[int, list[Node]] = {}
+  const_only: dict[int, bool] = {}
+  has_rand: dict[int, bool] = {}   # philox is the one leaf too costly to recompute per broadcast read
+  for n in nodes:
+    const_only[id(n)] = not n.realized and (n.op is Ops.CONST or (bool(n.srcs) and all(const_only[id(s)] for s in n.srcs)))
+    has_rand[id(n)] = not n.realized and id(n) not in roots and (n.op is Ops.RAND or any(has_rand[id(s)] for s in n.srcs))
+    if not n.realized:
+      for s in n.srcs: consumers.setdefault(id(s), []).append(n)
+  for n in nodes:
+    if n.realized or id(n) in roots or const_only[id(n)] or not (n.op in ELEMENTWISE or n.op is Ops.RAND): continue
+    users = consumers.get(id(n), [])
+    grows = has_rand[id(n)] and any(u.op is Ops.EXPAND and math.prod(u.shape) > math.prod(n.shape) for u in users)
+    if grows or (any(u.op in MOVEMENT for u in users) and _reads_through_views(n, consumers) > 1): roots[id(n)] = n
+
+
+def _reads_through_views(n: Node, consumers: dict) -> int:
+  """How many non-movement reads reach n, following chains of movement ops."""
+  total = 0
+  for u in consumers.get(id(n), []):
+    total += _reads_through_views(u, consumers) if u.op in MOVEMENT else 1
+  return total
 
 
 def _kernel_srcs(root: Node):
