@@ -224,6 +224,7 @@ def test_grad_allow_unused():
   _close(gx.numpy(), [3.0])
 
 
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")
 def test_backward_create_graph_then_differentiate_grad():
   xa = np.array([0.3, -0.7, 1.1], dtype=np.float32)
   tx, lx = torch.tensor(xa, requires_grad=True), Tensor(xa, requires_grad=True)
@@ -280,7 +281,6 @@ def test_hessian_of_quadratic_form_is_exact():
 
 @pytest.mark.parametrize("name,shape,fn", [
   ("slice", (4, 6), lambda x: x[1:3, ::2] * 2),
-  ("neg_step_slice", (4, 6), lambda x: x[::-1, 5:0:-2].exp()),
   ("int_index", (3, 4, 5), lambda x: x[1, :, -1] * x[2, :, 0]),
   ("none_ellipsis", (3, 4), lambda x: x[None, ..., 1:] * 3),
   ("permute", (2, 3, 4), lambda x: x.permute(2, 0, 1).sin()),
@@ -291,7 +291,7 @@ def test_hessian_of_quadratic_form_is_exact():
   ("unsqueeze_expand", (4,), lambda x: x.unsqueeze(0).expand(3, 4).exp()),
   ("repeat", (2, 3), lambda x: x.repeat(2, 3) ** 2),
   ("flatten_unflatten", (2, 3, 4), lambda x: x.flatten(1).unflatten(1, (4, 3)).tanh()),
-  ("chain", (4, 5), lambda x: x.T[1:, ::2].flip(1).reshape(12).sigmoid()),
+  ("chain", (4, 5), lambda x: x.T[1:, ::2].flip(1).reshape(8).sigmoid()),
   ("split_cat", (4, 6), lambda x: torch.cat([c * (i + 1) for i, c in enumerate(x.split(2, 1))], 0) if not isinstance(x, Tensor)
    else Tensor.cat([c * (i + 1) for i, c in enumerate(x.split(2, 1))], 0)),
   ("stack", (3, 4), lambda x: (torch if not isinstance(x, Tensor) else Tensor).stack([x, x * 2, x.exp()], 1)),
@@ -307,6 +307,7 @@ def test_gradients_through_views(name, shape, fn):
   ("pad", (3, 4), lambda x: torch.nn.functional.pad(x, (1, 2, 0, 1)).exp(), lambda x: x.pad((1, 2, 0, 1)).exp()),
   ("pad_value", (3, 4), lambda x: torch.nn.functional.pad(x, (2, 0), value=1.5) ** 2, lambda x: x.pad((2, 0), value=1.5) ** 2),
   ("pad_negative", (3, 5), lambda x: torch.nn.functional.pad(x, (-1, 2, 1, -1)).sin(), lambda x: x.pad((-1, 2, 1, -1)).sin()),
+  ("neg_step_slice", (4, 6), lambda x: x.flip(0, 1)[:, 0:5:2].exp(), lambda x: x[::-1, 5:0:-2].exp()),
   ("masked_fill", (3, 4), lambda x: x.masked_fill(x > 0, 0.5) * x, lambda x: x.masked_fill(x > 0, 0.5) * x),
 ])
 def test_gradients_through_pads(name, shape, torch_fn, lazy_fn):
@@ -344,7 +345,7 @@ def _erf_softplus(x): return x.erf() * x.softplus() + x.mish()
 def _pool(x): return x.max_pool2d(2) + x.avg_pool2d(2, stride=1).sum((-2, -1), keepdim=True)
 def _where_clamp(x, y): return (x > y).where(x * y, x - y).clamp(-1.0, 1.0) + x.maximum(y)
 def _cross_entropy(x): return x.cross_entropy(Tensor([1, 0, 2]), label_smoothing=0.1)
-def _prod_pow(x): return x.prod(1) + (x.abs() + 0.5) ** 1.7
+def _prod_pow(x): return x.prod(1, keepdim=True) + (x.abs() + 0.5) ** 1.7
 
 
 GRADCHECK_CASES = [
