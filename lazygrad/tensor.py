@@ -375,7 +375,13 @@ class Tensor(NNMixin, IndexMixin):
   def __rfloordiv__(self, o): return self._floordiv(o, True)
   def _floordiv(self, o, reverse):
     a, b = self._broadcasted(o, "floor_divide", reverse)
-    if a.dtype.is_float: return (a / b).floor()
+    if a.dtype.is_float:
+      # as torch (and Python): from fmod, so 1.0 // 0.1 is 9 (floor(a / b) would round the quotient up to 10 first)
+      mod = a._alu(Ops.MOD, b)
+      div = (a - mod) / b
+      div = (mod.ne(0) & (b < 0).ne(mod < 0)).where(div - 1, div)
+      fl = div.floor()
+      return b.eq(0).where(a / b, (div - fl > 0.5).where(fl + 1, fl)).detach()
     q = a._alu(Ops.IDIV, b)
     # IDIV rounds toward zero; step down when the signs differ and it was inexact
     inexact = (q * b).ne(a) & ((a < 0).ne(b < 0))
@@ -399,7 +405,8 @@ class Tensor(NNMixin, IndexMixin):
   def minimum(self, o):
     a, b = self._broadcasted(o, "minimum")
     if a.dtype.is_bool: return a & b
-    if a.dtype.kind == 'u': return a.cast(dtypes.int16).minimum(b.cast(dtypes.int16)).cast(a.dtype)
+    # ~x = -1 - x reverses the order of every int type without overflow (-x overflows at the smallest value)
+    if a.dtype.is_int: return ~((~a).maximum(~b))
     return -((-a).maximum(-b))
   def where(self, x, y) -> Tensor:
     """Tensor.where(cond, x, y), tinygrad style: self is the condition."""
@@ -460,7 +467,8 @@ class Tensor(NNMixin, IndexMixin):
   def rsqrt(self): return self.sqrt().reciprocal()
   def reciprocal(self): return self._float()._alu(Ops.RECIP)
   def sin(self): return self._float()._alu(Ops.SIN)
-  def cos(self): return (math.pi / 2 - self._float()).sin()
+  # 1 - 2 sin(x/2)^2, not sin(pi/2 - x): x/2 is exact, pi/2 - x rounds (an error of 1e-4 already at |x| ~ 1e4)
+  def cos(self): return 1 - 2 * (self._float() * 0.5).sin().square()
   def tan(self): return self.sin() / self.cos()
   def square(self): return self * self
   def abs(self):
@@ -546,7 +554,9 @@ class Tensor(NNMixin, IndexMixin):
     if not isinstance(exponent, Tensor):
       if isinstance(exponent, (int, np.integer)) or (isinstance(exponent, float) and exponent.is_integer() and abs(exponent) <= 8):
         n = int(exponent)
-        if n < 0 and not self.dtype.is_float: raise ValueError("pow: integers to negative integer powers are not allowed")
+        if n < 0 and not self.dtype.is_float:
+          if isinstance(exponent, float): return self._float().pow(exponent)   # int ** -1.0 is a float, as torch
+          raise ValueError("pow: integers to negative integer powers are not allowed")
         if abs(n) <= 8:
           base, out = (self if n >= 0 else self.reciprocal()), None
           for _ in range(abs(n)): out = base if out is None else out * base
@@ -590,14 +600,16 @@ class Tensor(NNMixin, IndexMixin):
       raise TypeError(f"mean: input dtype must be floating point, got {self.dtype}")
     x = self.cast(dtypes.from_any(dtype)) if dtype is not None else self
     n = prod(self.shape[a] for a in self._axes("mean", dim))
-    s = x.sum(dim, keepdim)
-    return s / n if n else s * float("nan")
+    # half floats accumulate in float32 as torch does: their sum may not fit where the mean does
+    s = x.sum(dim, keepdim, dtype=dtypes.float32 if x.dtype.is_float and x.dtype.itemsize < 4 else None)
+    return (s / n if n else s * float("nan")).cast(x.dtype)
   def var(self, dim=None, keepdim=False, correction=1, unbiased=None, axis=None) -> Tensor:
     dim = axis if axis is not None else dim
     if unbiased is not None: correction = int(unbiased)
     n = prod(self.shape[a] for a in self._axes("var", dim))
     centered = self - self.mean(dim, keepdim=True)
-    return (centered * centered).sum(dim, keepdim) / max(n - correction, 0)
+    acc = dtypes.float32 if self.dtype.itemsize < 4 and self.dtype.is_float else None   # half floats accumulate in float32
+    return ((centered * centered).sum(dim, keepdim, dtype=acc) / max(n - correction, 0)).cast(self._float().dtype)
   def std(self, dim=None, keepdim=False, correction=1, unbiased=None, axis=None) -> Tensor:
     v = self.var(dim, keepdim, correction, unbiased, axis)
     # where the variance is 0, torch's gradient is 0 (sqrt's inf times a zero would be nan)
@@ -618,7 +630,7 @@ class Tensor(NNMixin, IndexMixin):
     dim = axis if axis is not None else dim
     self._check_nonempty("amin", dim)
     if self.dtype.is_bool: return self.all(dim, keepdim)
-    if self.dtype.kind == 'u': return (255 - (255 - self.cast(dtypes.int16)).amax(dim, keepdim)).cast(self.dtype)
+    if self.dtype.is_int: return ~((~self).amax(dim, keepdim))   # ~ reverses the order without overflow, unlike -
     return -((-self).amax(dim, keepdim))
   def max(self, dim=None, keepdim=False, axis=None):
     dim = axis if axis is not None else dim
@@ -645,7 +657,7 @@ class Tensor(NNMixin, IndexMixin):
   def argmin(self, dim=None, keepdim=False, axis=None) -> Tensor:
     dim = axis if axis is not None else dim
     if self.dtype.is_bool: return self.logical_not().argmax(dim, keepdim)
-    return (-self.cast(dtypes.int64) if self.dtype.kind == 'u' else -self).argmax(dim, keepdim)
+    return (~self if self.dtype.is_int else -self).argmax(dim, keepdim)
   def all(self, dim=None, keepdim=False) -> Tensor:
     return self.logical_not().any(dim, keepdim).logical_not()
   def any(self, dim=None, keepdim=False) -> Tensor:
@@ -685,8 +697,14 @@ class Tensor(NNMixin, IndexMixin):
     n = x.shape[-1]
     # a lower-triangular contraction: one kernel (a matmul on cpu)
     tri = (Tensor.arange(n, device=self.device).reshape(n, 1) >= Tensor.arange(n, device=self.device).reshape(1, n))
-    out = (x.unsqueeze(-2) * tri.cast(x.dtype)).sum(-1).cast(x.dtype if x.dtype.is_float else dtypes.int64)
-    return out.transpose(d, -1)
+    if not x.dtype.is_float: return (x.unsqueeze(-2) * tri.cast(x.dtype)).sum(-1).cast(dtypes.int64).transpose(d, -1)
+    # inf * 0 above the diagonal would be nan: contract the finite values, and count +inf, -inf and nan
+    # seen so far with the same contraction (one kernel: the four ride along a new leading dim)
+    parts = Tensor.stack([x.isfinite().where(x, 0), x.eq(float("inf")).cast(x.dtype), x.eq(float("-inf")).cast(x.dtype),
+                          x.isnan().cast(x.dtype)])
+    out, pinf, ninf, nan = (parts.unsqueeze(-2) * tri.cast(x.dtype)).sum(-1)
+    out = (pinf > 0).where(float("inf"), (ninf > 0).where(float("-inf"), out))
+    return ((nan > 0) | ((pinf > 0) & (ninf > 0))).where(float("nan"), out).transpose(d, -1)
   def cumprod(self, dim=0) -> Tensor:
     d = _check_dim("cumprod", dim, self.ndim)
     return Tensor.stack([self.narrow(d, 0, i + 1).prod(d) for i in range(self.shape[d])], d)

@@ -4,7 +4,7 @@ path) make the broadcast-multiply-sum in conv and attention run as matmuls."""
 from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Optional
-from lazygrad.dtype import dtypes
+from lazygrad.dtype import dtypes, result_type
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -148,11 +148,14 @@ class NNMixin:
     for name, t in (("weight", weight), ("bias", bias)):
       if t is not None and t.shape != shape: raise ValueError(f"layer_norm: {name} of shape {t.shape} must have normalized_shape {shape}")
     axes = tuple(range(self.ndim - len(shape), self.ndim))
-    mean = self.mean(axes, keepdim=True)
-    centered = self - mean
+    # half floats normalise in float32 and round once at the end, as torch (a float16 mean is off by up to half an ulp of the data)
+    x = self.float() if self.dtype.is_float and self.dtype.itemsize < 4 else self
+    mean = x.mean(axes, keepdim=True)
+    centered = x - mean
     out = centered * ((centered * centered).mean(axes, keepdim=True) + eps).rsqrt()
     if weight is not None: out = out * weight
-    return out + bias if bias is not None else out
+    out = out + bias if bias is not None else out
+    return out if x is self else out.cast(result_type(*(t for t in (self, weight, bias) if t is not None)))
 
   def rms_norm(self, normalized_shape, weight: Optional[Tensor] = None, eps: Optional[float] = None) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)

@@ -1537,3 +1537,89 @@ def test_sdpa_float_mask_broadcast():
   # causal with L != S: torch aligns the mask top-left
   helper_test_op([(1, 2, 5), (1, 4, 5), (1, 4, 3)], lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
                  lambda q, k, v: q.scaled_dot_product_attention(k, v, is_causal=True), atol=1e-5, grad_atol=1e-4)
+
+
+# ============================================================ regressions: values torch gets right that naive compositions do not
+
+def test_float_floordiv_exact():
+  a = np.array([1.0, -1.0, 0.3, 7.5, -7.5, 5.0, -5.0, 0.0, 3.0], dtype=np.float32)
+  b = np.array([0.1, 0.1, 0.1, 2.0, 2.0, 0.0, 0.0, 0.0, np.inf], dtype=np.float32)
+  helper_test_op(None, lambda x, y: x // y, inputs=[a, b], grad=False)
+  helper_test_op(None, lambda x: x // 0.1, inputs=[a], grad=False)
+
+
+def test_int_pow_negative_float_exponent():
+  helper_test_op(None, lambda x: x ** -1.0, inputs=[np.array([1, 2, 4], dtype=np.int64)])
+  helper_test_op(None, lambda x: x ** -2.0, inputs=[np.array([1, 2, 4], dtype=np.int32)])
+
+
+def test_cos_large_arguments():
+  a = np.array([1e4, -1e4, 12345.678, 1e5, 4096.0, 1.5707964, 3.1415927, 0.0], dtype=np.float32)
+  helper_test_op(None, torch.cos, lambda x: x.cos(), inputs=[a], atol=1e-6, rtol=1e-4)
+  helper_test_op(None, torch.sin, lambda x: x.sin(), inputs=[a], atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int32", "int64", "uint8"])
+def test_min_at_int_extremes(dtype):
+  info = np.iinfo(dtype)
+  a = np.array([[info.min, 5, info.max], [0, info.max, info.min]], dtype=dtype)
+  b = np.array([info.max, info.min, 0], dtype=dtype)
+  helper_test_op(None, lambda x: x.amin(1), inputs=[a])
+  helper_test_op(None, lambda x: x.min(), inputs=[a])
+  helper_test_op(None, lambda x: x.argmin(1), inputs=[a])
+  helper_test_op(None, lambda x: x.amax(0), inputs=[a])
+  helper_test_op(None, lambda x, y: x.minimum(y) if isinstance(x, Tensor) else torch.minimum(x, y), inputs=[a, b])
+  helper_test_op(None, lambda x: x.clamp(max=3), inputs=[a])
+
+
+def test_int_scalar_wraps_into_dtype():
+  u = np.array([0, 255, 3], dtype=np.uint8)
+  helper_test_op(None, lambda x: x > -1, inputs=[u])
+  helper_test_op(None, lambda x: ~x, inputs=[u])
+  helper_test_op(None, lambda x: ~x, inputs=[np.array([0, -128, 127], dtype=np.int8)])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_cumsum_non_finite(dtype):
+  a = np.array([[1.0, np.inf, 2.0, -np.inf, 3.0], [1.0, -np.inf, 2.0, 1.0, np.nan], [1.0, 2.0, np.nan, 4.0, 5.0]], dtype=dtype)
+  helper_test_op(None, lambda x: x.cumsum(1), inputs=[a], grad=False)
+  helper_test_op(None, lambda x: x.cumsum(0), inputs=[a], grad=False)
+
+
+def test_half_mean_var_layer_norm_accumulate_in_float32():
+  a = (np.full((2, 100), 1000.0) + np.arange(100)).astype(np.float16)
+  kw = dict(rtol=1e-3, atol=1e-3, grad=False)
+  helper_test_op(None, lambda x: x.mean(1), inputs=[a], **kw)
+  helper_test_op(None, lambda x: x.mean(), inputs=[a], **kw)
+  helper_test_op(None, lambda x: x.var(1), inputs=[a], rtol=1e-3, atol=1e-1, grad=False)
+  helper_test_op(None, lambda x: x.std(), inputs=[a], rtol=1e-3, atol=1e-3, grad=False)
+  helper_test_op(None, lambda x: F.layer_norm(x, (100,)), lambda x: x.layer_norm(100), inputs=[a], rtol=1e-2, atol=2e-3, grad=False)
+  helper_test_op([(2, 100), (100,), (100,)], lambda x, w, b: F.layer_norm(x * 100 + 1000, (100,), w, b),
+                 lambda x, w, b: (x * 100 + 1000).layer_norm(100, w, b), dtype="float16", rtol=1e-2, atol=1e-2, grad_rtol=5e-2, grad_atol=5e-2)
+
+
+def test_pad_value_takes_tensor_dtype():
+  helper_test_op(None, lambda x: F.pad(x, (1, 2), value=-3.5) if isinstance(x, torch.Tensor) else x.pad((1, 2), value=-3.5),
+                 inputs=[np.arange(4, dtype=np.int32)])
+  helper_test_op([(3,)], lambda x: F.pad(x, (1, 1), value=2.5) if isinstance(x, torch.Tensor) else x.pad((1, 1), value=2.5), dtype="float16")
+
+
+def test_relu_propagates_nan():
+  a = np.array([np.nan, -1.0, 0.0, 2.0], dtype=np.float32)
+  helper_test_op(None, torch.relu, lambda x: x.relu(), inputs=[a], grad=False)
+  helper_test_op(None, F.leaky_relu, lambda x: x.leaky_relu(), inputs=[a], grad=False)
+  helper_test_op(None, F.elu, lambda x: x.elu(), inputs=[a], grad=False)
+  helper_test_op(None, torch.sigmoid, lambda x: x.sigmoid(), inputs=[a], grad=False)
+
+
+def test_std_zero_variance_gradient():
+  helper_test_op(None, lambda x: x.std(1), inputs=[np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]], dtype=np.float32)])
+  helper_test_op(None, lambda x: x.std(), inputs=[np.full((2, 2), 3.0, dtype=np.float32)])
+
+
+def test_amax_ties_split_gradient_as_torch():
+  # torch's amax/amin and max()/min() without dim share the gradient among ties (only max(dim) picks one index)
+  a = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [0.0, -1.0, 0.0]], dtype=np.float32)
+  for fn in (lambda x: x.amax(1), lambda x: x.amin(1), lambda x: x.amax(), lambda x: x.max(), lambda x: x.min(), lambda x: x.amax((0, 1)),
+             lambda x: x.amax(0, keepdim=True)):
+    helper_test_op(None, fn, inputs=[a])
