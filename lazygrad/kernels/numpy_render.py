@@ -117,19 +117,20 @@ def _split_dim(views):
   return None
 
 
-_cache: dict[str, object] = {}
+_cache: dict = {}   # kernel structure -> (source, function): a repeated kernel is neither rendered nor compiled again
 
 def compile_numpy(k: Kernel):
+  if k.key in _cache:
+    k.source, fn = _cache[k.key]
+    return fn
   src, consts = render_numpy(k)
   k.source = src
-  key = src + repr(sorted((n, repr(v)) for n, v in consts.items()))
-  if key not in _cache:
-    glb = {"np": np, **{n: getattr(numpy_lib, n) for n in ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "idiv", "cat_loads")}}
-    if any(d.name == 'bfloat16' for d in k.buf_dtypes) or 'BF16' in src:
-      import ml_dtypes
-      glb["BF16"] = np.dtype(ml_dtypes.bfloat16)
-    glb.update(consts)
-    glb["store"] = numpy_lib.store
-    exec(compile(src, f"<lazygrad {k.name}>", "exec"), glb)
-    _cache[key] = glb[k.name]
-  return _cache[key]
+  glb = {"np": np, "store": numpy_lib.store,
+         **{n: getattr(numpy_lib, n) for n in ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "idiv", "cat_loads")}}
+  if any(d.name == 'bfloat16' for d in k.buf_dtypes) or 'BF16' in src:
+    import ml_dtypes
+    glb["BF16"] = np.dtype(ml_dtypes.bfloat16)
+  glb.update(consts)
+  exec(compile(src, f"<lazygrad {k.name}>", "exec"), glb)
+  _cache[k.key] = (src, glb[k.name])
+  return glb[k.name]

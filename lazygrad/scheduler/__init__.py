@@ -200,7 +200,9 @@ def _kernel_for(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple]
   var_names = tuple(f"v{i}" for i in range(len(vars_)))
   buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
   kernel = Kernel(kernel_name(body, shape), tuple(shape), tuple(root.shape), body, buf_dtypes, var_names)
-  kernel.key = (kernel.shape, kernel.out_shape, body, buf_dtypes, var_names)
+  # Expr equality says 0.0 == -0.0 == False; the constants' reprs keep such kernels apart
+  consts = tuple(repr(e.arg) for e in body.walk() if e.op is Ops.CONST)
+  kernel.key = (kernel.shape, kernel.out_shape, body, buf_dtypes, var_names, consts)
   return kernel, low.inputs, tuple(vars_)
 
 
