@@ -1,9 +1,11 @@
 """Reverse-mode autodiff over the lazy graph: the backward pass is built as more nodes."""
 from __future__ import annotations
-from typing import Optional, Sequence
+from typing import Sequence, TYPE_CHECKING
 import numpy as np
 from lazygrad.ops import Node, Ops
 from lazygrad.ops.gradient import RULES, NO_GRADIENT
+
+if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
 
 def _on_grad_path(roots: list[Node]) -> list[Node]:
@@ -23,7 +25,7 @@ def _on_grad_path(roots: list[Node]) -> list[Node]:
 
 
 def compute_gradients(root_grads: list[tuple[Node, "Tensor"]], targets: list[Node], create_graph: bool) -> dict[int, "Tensor"]:
-  from lazygrad.tensor import Tensor, no_grad, _GradMode
+  from lazygrad.tensor import Tensor, _GradMode
   order = _on_grad_path([n for n, _ in root_grads])
   # only walk nodes from which some target is reachable
   wanted = {id(t) for t in targets}

@@ -1,6 +1,5 @@
 """Movement and indexing, composed from RESHAPE/PERMUTE/EXPAND/PAD/SHRINK/FLIP (views)."""
 from __future__ import annotations
-import math
 from typing import TYPE_CHECKING
 import numpy as np
 from lazygrad.ops import Ops
@@ -187,8 +186,7 @@ class IndexMixin:
       pos = next(k for k, i in enumerate(norm) if i is Ellipsis and not isinstance(i, Tensor))
       norm = norm[:pos] + [slice(None)] * (self.ndim - n_real) + norm[pos + 1:]
     norm += [slice(None)] * (self.ndim - sum(1 for i in norm if i is not None))
-    x, d, out_dims, tensor_dims, squeeze = self, 0, 0, [], []
-    new_shape_ops = []
+    x, d, tensor_dims, squeeze = self, 0, [], []
     for i in norm:
       if i is None:
         x = x.unsqueeze(d); d += 1; continue

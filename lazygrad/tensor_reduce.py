@@ -1,0 +1,168 @@
+"""Reductions, composed from REDUCE(ADD | MAX) and elementwise ops."""
+from __future__ import annotations
+from collections import namedtuple
+from typing import TYPE_CHECKING
+import numpy as np
+from lazygrad.ops import Ops
+from lazygrad.dtype import dtypes
+from lazygrad.helpers import prod
+
+if TYPE_CHECKING: from lazygrad.tensor import Tensor
+
+MinMax = namedtuple("MinMax", ["values", "indices"])
+
+
+def _check_dim(op, dim, ndim):
+  from lazygrad.tensor import _check_dim as check
+  return check(op, dim, ndim)
+
+
+class ReduceMixin:
+  __slots__ = ()
+  def _axes(self, op: str, dim) -> tuple[int, ...]:
+    if dim is None: return tuple(range(self.ndim))
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    axes = tuple(_check_dim(op, d, self.ndim) for d in dims)
+    if len(set(axes)) != len(axes): raise ValueError(f"{op}: dim {dim} appears more than once")
+    return axes if self.ndim else ()
+
+  def _reduced(self, op: Ops, name: str, dim, keepdim: bool) -> Tensor:
+    axes = self._axes(name, dim)
+    out = self._reduce(op, axes)
+    if keepdim: return out
+    return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+
+  def sum(self, dim=None, keepdim=False, dtype=None, axis=None) -> Tensor:
+    dim = axis if axis is not None else dim
+    x = self.cast(dtypes.from_any(dtype)) if dtype is not None else self.cast(dtypes.int64) if not self.dtype.is_float else self
+    return x._reduced(Ops.ADD, "sum", dim, keepdim)
+  def mean(self, dim=None, keepdim=False, dtype=None, axis=None) -> Tensor:
+    dim = axis if axis is not None else dim
+    if not self.dtype.is_float and dtype is None:
+      raise TypeError(f"mean: input dtype must be floating point, got {self.dtype}")
+    x = self.cast(dtypes.from_any(dtype)) if dtype is not None else self
+    n = prod(self.shape[a] for a in self._axes("mean", dim))
+    # half floats accumulate in float32 as torch does: their sum may not fit where the mean does
+    s = x.sum(dim, keepdim, dtype=dtypes.float32 if x.dtype.is_float and x.dtype.itemsize < 4 else None)
+    return (s / n if n else s * float("nan")).cast(x.dtype)
+  def var(self, dim=None, keepdim=False, correction=1, unbiased=None, axis=None) -> Tensor:
+    dim = axis if axis is not None else dim
+    if unbiased is not None: correction = int(unbiased)
+    n = prod(self.shape[a] for a in self._axes("var", dim))
+    centered = self - self.mean(dim, keepdim=True)
+    acc = dtypes.float32 if self.dtype.itemsize < 4 and self.dtype.is_float else None   # half floats accumulate in float32
+    return ((centered * centered).sum(dim, keepdim, dtype=acc) / max(n - correction, 0)).cast(self._float().dtype)
+  def std(self, dim=None, keepdim=False, correction=1, unbiased=None, axis=None) -> Tensor:
+    v = self.var(dim, keepdim, correction, unbiased, axis)
+    # where the variance is 0, torch's gradient is 0 (sqrt's inf times a zero would be nan)
+    zero = v.eq(0)
+    return zero.where(0, zero.where(1, v).sqrt())
+  def var_mean(self, dim=None, keepdim=False, correction=1):
+    return self.var(dim, keepdim, correction), self.mean(dim, keepdim)
+
+  def _check_nonempty(self, op, dim):
+    for a in self._axes(op, dim):
+      if self.shape[a] == 0: raise ValueError(f"{op}: cannot reduce over the empty dim {a} of shape {self.shape}")
+
+  def amax(self, dim=None, keepdim=False, axis=None) -> Tensor:
+    dim = axis if axis is not None else dim
+    self._check_nonempty("amax", dim)
+    return self._reduced(Ops.MAX, "amax", dim, keepdim)
+  def amin(self, dim=None, keepdim=False, axis=None) -> Tensor:
+    dim = axis if axis is not None else dim
+    self._check_nonempty("amin", dim)
+    if self.dtype.is_bool: return self.all(dim, keepdim)
+    if self.dtype.is_int: return ~((~self).amax(dim, keepdim))   # ~ reverses the order without overflow, unlike -
+    return -((-self).amax(dim, keepdim))
+  def max(self, dim=None, keepdim=False, axis=None):
+    dim = axis if axis is not None else dim
+    if isinstance(dim, _T()): return self.maximum(dim)
+    if dim is None: return self.amax()
+    return MinMax(self.amax(dim, keepdim), self.argmax(dim, keepdim))
+  def min(self, dim=None, keepdim=False, axis=None):
+    dim = axis if axis is not None else dim
+    if isinstance(dim, _T()): return self.minimum(dim)
+    if dim is None: return self.amin()
+    return MinMax(self.amin(dim, keepdim), self.argmin(dim, keepdim))
+  def argmax(self, dim=None, keepdim=False, axis=None) -> Tensor:
+    dim = axis if axis is not None else dim
+    if dim is None: return self.reshape(-1).argmax(0)
+    d = _check_dim("argmax", dim, self.ndim)
+    self._check_nonempty("argmax", d)
+    x = self.reshape(1) if self.ndim == 0 else self
+    n = x.shape[d]
+    # the first index of the max: count down from n so the smallest index wins
+    idx = _T().arange(n, 0, -1, device=self.device).reshape((n,) + (1,) * (x.ndim - d - 1))
+    hit = x.eq(x.amax(d, keepdim=True)) | (x.isnan() if x.dtype.is_float else False)
+    out = n - hit.where(idx._broadcast_to(x.shape), 0).amax(d, keepdim=True)
+    return out if keepdim and self.ndim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i != d))
+  def argmin(self, dim=None, keepdim=False, axis=None) -> Tensor:
+    dim = axis if axis is not None else dim
+    if self.dtype.is_bool: return self.logical_not().argmax(dim, keepdim)
+    return (~self if self.dtype.is_int else -self).argmax(dim, keepdim)
+  def all(self, dim=None, keepdim=False) -> Tensor:
+    return self.logical_not().any(dim, keepdim).logical_not()
+  def any(self, dim=None, keepdim=False) -> Tensor:
+    return self.cast(dtypes.bool)._reduced(Ops.MAX, "any", dim, keepdim)
+  def prod(self, dim=None, keepdim=False, dtype=None) -> Tensor:
+    x = self.cast(dtypes.from_any(dtype)) if dtype else self.cast(dtypes.int64) if not self.dtype.is_float else self
+    if dim is None: return x.reshape(-1).prod(0, keepdim=False).reshape((1,) * self.ndim if keepdim else ())
+    d = _check_dim("prod", dim, self.ndim)
+    x = x.transpose(d, -1) if x.ndim else x.reshape(1)
+    # a tree of multiplies: log2(n) kernels, exact (and exact gradients at zeros)
+    while x.shape[-1] > 1:
+      n = x.shape[-1]
+      if n % 2: x = x.pad((0, 1), value=1)
+      x = (x[..., 0::2] * x[..., 1::2]).contiguous()
+    if x.shape[-1] == 0: x = x.pad((0, 1), value=1)
+    x = x.transpose(d, -1) if self.ndim else x.reshape(())
+    return x if keepdim or not self.ndim else x.squeeze(d)
+  def logsumexp(self, dim=None, keepdim=False) -> Tensor:
+    m = self.amax(dim, keepdim=True).detach()
+    m = m.isinf().where(0, m)   # all -inf rows stay -inf instead of nan
+    out = (self - m).exp().sum(dim, keepdim=True).log() + m
+    return out if keepdim else out.squeeze(self._axes("logsumexp", dim))
+  def softmax(self, dim=-1, dtype=None) -> Tensor:
+    x = self.cast(dtype) if dtype else self._float()
+    e = (x - x.amax(dim, keepdim=True).detach()).exp()
+    return e / e.sum(dim, keepdim=True)
+  def log_softmax(self, dim=-1, dtype=None) -> Tensor:
+    x = self.cast(dtype) if dtype else self._float()
+    # (x - m) - log(sum(exp(x - m))): subtracting a big logsumexp instead would lose the small values' precision
+    m = x.amax(dim, keepdim=True).detach()
+    s = x - m.isinf().where(0, m)
+    return s - s.exp().sum(dim, keepdim=True).log()
+  def cumsum(self, dim=0) -> Tensor:
+    d = _check_dim("cumsum", dim, self.ndim)
+    if self.ndim == 0: return self
+    x = self.transpose(d, -1)
+    n = x.shape[-1]
+    # a lower-triangular contraction: one kernel (a matmul on cpu)
+    tri = (_T().arange(n, device=self.device).reshape(n, 1) >= _T().arange(n, device=self.device).reshape(1, n))
+    if not x.dtype.is_float: return (x.unsqueeze(-2) * tri.cast(x.dtype)).sum(-1).cast(dtypes.int64).transpose(d, -1)
+    # inf * 0 above the diagonal would be nan: contract the finite values, and count +inf, -inf and nan
+    # seen so far with the same contraction (one kernel: the four ride along a new leading dim)
+    parts = _T().stack([x.isfinite().where(x, 0), x.eq(float("inf")).cast(x.dtype), x.eq(float("-inf")).cast(x.dtype),
+                          x.isnan().cast(x.dtype)])
+    out, pinf, ninf, nan = (parts.unsqueeze(-2) * tri.cast(x.dtype)).sum(-1)
+    out = (pinf > 0).where(float("inf"), (ninf > 0).where(float("-inf"), out))
+    return ((nan > 0) | ((pinf > 0) & (ninf > 0))).where(float("nan"), out).transpose(d, -1)
+  def cumprod(self, dim=0) -> Tensor:
+    d = _check_dim("cumprod", dim, self.ndim)
+    return _T().stack([self.narrow(d, 0, i + 1).prod(d) for i in range(self.shape[d])], d)
+
+  def argsort(self, dim=-1, descending=False) -> Tensor:
+    d = _check_dim("argsort", dim, self.ndim)
+    idx = np.argsort(-self.numpy() if descending else self.numpy(), axis=d, kind="stable")
+    return _T()(idx.astype(np.int64), device=self.device)
+  def sort(self, dim=-1, descending=False):
+    idx = self.argsort(dim, descending)
+    return MinMax(self.gather(dim, idx), idx)
+  def topk(self, k, dim=-1, largest=True, sorted=True):
+    idx = self.argsort(dim, descending=largest).narrow(dim, 0, k)
+    return MinMax(self.gather(dim, idx), idx)
+
+
+def _T():
+  from lazygrad.tensor import Tensor
+  return Tensor
