@@ -98,6 +98,7 @@ def result_type(*operands) -> DType:
   dimensioned tensors decide over 0-d tensors, which decide over Python scalars."""
   dims, zero_dims, scalars = [], [], []
   for x in operands:
+    if isinstance(x, np.generic): x = x.item()   # numpy scalars count as Python scalars, as in torch
     if hasattr(x, 'dtype') and hasattr(x, 'shape'): (dims if len(x.shape) else zero_dims).append(x.dtype)
     else: scalars.append(_scalar_dtype(x))
   top = max(_category(d) for d in dims + zero_dims + scalars)

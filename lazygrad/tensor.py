@@ -64,6 +64,7 @@ def broadcast_shape(op: str, *shapes) -> tuple[int, ...]:
 
 class Tensor(NNMixin, IndexMixin, ReduceMixin):
   __slots__ = ("node", "grad", "_is_leaf_param", "__weakref__")
+  __array_ufunc__ = None   # np.float32(2) * t: numpy defers to Tensor's reflected operators instead of making an object array
   no_grad = no_grad
   _params: "weakref.WeakSet[Tensor]" = weakref.WeakSet()   # leaves with requires_grad, for backward()
 
@@ -322,9 +323,9 @@ class Tensor(NNMixin, IndexMixin, ReduceMixin):
   # ---- broadcasting and promotion
   def _broadcasted(self, other, op: str, reverse: bool = False, dtype: Optional[DType] = None) -> tuple[Tensor, Tensor]:
     if not isinstance(other, Tensor):
-      if not isinstance(other, (int, float, bool, np.number)):
+      if not isinstance(other, (int, float, bool, np.number, np.bool_)):
         raise TypeError(f"{op}: unsupported operand type {type(other).__name__} (shape {self.shape}, {self.dtype})")
-      other = other.item() if isinstance(other, np.number) else other
+      other = other.item() if isinstance(other, (np.number, np.bool_)) else other
       dt = dtype or result_type(self, other)
       other = Tensor.full((), other, dtype=dt, device=self.device)
     else:
@@ -364,7 +365,9 @@ class Tensor(NNMixin, IndexMixin, ReduceMixin):
   def __rtruediv__(self, o): return self.div(o, reverse=True)
   def div(self, o, reverse=False, rounding_mode=None):
     if rounding_mode == "floor": return self.__floordiv__(o) if not reverse else self.__rfloordiv__(o)
-    a, b = self._broadcasted(o, "div", reverse)
+    # true division casts both operands to float directly: an int operand keeps its value (uint8 / -1 is -x, as torch)
+    if isinstance(o, (np.number, np.bool_)): o = o.item()
+    a, b = self._broadcasted(o, "div", reverse, dtype=least_upper_float(result_type(self, o)) if rounding_mode is None else None)
     if rounding_mode == "trunc":
       return a._alu(Ops.IDIV, b) if a.dtype.is_int else (a.float() / b.float()).trunc().cast(a.dtype) if not a.dtype.is_float else (a / b).trunc()
     if rounding_mode is not None: raise ValueError(f"div: unknown rounding_mode {rounding_mode!r}")
@@ -472,6 +475,7 @@ class Tensor(NNMixin, IndexMixin, ReduceMixin):
   def square(self): return self * self
   def abs(self):
     if self.dtype.is_bool or self.dtype.kind == 'u': return self
+    if self.dtype.is_int: return (self < 0).where(-self, self)   # the smallest int stays itself, as torch
     return self.relu() + (-self).relu()   # gradient 0 at 0, as torch
   def sign(self):
     if self.dtype.is_bool: return self
@@ -573,7 +577,13 @@ class Tensor(NNMixin, IndexMixin, ReduceMixin):
     odd = is_int & (exp_ - (exp_ / 2).floor() * 2).eq(1)
     out = (neg & odd).where(-mag, mag)
     out = (neg & is_int.logical_not()).where(float("nan"), out)
-    return exp_.eq(0).where(1.0, out).cast(result_type(self, exponent))
+    out = exp_.eq(0).where(1.0, out)
+    dt = result_type(self, exponent)
+    if dt.is_float: return out.cast(dt)
+    # an int result is exact in torch: round away the exp2/log2 error before the cast (wrapping as torch);
+    # a negative int exponent gives 0 unless the base is 1 or -1
+    out = ((exp_ < 0) & base.abs().ne(1)).where(0, out)
+    return out.round().cast(dtypes.int64).cast(dt)
 
   # ---- linear algebra
   def matmul(self, w: Tensor) -> Tensor:
@@ -658,7 +668,7 @@ def _check_shape(op: str, shape) -> tuple[int, ...]:
 def _to_numpy(data, dtype: Optional[DType]) -> np.ndarray:
   if isinstance(data, np.ndarray): arr = data
   elif type(data).__module__.startswith("torch"): arr = data.detach().cpu().numpy()
-  elif isinstance(data, (bool, int, float, list, tuple, np.number)):
+  elif isinstance(data, (bool, int, float, list, tuple, np.number, np.bool_)):
     try: arr = np.array(data)
     except ValueError: raise ValueError(f"Tensor: nested lists must be rectangular, got {type(data).__name__} of uneven lengths") from None
     if arr.dtype == object: raise ValueError("Tensor: nested lists must be rectangular")

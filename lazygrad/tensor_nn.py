@@ -200,13 +200,17 @@ class NNMixin:
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores = (q @ key.transpose(-2, -1)) * scale
     L, S = q.shape[-2], key.shape[-2]
-    if is_causal: attn_mask = Tensor.ones(L, S, dtype=dtypes.bool, device=q.device).tril()
+    if is_causal: scores = Tensor.ones(L, S, dtype=dtypes.bool, device=q.device).tril().where(scores, float("-inf"))
     if attn_mask is not None:
       from lazygrad.tensor import broadcast_shape
       try: broadcast_shape("scaled_dot_product_attention", attn_mask.shape, scores.shape)
       except ValueError: raise ValueError(f"scaled_dot_product_attention: attn_mask {attn_mask.shape} does not broadcast to the scores {scores.shape} of query {q.shape} and key {key.shape}") from None
       scores = attn_mask.where(scores, float("-inf")) if attn_mask.dtype.is_bool else scores + attn_mask
-    attn = scores.softmax(-1)
+    # softmax, made safe as torch's: a row the mask hides everywhere attends to nothing (zeros, zero gradients; not nan)
+    m = scores.amax(-1, keepdim=True).detach()
+    dead = m.eq(float("-inf"))
+    e = (scores - dead.where(0, m)).exp()
+    attn = e / dead.where(1, e.sum(-1, keepdim=True))
     if dropout_p > 0: attn = attn.dropout(dropout_p)
     return attn @ value
 

@@ -40,7 +40,9 @@ def get_device(name: str):
   name = canonical_device(name)
   if name not in _devices:
     if name == "cpu": _devices[name] = CPUDevice()
-    else: raise RuntimeError(f"device {name!r} is not available yet in this build (have: cpu)")
+    else:
+      from lazygrad.runtime.triton_device import TritonDevice
+      _devices[name] = TritonDevice(name)
   return _devices[name]
 
 
@@ -54,6 +56,8 @@ def canonical_device(device) -> str:
 def default_device() -> str:
   env = os.environ.get("LAZYGRAD_DEVICE")
   if env: return canonical_device(env)
-  # cuda becomes the default once its runtime lands (the Triton issue); until then the
-  # cpu device is the default even on a GPU machine, instead of failing at first use
+  try:
+    import torch
+    if torch.cuda.is_available(): return "cuda"
+  except ImportError: pass
   return "cpu"

@@ -1,0 +1,229 @@
+"""Kernel -> Triton source.
+
+An elementwise kernel: each program owns BLOCK flat output indices; per-dim indices
+come from div/mod of the flat index; every LOAD turns its ShapeTracker into pointer
+offsets and a mask. A reduce kernel: each program owns BLOCK_O outputs (flat over the
+kept dims) and loops over the reduced extent in chunks of BLOCK_R, accumulating a
+[BLOCK_O, BLOCK_R] tile that is reduced once at the end (fp32 for fp16/bf16).
+
+Only pointer arithmetic (no make_block_ptr), so the source is valid on Triton 3.6-3.9."""
+from __future__ import annotations
+import math
+from lazygrad.ops import Ops
+from lazygrad.ops.view import View, ShapeTracker
+from lazygrad.kernels.ir import Kernel, Expr
+
+TL_DTYPE = {"bool": "tl.int1", "uint8": "tl.uint8", "int8": "tl.int8", "int16": "tl.int16", "int32": "tl.int32",
+            "int64": "tl.int64", "float16": "tl.float16", "bfloat16": "tl.bfloat16", "float32": "tl.float32", "float64": "tl.float64"}
+PTR_DTYPE = {"bool": "*i1", "uint8": "*u8", "int8": "*i8", "int16": "*i16", "int32": "*i32", "int64": "*i64",
+             "float16": "*fp16", "bfloat16": "*bf16", "float32": "*fp32", "float64": "*fp64"}
+_UNARY = {Ops.EXP2: "tl.exp2", Ops.LOG2: "tl.log2", Ops.EXP: "tl.exp", Ops.LOG: "tl.log", Ops.SIN: "tl.sin", Ops.SQRT: "tl.sqrt"}
+_INFIX = {Ops.ADD: "+", Ops.MUL: "*", Ops.CMPLT: "<", Ops.CMPEQ: "==", Ops.IDIV: "//", Ops.MOD: "%",
+          Ops.AND: "&", Ops.OR: "|", Ops.XOR: "^"}
+
+
+def _lit(v) -> str:
+  if isinstance(v, bool): return "1" if v else "0"
+  if isinstance(v, float) and not math.isfinite(v): return f'float("{v}")'
+  return repr(v)
+
+
+def _fold(a: str, op: str, b: str) -> str:
+  return f"({a} {op} {b})"
+
+
+def view_index(v: View, idx: list[str]) -> tuple[str, str]:
+  """(address, validity) of a View at per-dim index expressions ("0" for size-1 dims)."""
+  terms = [f"{v.offset}"] + [f"{i} * {st}" if st != 1 else i for i, st in zip(idx, v.strides) if st != 0 and i != "0"]
+  conds = []
+  if v.mask:
+    for i, (lo, hi), s in zip(idx, v.mask, v.shape):
+      if (lo, hi) == (0, s): continue
+      if i == "0":
+        if not lo <= 0 < hi: conds.append("False")
+        continue
+      if lo > 0: conds.append(f"({i} >= {lo})")
+      if hi < s: conds.append(f"({i} < {hi})")
+  return " + ".join(terms), " & ".join(conds)
+
+
+def st_index(st: ShapeTracker, idx: list[str], tmp) -> tuple[str, str, list[str]]:
+  """Address and validity through a stack of views; returns helper lines too."""
+  lines = []
+  addr, valid = view_index(st.views[-1], idx)
+  conds = [valid] if valid else []
+  for v in reversed(st.views[:-1]):
+    flat = tmp()
+    lines.append(f"{flat} = {addr}")
+    inner_idx, rest = [], flat
+    for d in reversed(range(len(v.shape))):
+      if v.shape[d] == 1: inner_idx.append("0"); continue
+      name = tmp()
+      lines.append(f"{name} = ({rest}) % {v.shape[d]}" if d > 0 else f"{name} = {rest}")
+      if d > 0:
+        nxt = tmp(); lines.append(f"{nxt} = ({rest}) // {v.shape[d]}"); rest = nxt
+      inner_idx.append(name)
+    addr, valid = view_index(v, list(reversed(inner_idx)))
+    if valid: conds.append(valid)
+  return addr, " & ".join(c for c in conds if c), lines
+
+
+class TritonRenderer:
+  def __init__(self, k: Kernel):
+    self.k = k
+    self.lines: list[str] = []
+    self.names: dict[int, str] = {}
+    self.ntmp = 0
+    self.is_reduce = k.body.op is Ops.REDUCE
+    self.index64 = max([math.prod(k.shape)] + [1]) >= 2 ** 31
+
+  def tmp(self) -> str:
+    self.ntmp += 1
+    return f"t{self.ntmp}"
+
+  def emit(self, line: str): self.lines.append("  " * self.indent + line)
+
+  def render(self) -> str:
+    k = self.k
+    nin = len(k.buf_dtypes) - 1
+    args = ["out_ptr"] + [f"in{i}_ptr" for i in range(1, nin + 1)] + list(k.var_names)
+    self.indent = 1
+    if self.is_reduce: self._render_reduce()
+    else: self._render_elementwise()
+    blocks = "BLOCK_O: tl.constexpr, BLOCK_R: tl.constexpr" if self.is_reduce else "BLOCK: tl.constexpr"
+    head = [f"def {k.name}({', '.join(args + [blocks])}):"]
+    return "import triton\nimport triton.language as tl\n\n\n" + "\n".join(head + self.lines) + "\n"
+
+  # ---- index setup
+  def _unravel(self, flat: str, dims: list[int]) -> dict[int, str]:
+    idx, rest = {}, flat
+    live = [d for d in dims if self.k.shape[d] != 1]
+    for n, d in enumerate(reversed(live)):
+      name = f"i{d}"
+      if n == len(live) - 1: self.emit(f"{name} = {rest}")
+      else:
+        self.emit(f"{name} = {rest} % {self.k.shape[d]}")
+        nxt = self.tmp(); self.emit(f"{nxt} = {rest} // {self.k.shape[d]}"); rest = nxt
+      idx[d] = name
+    return idx
+
+  def _render_elementwise(self):
+    k = self.k
+    n = math.prod(k.shape)
+    self.emit("pid = tl.program_id(0)")
+    self.emit("gidx = pid * BLOCK + tl.arange(0, BLOCK)" + (".to(tl.int64)" if self.index64 else ""))
+    self.emit(f"omask = gidx < {n}")
+    self.emit("zero = gidx * 0")
+    self.idx = self._unravel("gidx", list(range(len(k.shape))))
+    self.inrange = "omask"
+    val = self.expr(k.body)
+    self.emit(f"tl.store(out_ptr + gidx, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
+
+  def _render_reduce(self):
+    k = self.k
+    op, axes = k.body.arg
+    keep = [d for d in range(len(k.shape)) if d not in axes]
+    n_out, n_red = math.prod(k.shape[d] for d in keep), math.prod(k.shape[d] for d in axes)
+    acc_dt = "tl.float32" if k.body.dtype.name in ("float16", "bfloat16") else TL_DTYPE[k.body.dtype.name]
+    ident = ("0" if op is Ops.ADD else ("float('-inf')" if k.body.dtype.is_float else
+             ("0" if k.body.dtype.is_bool else str(-(2 ** (8 * k.body.dtype.itemsize - 1)) if k.body.dtype.kind == 'i' else 0))))
+    i64 = ".to(tl.int64)" if self.index64 else ""
+    self.emit("pid = tl.program_id(0)")
+    self.emit(f"oidx = (pid * BLOCK_O + tl.arange(0, BLOCK_O)){i64}[:, None]")
+    self.emit(f"omask = oidx < {n_out}")
+    self.emit("zero = oidx * 0")
+    idx = self._unravel("oidx", keep)
+    acc_dt_use = "tl.int8" if k.body.dtype.is_bool else acc_dt
+    self.emit(f"acc = tl.full([BLOCK_O, BLOCK_R], {ident}, {acc_dt_use})")
+    self.emit(f"for r0 in range(0, {n_red}, BLOCK_R):")
+    self.indent += 1
+    self.emit(f"ridx = (r0 + tl.arange(0, BLOCK_R)){i64}[None, :]")
+    self.emit(f"rmask = ridx < {n_red}")
+    idx.update(self._unravel("ridx", list(axes)))
+    self.idx = idx
+    self.inrange = "omask & rmask"
+    val = self.cast(self.expr(k.body.srcs[0]), k.body.srcs[0].dtype, None, acc_dt_use)
+    self.emit(f"v = tl.where(omask & rmask, {val}, {ident})")
+    if op is Ops.ADD: self.emit("acc = acc + v")
+    elif k.body.dtype.is_float: self.emit("acc = tl.maximum(acc, v, propagate_nan=tl.PropagateNan.ALL)")
+    else: self.emit("acc = tl.maximum(acc, v)")
+    self.indent -= 1
+    self.emit("o1 = pid * BLOCK_O + tl.arange(0, BLOCK_O)" + i64)
+    if op is Ops.ADD: self.emit("res = tl.sum(acc, axis=1)")
+    else:
+      self.emit("res = tl.max(acc, axis=1)")
+      if k.body.dtype.is_float:   # tl.max may drop NaN: put it back
+        self.emit("res = tl.where(tl.sum((acc != acc).to(tl.int32), axis=1) > 0, float('nan'), res)")
+    self.emit(f"tl.store(out_ptr + o1, {self.cast('res', None, k.buf_dtypes[0], None)}, mask=o1 < {n_out})")
+
+  # ---- expressions
+  def cast(self, val: str, src_dt, out_dt, out_tl: str | None = None) -> str:
+    tl_out = out_tl or TL_DTYPE[out_dt.name]
+    if out_dt is not None and out_dt.is_bool: return f"({val} != 0)"
+    if src_dt is not None and out_dt is not None and src_dt == out_dt: return val
+    return f"({val}).to({tl_out})"
+
+  def load_index(self, st: ShapeTracker) -> tuple[str, str]:
+    idx = [self.idx.get(d, "0") if self.k.shape[d] != 1 else "0" for d in range(len(self.k.shape))]
+    addr, valid, lines = st_index(st, idx, self.tmp)
+    for ln in lines: self.emit(ln)
+    return f"zero + {addr}", valid
+
+  def expr(self, e: Expr) -> str:
+    if id(e) in self.names: return self.names[id(e)]
+    srcs = [self.expr(s) for s in e.srcs]
+    code = self._code(e, srcs)
+    name = f"x{len(self.names)}"
+    self.emit(f"{name} = {code}")
+    self.names[id(e)] = name
+    return name
+
+  def _code(self, e: Expr, s: list[str]) -> str:
+    dt = TL_DTYPE[e.dtype.name]
+    if e.op is Ops.LOAD:
+      slot, st = e.arg
+      addr, valid = self.load_index(st)
+      mask = f"{self.inrange} & {valid}" if valid else self.inrange
+      return f"tl.load(in{slot}_ptr + {addr}, mask={mask}, other=0)"
+    if e.op is Ops.CONST: return f"tl.full([1], {_lit(e.arg)}, {dt})" if not self.is_reduce else f"tl.full([1, 1], {_lit(e.arg)}, {dt})"
+    if e.op is Ops.VALID:
+      addr, valid = self.load_index(e.arg)
+      return f"(zero == 0) & {valid}" if valid else "(zero == 0)"
+    if e.op is Ops.RAND:
+      st, var = e.arg
+      addr, valid = self.load_index(st)
+      cnt = self.tmp()
+      self.emit(f"{cnt} = ({addr}).to(tl.int64) + {self.k.var_names[var + 1]}")
+      r = self.tmp()
+      self.emit(f"{r}, _, _, _ = tl.philox({self.k.var_names[var]}, ({cnt} & 0xFFFFFFFF).to(tl.uint32), ({cnt} >> 32).to(tl.uint32), "
+                f"({cnt} * 0).to(tl.uint32), ({cnt} * 0).to(tl.uint32))")
+      return f"tl.uint_to_uniform_float({r})"
+    if e.op is Ops.NEG: return f"(-{s[0]})" if not e.dtype.is_bool else f"({s[0]} == 0)"
+    if e.op is Ops.RECIP: return f"(1.0 / {s[0]})"
+    if e.op in _UNARY:
+      if e.dtype.name in ("float16", "bfloat16"): return f"{_UNARY[e.op]}({s[0]}.to(tl.float32)).to({dt})"
+      return f"{_UNARY[e.op]}({s[0]})"
+    if e.op is Ops.CAST: return self.cast(s[0], e.srcs[0].dtype, e.dtype)
+    if e.op is Ops.BITCAST: return f"{s[0]}.to({dt}, bitcast=True)"
+    if e.op is Ops.MAX:
+      if e.dtype.is_bool: return f"({s[0]} | {s[1]})"
+      if e.dtype.is_float: return f"tl.maximum({s[0]}, {s[1]}, propagate_nan=tl.PropagateNan.ALL)"
+      return f"tl.maximum({s[0]}, {s[1]})"
+    if e.op in _INFIX:
+      code = f"({s[0]} {_INFIX[e.op]} {s[1]})"
+      # keep narrow ints narrow (triton promotes int8 + int8 like C does)
+      return code if e.dtype.is_float or e.dtype.is_bool or e.op in (Ops.CMPLT, Ops.CMPEQ) else f"{code}.to({dt})"
+    if e.op is Ops.WHERE: return f"tl.where({s[0]}, {s[1]}, {s[2]})"
+    raise NotImplementedError(f"triton renderer: {e.op}")
+
+
+def render_triton(k: Kernel) -> str:
+  return TritonRenderer(k).render()
+
+
+def signature(k: Kernel) -> dict:
+  """Triton signature for ASTSource compilation (pointers, runtime vars as i64)."""
+  sig = {"out_ptr": PTR_DTYPE[k.buf_dtypes[0].name]}
+  for i, dt in enumerate(k.buf_dtypes[1:], 1): sig[f"in{i}_ptr"] = PTR_DTYPE[dt.name]
+  for v in k.var_names: sig[v] = "i64"
+  return sig
