@@ -130,8 +130,9 @@ class ReduceMixin:
     x = self.cast(dtype) if dtype else self._float()
     # (x - m) - log(sum(exp(x - m))): subtracting a big logsumexp instead would lose the small values' precision
     m = x.amax(dim, keepdim=True).detach()
-    s = x - m.isinf().where(0, m)
-    return s - s.exp().sum(dim, keepdim=True).log()
+    m = m.isinf().where(0, m)
+    # -(m - x), not the (x - m) inside the exp: one shared node would be stored at full size between the two kernels
+    return -(m - x) - (x - m).exp().sum(dim, keepdim=True).log()
   def cumsum(self, dim=0) -> Tensor:
     d = _check_dim("cumsum", dim, self.ndim)
     if self.ndim == 0: return self

@@ -29,7 +29,7 @@ def compare(a: np.ndarray, b: np.ndarray, rtol, atol, what=""):
 
 
 def helper_test_op(shapes, torch_fn, lazy_fn=None, dtype="float32", low=-2.0, high=2.0, grad=True, rtol=None, atol=None,
-                   grad_rtol=None, grad_atol=None, inputs=None, device="cpu", check_dtype=True):
+                   grad_rtol=None, grad_atol=None, inputs=None, device=None, check_dtype=True):
   """Forward values (and gradients of a random projection of the output, if float) vs torch."""
   lazy_fn = lazy_fn or torch_fn
   arrays = inputs if inputs is not None else make_inputs(shapes, dtype, low, high)

@@ -209,6 +209,7 @@ class TritonRenderer:
       if e.dtype.is_bool: return f"({s[0]} | {s[1]})"
       if e.dtype.is_float: return f"tl.maximum({s[0]}, {s[1]}, propagate_nan=tl.PropagateNan.ALL)"
       return f"tl.maximum({s[0]}, {s[1]})"
+    if e.op in (Ops.ADD, Ops.MUL) and e.dtype.is_bool: return f"({s[0]} {'|' if e.op is Ops.ADD else '&'} {s[1]})"
     if e.op in _INFIX:
       code = f"({s[0]} {_INFIX[e.op]} {s[1]})"
       # keep narrow ints narrow (triton promotes int8 + int8 like C does)

@@ -7,9 +7,26 @@ order and state-dict keys follow torch, so torch checkpoints load unchanged."""
 from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Callable, Iterator, Optional
+import weakref
 import numpy as np
 from lazygrad.dtype import dtypes
 from lazygrad.tensor import Tensor, no_grad
+
+
+# Tensors whose pending lazy value the next optimizer step realizes in its one schedule:
+# buffer updates made by layers (BatchNorm's running stats) and the outputs of top-level
+# module calls. An optimizer update writes parameters in place, so a lazy value still
+# reading them (the loss, the logits) must be computed before it, as torch would have.
+_PENDING: "weakref.WeakSet[Tensor]" = weakref.WeakSet()
+
+def realize_with_next_step(*tensors) -> None:
+  for t in tensors:
+    if isinstance(t, Tensor) and not t.is_realized: _PENDING.add(t)
+
+def take_pending() -> list[Tensor]:
+  out = [t for t in list(_PENDING) if not t.is_realized]
+  _PENDING.clear()
+  return out
 
 
 def Parameter(data, requires_grad: bool = True) -> Tensor:
@@ -32,7 +49,14 @@ class Module:
   def forward(self, *args, **kwargs):
     raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
-  def __call__(self, *args, **kwargs): return self.forward(*args, **kwargs)
+  _call_depth = 0
+  def __call__(self, *args, **kwargs):
+    Module._call_depth += 1
+    try: out = self.forward(*args, **kwargs)
+    finally: Module._call_depth -= 1
+    if Module._call_depth == 0:   # a top-level call: its outputs are computed with the next step (see _PENDING)
+      realize_with_next_step(*(out if isinstance(out, (tuple, list)) else (out,)))
+    return out
 
   # ---- registration by attribute
   def __setattr__(self, name: str, value: Any) -> None:
@@ -68,18 +92,17 @@ class Module:
 
   def register_parameter(self, name: str, param: Optional[Tensor]) -> None:
     if param is not None and not isinstance(param, Tensor): raise TypeError(f"register_parameter: {name!r} must be a Tensor or None")
-    self.__dict__.pop(name, None)
+    self._unregister(name)
     self._parameters[name] = param
 
   def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
     if tensor is not None and not isinstance(tensor, Tensor): raise TypeError(f"register_buffer: {name!r} must be a Tensor or None")
-    self.__dict__.pop(name, None)
+    self._unregister(name)
     self._buffers[name] = tensor
-    if persistent: self._non_persistent.discard(name)
-    else: self._non_persistent.add(name)
+    if not persistent: self._non_persistent.add(name)
 
   def register_module(self, name: str, module: Optional[Module]) -> None:
-    self.__dict__.pop(name, None)
+    self._unregister(name)
     self._modules[name] = module
   add_module = register_module
 

@@ -1,0 +1,171 @@
+"""Layers with weights (Linear, Conv2d, Embedding) and the stateless ones (activations,
+dropout, pooling, Flatten). Each forward is one Tensor method; init and names follow torch."""
+from __future__ import annotations
+import math
+from typing import Optional
+from lazygrad.tensor import Tensor
+from lazygrad.nn.module import Module
+from lazygrad.nn.init import uniform_param, normal_param
+
+
+def _pair(x, name: str, layer: str) -> tuple[int, int]:
+  t = tuple(x) if isinstance(x, (tuple, list)) else (x, x)
+  if len(t) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in t):
+    raise ValueError(f"{layer}: {name} must be an int or a pair of ints, got {x!r}")
+  return t
+
+
+def _positive(layer: str, **sizes) -> None:
+  for name, v in sizes.items():
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0: raise ValueError(f"{layer}: {name} must be a positive int, got {v!r}")
+
+
+class Identity(Module):
+  def __init__(self, *args, **kwargs): super().__init__()
+  def forward(self, x: Tensor) -> Tensor: return x
+
+
+class Linear(Module):
+  """y = x @ W.T + b; W, b ~ U(-1/sqrt(in_features), 1/sqrt(in_features)) (torch's kaiming_uniform(a=sqrt(5)))."""
+  def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
+    super().__init__()
+    if not isinstance(in_features, int) or in_features < 0 or not isinstance(out_features, int) or out_features < 0:
+      raise ValueError(f"Linear: in_features and out_features must be non-negative ints, got {in_features!r}, {out_features!r}")
+    self.in_features, self.out_features = in_features, out_features
+    bound = 1 / math.sqrt(in_features) if in_features > 0 else 0.0
+    self.weight = uniform_param(out_features, in_features, bound=bound, dtype=dtype, device=device)
+    self.bias = uniform_param(out_features, bound=bound, dtype=dtype, device=device) if bias else None
+    if not bias: self.register_parameter("bias", None)
+
+  def forward(self, x: Tensor) -> Tensor: return x.linear(self.weight, self.bias)
+  def extra_repr(self): return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Conv2d(Module):
+  def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1,
+               bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+    super().__init__()
+    _positive("Conv2d", in_channels=in_channels, out_channels=out_channels, groups=groups)
+    if in_channels % groups or out_channels % groups:
+      raise ValueError(f"Conv2d: groups={groups} must divide in_channels {in_channels} and out_channels {out_channels}")
+    if padding_mode != "zeros": raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+    self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+    self.kernel_size, self.stride, self.dilation = _pair(kernel_size, "kernel_size", "Conv2d"), _pair(stride, "stride", "Conv2d"), \
+      _pair(dilation, "dilation", "Conv2d")
+    self.padding = padding if isinstance(padding, str) else _pair(padding, "padding", "Conv2d")
+    if isinstance(padding, str) and padding not in ("same", "valid"): raise ValueError(f"Conv2d: padding must be 'same', 'valid' or ints, got {padding!r}")
+    fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
+    bound = 1 / math.sqrt(fan_in)
+    self.weight = uniform_param(out_channels, in_channels // groups, *self.kernel_size, bound=bound, dtype=dtype, device=device)
+    self.bias = uniform_param(out_channels, bound=bound, dtype=dtype, device=device) if bias else None
+    if not bias: self.register_parameter("bias", None)
+
+  def forward(self, x: Tensor) -> Tensor:
+    return x.conv2d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+  def extra_repr(self):
+    return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class Embedding(Module):
+  """weight ~ N(0, 1); the padding_idx row starts at zero and gets no gradient, as torch."""
+  def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None, _weight: Optional[Tensor] = None,
+               device=None, dtype=None):
+    super().__init__()
+    _positive("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+    if padding_idx is not None:
+      if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings {num_embeddings}")
+      padding_idx %= num_embeddings
+    self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
+    if _weight is not None:
+      if _weight.shape != (num_embeddings, embedding_dim): raise ValueError(f"Embedding: _weight must be {(num_embeddings, embedding_dim)}, got {_weight.shape}")
+      w = _weight.detach().requires_grad_()
+    else:
+      w = normal_param(num_embeddings, embedding_dim, dtype=dtype, device=device)
+      if padding_idx is not None:
+        keep = Tensor.arange(num_embeddings, device=w.device).reshape(num_embeddings, 1) != padding_idx
+        w = keep.where(w.detach(), 0).cast(w.dtype).detach().requires_grad_()
+    self.weight = w
+
+  def forward(self, idx: Tensor) -> Tensor:
+    out = idx.embedding(self.weight)
+    if self.padding_idx is None: return out
+    # rows looked up by padding_idx pass their value but no gradient
+    return (idx == self.padding_idx).unsqueeze(-1).where(out.detach(), out)
+  def extra_repr(self): return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Dropout(Module):
+  def __init__(self, p: float = 0.5, inplace: bool = False):
+    super().__init__()
+    if not 0 <= p <= 1: raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+    self.p = p
+  def forward(self, x: Tensor) -> Tensor: return x.dropout(self.p, self.training)
+  def extra_repr(self): return f"p={self.p}"
+
+
+# ---- activations
+class ReLU(Module):
+  def __init__(self, inplace: bool = False): super().__init__()
+  def forward(self, x: Tensor) -> Tensor: return x.relu()
+
+class GELU(Module):
+  def __init__(self, approximate: str = "none"):
+    super().__init__()
+    if approximate not in ("none", "tanh"): raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+    self.approximate = approximate
+  def forward(self, x: Tensor) -> Tensor: return x.gelu(approximate=self.approximate)
+
+class SiLU(Module):
+  def __init__(self, inplace: bool = False): super().__init__()
+  def forward(self, x: Tensor) -> Tensor: return x.silu()
+
+class Sigmoid(Module):
+  def forward(self, x: Tensor) -> Tensor: return x.sigmoid()
+
+class Tanh(Module):
+  def forward(self, x: Tensor) -> Tensor: return x.tanh()
+
+class LeakyReLU(Module):
+  def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+    super().__init__()
+    self.negative_slope = negative_slope
+  def forward(self, x: Tensor) -> Tensor: return x.leaky_relu(self.negative_slope)
+
+class Softmax(Module):
+  def __init__(self, dim: int = -1):
+    super().__init__()
+    self.dim = dim
+  def forward(self, x: Tensor) -> Tensor: return x.softmax(self.dim)
+
+
+# ---- pooling and reshaping
+class MaxPool2d(Module):
+  def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False, ceil_mode: bool = False):
+    super().__init__()
+    if return_indices or ceil_mode: raise ValueError("MaxPool2d: return_indices and ceil_mode are not supported")
+    self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+  def forward(self, x: Tensor) -> Tensor: return x.max_pool2d(self.kernel_size, self.stride, self.padding, self.dilation)
+  def extra_repr(self): return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+class AvgPool2d(Module):
+  def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+    super().__init__()
+    if ceil_mode: raise ValueError("AvgPool2d: ceil_mode is not supported")
+    self.kernel_size, self.stride, self.padding, self.count_include_pad = kernel_size, stride, padding, count_include_pad
+  def forward(self, x: Tensor) -> Tensor:
+    return x.avg_pool2d(self.kernel_size, self.stride, self.padding, count_include_pad=self.count_include_pad)
+  def extra_repr(self): return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+class AdaptiveAvgPool2d(Module):
+  def __init__(self, output_size):
+    super().__init__()
+    self.output_size = output_size
+  def forward(self, x: Tensor) -> Tensor: return x.adaptive_avg_pool2d(self.output_size)
+  def extra_repr(self): return f"output_size={self.output_size}"
+
+class Flatten(Module):
+  def __init__(self, start_dim: int = 1, end_dim: int = -1):
+    super().__init__()
+    self.start_dim, self.end_dim = start_dim, end_dim
+  def forward(self, x: Tensor) -> Tensor: return x.flatten(self.start_dim, self.end_dim)

@@ -1,0 +1,165 @@
+"""Optimizer: param groups, state, zero_grad, and a step() that is one schedule and all-or-nothing.
+
+step() builds every parameter's new value (and new optimizer state) as lazy tensors first,
+checks them, then assigns them all and realizes them in ONE realize together with the
+gradients and other pending values (see nn.module._PENDING). If anything raises, every
+parameter and state tensor keeps its old value.
+
+Hyperparameters reach the kernels as runtime values: each step uploads one small buffer of
+the group's scalars (lr, momentum, bias corrections, ...), computed in Python double
+precision as torch does. A scheduler changing lr or momentum never changes a kernel, so
+compiled kernels are reused every step."""
+from __future__ import annotations
+import math
+from typing import Any, Callable, Iterable, Optional, Union
+import numpy as np
+from lazygrad.dtype import dtypes
+from lazygrad.tensor import Tensor, no_grad
+
+_required = object()
+
+
+class Optimizer:
+  def __init__(self, params: Union[Iterable[Tensor], Iterable[dict]], defaults: dict):
+    if isinstance(params, Tensor): raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                                                   "but got a Tensor")
+    self.defaults = dict(defaults)
+    self.param_groups: list[dict] = []
+    self.state: dict[int, dict] = {}      # id(param) -> state (tensors and the python step count)
+    params = list(params)
+    if not params: raise ValueError("optimizer got an empty parameter list")
+    for g in (params if isinstance(params[0], dict) else [{"params": params}]): self.add_param_group(g)
+
+  def add_param_group(self, group: dict) -> None:
+    if not isinstance(group, dict): raise TypeError(f"param group must be a dict, got {type(group).__name__}")
+    params = group["params"]
+    params = [params] if isinstance(params, Tensor) else list(params)
+    for p in params:
+      if not isinstance(p, Tensor): raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+      if not p.requires_grad: raise ValueError(f"optimizer: a parameter of shape {p.shape} does not require grad")
+      if not p.is_leaf: raise ValueError("optimizer: can't optimize a non-leaf Tensor")
+    seen = {id(p) for g in self.param_groups for p in g["params"]}
+    if len({id(p) for p in params}) != len(params) or any(id(p) in seen for p in params):
+      raise ValueError("optimizer: some parameters appear more than once (in this group or in another group)")
+    new = {**self.defaults, **group, "params": params}
+    for k, v in new.items():
+      if v is _required: raise ValueError(f"parameter group didn't specify a value of required optimization parameter {k}")
+    self._check_group(new)
+    self.param_groups.append(new)
+
+  def _check_group(self, group: dict) -> None:
+    """Raise ValueError for invalid hyperparameters (subclasses add their own)."""
+    lr = group["lr"]
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr >= 0: raise ValueError(f"Invalid learning rate: {lr!r}")
+
+  def zero_grad(self, set_to_none: bool = True) -> None:
+    for g in self.param_groups:
+      for p in g["params"]:
+        if p.grad is None: continue
+        p.grad = None if set_to_none else Tensor.zeros(p.shape, dtype=p.dtype, device=p.device)
+
+  # ---- what a subclass provides
+  def _scalars(self, group: dict, step: int) -> dict[str, float]:
+    """This step's scalars for a group, as Python floats (uploaded as one buffer)."""
+    raise NotImplementedError
+
+  def _update(self, p: Tensor, g: Tensor, group: dict, state: dict, h: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """(new parameter value, new state tensors) for one parameter: lazy, nothing assigned."""
+    raise NotImplementedError
+
+  # ---- the step
+  def step(self, closure: Optional[Callable[[], Any]] = None):
+    loss = closure() if closure is not None else None
+    plan = []   # (param, grad, group, state, step)
+    for group in self.param_groups:
+      self._check_group(group)
+      for p in group["params"]:
+        if p.grad is None: continue
+        g = p.grad
+        if not isinstance(g, Tensor): raise TypeError(f"step: the gradient of a parameter of shape {p.shape} is a {type(g).__name__}, not a Tensor")
+        if g.shape != p.shape: raise ValueError(f"step: gradient of shape {g.shape} for a parameter of shape {p.shape}")
+        if g.device != p.device: raise ValueError(f"step: gradient on {g.device} for a parameter on {p.device}")
+        if not g.dtype.is_float: raise TypeError(f"step: gradient of dtype {g.dtype} for a parameter of dtype {p.dtype}")
+        st = self.state.get(id(p), {})
+        plan.append((p, g, group, st, st.get("step", 0) + 1))
+    if not plan: return loss
+    # build every new value first (lazy; nothing changes yet)
+    scalars: dict[tuple, dict[str, Tensor]] = {}
+    updates = []
+    with no_grad():
+      for p, g, group, st, step in plan:
+        sdt = dtypes.float64 if p.dtype == dtypes.float64 else dtypes.float32
+        key = (id(group), step, sdt, p.device)
+        if key not in scalars: scalars[key] = _upload(self._scalars(group, step), sdt, p.device)
+        new_p, new_state = self._update(p, g.detach().cast(p.dtype), group, st, scalars[key])
+        if new_p.shape != p.shape: raise ValueError(f"step: update of shape {new_p.shape} for a parameter of shape {p.shape}")
+        updates.append((p, new_p.cast(p.dtype), st, new_state, step))
+    self._commit(updates, [g for _, g, _, _, _ in plan])
+    return loss
+
+  def _commit(self, updates, grads: list[Tensor]) -> None:
+    """Assign all new values and realize them in one schedule; on failure restore everything."""
+    from lazygrad.nn.module import take_pending
+    old_nodes, targets, new_states = [], [], []
+    try:
+      with no_grad():
+        for p, new_p, st, new_state, step in updates:
+          fresh = {}
+          for k, v in new_state.items():
+            if isinstance(st.get(k), Tensor):
+              old_nodes.append((st[k], st[k].node)); st[k].assign(v); targets.append(st[k])
+            else:
+              fresh[k] = Tensor._from_node(v.node)   # a new handle: later assigns to it never touch `v`'s owner (a grad)
+              targets.append(fresh[k])
+          old_nodes.append((p, p.node)); p.assign(new_p); targets.append(p)
+          new_states.append((p, st, fresh, step))
+      targets[0].realize(*targets[1:], *grads, *take_pending())
+    except BaseException:
+      for t, node in reversed(old_nodes): t.node = node     # the assigns never ran: put the old values back
+      raise
+    for p, st, fresh, step in new_states:
+      st.update(fresh)
+      st["step"] = step
+      self.state[id(p)] = st
+
+  # ---- checkpoints of the optimizer itself
+  def state_dict(self) -> dict:
+    """{'state': {index: {name: Tensor or number}}, 'param_groups': [...]} with params as indices, as torch."""
+    index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+    groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
+    state = {index[pid]: dict(st) for pid, st in self.state.items() if pid in index}
+    return {"state": state, "param_groups": groups}
+
+  def load_state_dict(self, state_dict: dict) -> None:
+    groups = state_dict["param_groups"]
+    if len(groups) != len(self.param_groups) or any(len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
+      raise ValueError("load_state_dict: the saved optimizer has a different number of groups or parameters")
+    params = [p for g in self.param_groups for p in g["params"]]
+    new_state = {}
+    for i, st in state_dict["state"].items():
+      p = params[int(i)]
+      entry = {}
+      for k, v in st.items():
+        if isinstance(v, Tensor):
+          if v.shape != p.shape and v.ndim: raise ValueError(f"load_state_dict: state {k!r} of shape {v.shape} for a parameter of shape {p.shape}")
+          v = Tensor(v.numpy(), dtype=v.dtype, device=p.device)
+        entry[k] = v
+      new_state[id(p)] = entry
+    for g, saved in zip(self.param_groups, groups): g.update({k: v for k, v in saved.items() if k != "params"})
+    self.state = new_state
+
+  def __repr__(self):
+    lines = [f"{type(self).__name__} ("]
+    for i, g in enumerate(self.param_groups):
+      lines.append(f"Parameter Group {i}")
+      lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
+    return "\n".join(lines + [")"])
+
+
+def _upload(values: dict[str, float], dtype, device) -> dict[str, Tensor]:
+  """One small buffer holding a step's scalars; each name maps to a 0-d view into it
+  (0-d, so it never promotes a parameter's dtype: torch's rule for 0-d tensors)."""
+  for k, v in values.items():
+    if not isinstance(v, (int, float)) or not math.isfinite(v): raise ValueError(f"step: hyperparameter {k} = {v!r} is not a finite number")
+  buf = Tensor(np.array(list(values.values()), dtype=dtype.np), device=device)
+  return {k: buf[i] for i, k in enumerate(values)}
