@@ -3,6 +3,7 @@ from lazygrad.dtype import dtypes, DType
 from lazygrad.tensor import Tensor, no_grad
 from lazygrad.helpers import GlobalCounters
 from lazygrad.autograd import grad, gradcheck
+from lazygrad import nn, optim
 
 
 def schedule(*tensors):
@@ -14,4 +15,4 @@ def schedule(*tensors):
   return sched.items
 
 
-__all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule"]
+__all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim"]

@@ -32,6 +32,8 @@ def test_fetch_structures_and_tf_argument_order():
   out = tf.Session().run({"sum": x.sum(), "pair": [x * 2, (n + 1,)]}, {x: [1.0, 2.0], n: np.array([5, 6])})
   assert out["sum"] == 3.0 and out["pair"][0].tolist() == [2.0, 4.0] and out["pair"][1][0].tolist() == [6, 7]
   assert out["pair"][1][0].dtype == np.int64
+  lazy = Tensor([1.0, 2.0]) * 3                 # a lazy Tensor feeds as it is (it joins the run's schedule)
+  assert tf.Session().run(x * 2, {x: lazy}).tolist() == [6.0, 12.0]
 
 
 def test_gradients_match_torch():
