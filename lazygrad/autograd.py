@@ -69,7 +69,7 @@ def _root_grad(t, gradient, op: str):
 def backward(t, gradient, create_graph: bool) -> None:
   from lazygrad.tensor import Tensor
   g = _root_grad(t, gradient, "backward")
-  params = [p for p in list(Tensor._params) if p.requires_grad]
+  params = [p for p in list(Tensor._params.values()) if p.requires_grad]
   grads = compute_gradients([(t.node, g)], [p.node for p in params], create_graph)
   for p in params:
     pg = grads.get(id(p.node))

@@ -66,7 +66,8 @@ class Tensor(NNMixin, IndexMixin, ReduceMixin):
   __slots__ = ("node", "grad", "_is_leaf_param", "__weakref__")
   __array_ufunc__ = None   # np.float32(2) * t: numpy defers to Tensor's reflected operators instead of making an object array
   no_grad = no_grad
-  _params: "weakref.WeakSet[Tensor]" = weakref.WeakSet()   # leaves with requires_grad, for backward()
+  # leaves with requires_grad, for backward(); keyed by id (a WeakSet compares members with ==, elementwise here)
+  _params: "weakref.WeakValueDictionary[int, Tensor]" = weakref.WeakValueDictionary()
 
   def __init__(self, data, dtype=None, device=None, requires_grad: bool = False):
     device = canonical_device(device)
@@ -125,8 +126,8 @@ class Tensor(NNMixin, IndexMixin, ReduceMixin):
       raise RuntimeError("requires_grad: you can only change requires_grad flags of leaf tensors; use detach()")
     self.node.requires_grad = bool(value)
     self._is_leaf_param = bool(value)
-    if value: Tensor._params.add(self)
-    else: Tensor._params.discard(self)
+    if value: Tensor._params[id(self)] = self
+    else: Tensor._params.pop(id(self), None)
   def requires_grad_(self, requires_grad: bool = True) -> Tensor:
     self.requires_grad = requires_grad
     return self

@@ -6,6 +6,7 @@ import pytest
 import torch
 from lazygrad import Tensor, nn, dtypes
 from helpers import compare
+from conftest import DEVICES
 
 
 def _flat(out):
@@ -43,9 +44,14 @@ def check_layer(tm: torch.nn.Module, lm: nn.Module, *arrays, train: bool = False
     compare(lg.numpy(), tp.grad.numpy(), grtol, gatol, f"grad of {name}")
 
 
-def cpu_only_beyond_first(device, first: bool):
-  """Big graphs are slow under Triton's interpreter: there, only the first case of a family runs."""
-  if device == "interp" and not first: pytest.skip("interp runs the first case of this family only (slow interpreter)")
+def on_interp_only_if(device, keep: bool) -> None:
+  """Triton's interpreter is slow: there only a representative case of a family runs."""
+  if device == "interp" and not keep: pytest.skip("interp runs a representative case of this family")
+
+
+def device_independent(device) -> None:
+  """Pure-Python behaviour (names, argument checks): checked on the first device only."""
+  if device != DEVICES[0]: pytest.skip(f"device-independent: checked on {DEVICES[0]}")
 
 
 def rand(*shape, seed=0, low=-2.0, high=2.0):
@@ -54,14 +60,17 @@ def rand(*shape, seed=0, low=-2.0, high=2.0):
 
 # ---- weighted layers
 @pytest.mark.parametrize("bias", [True, False])
-def test_linear(bias):
+def test_linear(bias, device):
+  on_interp_only_if(device, bias)
   check_layer(torch.nn.Linear(5, 3, bias=bias), nn.Linear(5, 3, bias=bias), rand(4, 5))
 
-def test_linear_batched_3d():
+def test_linear_batched_3d(device):
+  on_interp_only_if(device, False)
   check_layer(torch.nn.Linear(6, 4), nn.Linear(6, 4), rand(2, 3, 6))
 
 @pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1), dict(padding="same", dilation=2, bias=False), dict(groups=2, padding=(1, 0))])
-def test_conv2d(kw):
+def test_conv2d(kw, device):
+  on_interp_only_if(device, "groups" in kw or "stride" in kw)
   check_layer(torch.nn.Conv2d(4, 6, 3, **kw), nn.Conv2d(4, 6, 3, **kw), rand(2, 4, 7, 6))
 
 @pytest.mark.parametrize("padding_idx", [None, 1])
@@ -79,7 +88,8 @@ def test_embedding_init_zero_padding_row():
 
 # ---- normalisation
 @pytest.mark.parametrize("shape", [(6, 4), (3, 4, 5)])
-def test_batchnorm1d_train_and_running_stats(shape):
+def test_batchnorm1d_train_and_running_stats(shape, device):
+  on_interp_only_if(device, len(shape) == 3)
   tm, lm = torch.nn.BatchNorm1d(4), nn.BatchNorm1d(4)
   tm.weight.data.uniform_(0.5, 1.5); tm.bias.data.uniform_(-1, 1)
   check_layer(tm, lm, rand(*shape), train=True)
@@ -108,31 +118,37 @@ def test_batchnorm_cumulative_momentum_and_no_stats():
   assert list(lm2.state_dict()) == list(tm2.state_dict()) == []
   check_layer(tm2, lm2, rand(3, 2, 3, 3), train=False)
 
-def test_batchnorm_bad_input():
+def test_batchnorm_bad_input(device):
+  device_independent(device)
   with pytest.raises(ValueError, match="channels"): nn.BatchNorm2d(3)(Tensor.zeros(2, 4, 3, 3))
   with pytest.raises(ValueError, match="4-D"): nn.BatchNorm2d(3)(Tensor.zeros(2, 3))
 
 @pytest.mark.parametrize("shape", [6, (3, 6)])
-def test_layernorm(shape):
+def test_layernorm(shape, device):
+  on_interp_only_if(device, shape != 6)
   tm, lm = torch.nn.LayerNorm(shape), nn.LayerNorm(shape)
   tm.weight.data.uniform_(0.5, 1.5); tm.bias.data.uniform_(-1, 1)
   check_layer(tm, lm, rand(2, 3, 6))
 
 @pytest.mark.parametrize("eps", [None, 1e-3])
-def test_rmsnorm(eps):
+def test_rmsnorm(eps, device):
+  on_interp_only_if(device, eps is None)
   tm, lm = torch.nn.RMSNorm(6, eps=eps), nn.RMSNorm(6, eps=eps)
   tm.weight.data.uniform_(0.5, 1.5)
   check_layer(tm, lm, rand(4, 6))
 
 
 # ---- stateless layers
-@pytest.mark.parametrize("make", [
+STATELESS = [
   lambda m: m.ReLU(), lambda m: m.GELU(), lambda m: m.GELU(approximate="tanh"), lambda m: m.SiLU(), lambda m: m.Tanh(),
   lambda m: m.Sigmoid(), lambda m: m.LeakyReLU(0.2), lambda m: m.Softmax(dim=1), lambda m: m.Identity(),
   lambda m: m.MaxPool2d(2), lambda m: m.MaxPool2d(3, stride=2, padding=1), lambda m: m.AvgPool2d(2),
   lambda m: m.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), lambda m: m.AdaptiveAvgPool2d(1),
-  lambda m: m.AdaptiveAvgPool2d((3, 2)), lambda m: m.Flatten(), lambda m: m.Flatten(0, 2)])
-def test_stateless(make):
+  lambda m: m.AdaptiveAvgPool2d((3, 2)), lambda m: m.Flatten(), lambda m: m.Flatten(0, 2)]
+
+@pytest.mark.parametrize("make", STATELESS)
+def test_stateless(make, device):
+  on_interp_only_if(device, make in STATELESS[1::3])
   check_layer(make(torch.nn), make(nn), rand(2, 3, 6, 5))
 
 def test_dropout():
@@ -151,7 +167,7 @@ def _causal(n):
 
 @pytest.mark.parametrize("case", ["plain", "bool_mask", "float_mask_padding", "no_weights", "seq_first", "cross"])
 def test_multihead_attention(case, device):
-  cpu_only_beyond_first(device, case == "plain")
+  on_interp_only_if(device, case == "plain")
   E, H, B, L, S = 8, 2, 2, 5, 5
   batch_first = case != "seq_first"
   tm, lm = torch.nn.MultiheadAttention(E, H, batch_first=batch_first), nn.MultiheadAttention(E, H, batch_first=batch_first)
@@ -170,34 +186,35 @@ def test_multihead_attention(case, device):
   else: check_layer(tm, lm, q, q, q, kwargs=kw)
 
 def test_multihead_attention_per_head_weights(device):
-  cpu_only_beyond_first(device, False)
+  on_interp_only_if(device, False)
   tm, lm = torch.nn.MultiheadAttention(6, 3, batch_first=True), nn.MultiheadAttention(6, 3, batch_first=True)
   x = rand(2, 4, 6)
   check_layer(tm, lm, x, x, x, kwargs={"average_attn_weights": False})
 
 @pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu")])
 def test_transformer_encoder_layer(norm_first, activation, device):
-  cpu_only_beyond_first(device, norm_first)
+  on_interp_only_if(device, norm_first)
   kw = dict(d_model=8, nhead=2, dim_feedforward=16, dropout=0.0, batch_first=True, norm_first=norm_first, activation=activation)
   tm, lm = torch.nn.TransformerEncoderLayer(**kw), nn.TransformerEncoderLayer(**kw)
   for p in tm.parameters(): p.data.uniform_(-0.5, 0.5)
   mask = _causal(5)
   check_layer(tm, lm, rand(2, 5, 8), kwargs={"src_mask": (torch.tensor(mask), Tensor(mask))}, train=True)
 
-def test_transformer_encoder_layer_names_match_torch():
+def test_transformer_encoder_layer_names_match_torch(device):
+  device_independent(device)
   tm, lm = torch.nn.TransformerEncoderLayer(8, 2, 16), nn.TransformerEncoderLayer(8, 2, 16)
   assert list(lm.state_dict()) == list(tm.state_dict())
   assert {k: tuple(v.shape) for k, v in lm.state_dict().items()} == {k: tuple(v.shape) for k, v in tm.state_dict().items()}
 
 @pytest.mark.parametrize("kw", [dict(num_layers=2, batch_first=True), dict(num_layers=1, bidirectional=True), dict(num_layers=2, bias=False)])
 def test_lstm(kw, device):
-  cpu_only_beyond_first(device, False)   # an LSTM unrolls to hundreds of kernels: minutes under the interpreter
+  on_interp_only_if(device, False)   # an LSTM unrolls to hundreds of kernels: minutes under the interpreter
   tm, lm = torch.nn.LSTM(3, 4, **kw), nn.LSTM(3, 4, **kw)
   assert list(lm.state_dict()) == list(tm.state_dict())
   check_layer(tm, lm, rand(2, 3, 3) if kw.get("batch_first") else rand(3, 2, 3))
 
 def test_lstm_initial_state(device):
-  cpu_only_beyond_first(device, False)
+  on_interp_only_if(device, False)
   tm, lm = torch.nn.LSTM(3, 4, num_layers=2, batch_first=True), nn.LSTM(3, 4, num_layers=2, batch_first=True)
   x, h0, c0 = rand(2, 3, 3), rand(2, 2, 4, seed=1), rand(2, 2, 4, seed=2)
   lm.load_state_dict(tm.state_dict())
@@ -245,7 +262,8 @@ def test_train_eval_and_zero_grad():
   lm.zero_grad()
   assert all(p.grad is None for p in lm.parameters())
 
-def test_attribute_registration():
+def test_attribute_registration(device):
+  device_independent(device)
   m = nn.Module()
   m.w = Tensor.ones(2, requires_grad=True)
   m.plain = Tensor.ones(2)              # not a parameter: no requires_grad
@@ -288,7 +306,8 @@ def _unchanged(m, snap):
   (lambda sd: sd.update({"extra.weight": np.zeros(3, np.float32)}), "unexpected"),
   (lambda sd: sd.update({"features.0.bias": np.zeros(4, np.int32)}), "dtype"),
   (lambda sd: sd.update({"features.1.running_mean": "nope"}), "expected a Tensor")])
-def test_load_state_dict_errors_leave_model_unchanged(corrupt, match):
+def test_load_state_dict_errors_leave_model_unchanged(corrupt, match, device):
+  on_interp_only_if(device, match == "shape")
   tm, lm = _nets()
   snap = _snapshot(lm)
   sd = {k: v.numpy() for k, v in tm.state_dict().items()}
@@ -336,13 +355,15 @@ def test_torch_safetensors_checkpoint_gives_same_outputs(tmp_path):
   tm.eval(); lm.eval()
   compare(lm(Tensor(x)).numpy(), tm(torch.tensor(x)).detach().numpy(), 1e-4, 1e-5, "outputs after loading a torch checkpoint")
 
-def test_state_load_missing_file(tmp_path):
+def test_state_load_missing_file(tmp_path, device):
+  device_independent(device)
   with pytest.raises(FileNotFoundError): nn.state.load(tmp_path / "nope.safetensors")
 
 
 # ---- utils
 @pytest.mark.parametrize("norm_type,max_norm", [(2.0, 0.5), (float("inf"), 0.1), (1.0, 100.0)])
-def test_clip_grad_norm(norm_type, max_norm):
+def test_clip_grad_norm(norm_type, max_norm, device):
+  on_interp_only_if(device, norm_type == 2.0)
   tm, lm = torch.nn.Linear(4, 3), nn.Linear(4, 3)
   lm.load_state_dict(tm.state_dict())
   x = rand(5, 4)
@@ -352,3 +373,22 @@ def test_clip_grad_norm(norm_type, max_norm):
   ln = nn.utils.clip_grad_norm_(lm.parameters(), max_norm, norm_type)
   compare(ln.numpy(), tn.numpy(), 1e-5, 1e-6, "total norm")
   for (n, tp), lp in zip(tm.named_parameters(), lm.parameters()): compare(lp.grad.numpy(), tp.grad.numpy(), 1e-5, 1e-6, n)
+
+
+def test_freeze_with_requires_grad():
+  m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+  m[0].requires_grad_(False)
+  m[0].requires_grad_(False)                         # idempotent
+  m(Tensor(rand(5, 3))).sum().backward()
+  assert m[0].weight.grad is None and m[2].weight.grad is not None
+  m.requires_grad_(True)
+  assert all(p.requires_grad for p in m.parameters())
+
+def test_module_to_keeps_tensor_identity():
+  m = nn.Linear(3, 2)
+  w = m.weight
+  before = w.numpy()
+  m.to(dtype=dtypes.float64)
+  assert m.weight is w and w.dtype == dtypes.float64 and w.requires_grad
+  np.testing.assert_allclose(w.numpy(), before)
+  assert m(Tensor(rand(2, 3)).double()).dtype == dtypes.float64

@@ -55,7 +55,8 @@ class Kernel:
 
   @property
   def reduce_axes(self) -> tuple[int, ...]:
-    return self.body.arg[1] if self.body.op is Ops.REDUCE else ()
+    """The axes every REDUCE in the body reduces (one set per kernel), () if none."""
+    return next((e.arg[1] for e in self.body.walk() if e.op is Ops.REDUCE), ())
 
   @property
   def flops(self) -> int:
@@ -70,6 +71,6 @@ def kernel_name(body: Expr, shape) -> str:
     nm = (f"{e.arg[0].name.lower()}" if e.op is Ops.REDUCE else e.op.name.lower())
     if e.op is Ops.REDUCE: nm = {"add": "sum", "max": "max"}[nm]
     if nm not in ops: ops.append(nm)
-  prefix = "R" if body.op is Ops.REDUCE else "E"
+  prefix = "R" if any(e.op is Ops.REDUCE for e in body.walk()) else "E"
   dims = "x".join(str(s) for s in shape) or "1"
   return "_".join([prefix] + ops[:4] + [dims])

@@ -74,7 +74,7 @@ class TritonRenderer:
     self.lines: list[str] = []
     self.names: dict[int, str] = {}
     self.ntmp = 0
-    self.is_reduce = k.body.op is Ops.REDUCE
+    self.is_reduce = bool(k.reduce_axes)
     self.index64 = max([math.prod(k.shape)] + [1]) >= 2 ** 31
 
   def tmp(self) -> str:
@@ -120,41 +120,71 @@ class TritonRenderer:
     self.emit(f"tl.store(out_ptr + gidx, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
 
   def _render_reduce(self):
+    """A row kernel: each REDUCE (all over the same axes) is one loop over the reduced
+    extent producing a [BLOCK_O, 1] value per row; the result is stored per row, or by a
+    last loop over the reduced extent when the kernel's output is the full space."""
     k = self.k
-    op, axes = k.body.arg
+    reduces = [e for e in k.body.walk() if e.op is Ops.REDUCE]
+    axes = reduces[0].arg[1]
     keep = [d for d in range(len(k.shape)) if d not in axes]
-    n_out, n_red = math.prod(k.shape[d] for d in keep), math.prod(k.shape[d] for d in axes)
-    acc_dt = "tl.float32" if k.body.dtype.name in ("float16", "bfloat16") else TL_DTYPE[k.body.dtype.name]
-    ident = ("0" if op is Ops.ADD else ("float('-inf')" if k.body.dtype.is_float else
-             ("0" if k.body.dtype.is_bool else str(-(2 ** (8 * k.body.dtype.itemsize - 1)) if k.body.dtype.kind == 'i' else 0))))
+    self.n_out, self.n_red = math.prod(k.shape[d] for d in keep), math.prod(k.shape[d] for d in axes)
     i64 = ".to(tl.int64)" if self.index64 else ""
     self.emit("pid = tl.program_id(0)")
     self.emit(f"oidx = (pid * BLOCK_O + tl.arange(0, BLOCK_O)){i64}[:, None]")
-    self.emit(f"omask = oidx < {n_out}")
+    self.emit(f"omask = oidx < {self.n_out}")
     self.emit("zero = oidx * 0")
-    idx = self._unravel("oidx", keep)
-    acc_dt_use = "tl.int8" if k.body.dtype.is_bool else acc_dt
-    self.emit(f"acc = tl.full([BLOCK_O, BLOCK_R], {ident}, {acc_dt_use})")
-    self.emit(f"for r0 in range(0, {n_red}, BLOCK_R):")
+    self.row_idx = self._unravel("oidx", keep)
+    self.reduced: dict[int, str] = {}
+    for n, red in enumerate(reduces):
+      self.reduced[id(red)] = self._reduce_loop(red, n, axes, i64)
+    row_output = tuple(k.out_shape) != tuple(k.shape)
+    if row_output:
+      # every value left is per row: reduced dims index as 0 (their strides are 0)
+      self.names, self.idx, self.inrange = {}, dict(self.row_idx), "omask"
+      val = self.expr(k.body)
+      self.emit(f"tl.store(out_ptr + oidx + zero, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
+      return
+    self._loop_over_reduced(axes, i64)
+    val = self.expr(k.body)
+    strides, acc = [0] * len(k.shape), 1
+    for d in reversed(range(len(k.shape))): strides[d], acc = acc, acc * k.shape[d]
+    flat = " + ".join(["zero"] + [f"{self.idx[d]} * {strides[d]}" for d in range(len(k.shape)) if d in self.idx])
+    self.emit(f"tl.store(out_ptr + {flat}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask & rmask)")
+    self.indent -= 1
+
+  def _loop_over_reduced(self, axes, i64):
+    self.emit(f"for r0 in range(0, {self.n_red}, BLOCK_R):")
     self.indent += 1
     self.emit(f"ridx = (r0 + tl.arange(0, BLOCK_R)){i64}[None, :]")
-    self.emit(f"rmask = ridx < {n_red}")
-    idx.update(self._unravel("ridx", list(axes)))
-    self.idx = idx
+    self.emit(f"rmask = ridx < {self.n_red}")
+    self.names = {}   # values inside a loop are per-chunk tiles: nothing carries over
+    self.idx = dict(self.row_idx)
+    self.idx.update(self._unravel("ridx", list(axes)))
     self.inrange = "omask & rmask"
-    val = self.cast(self.expr(k.body.srcs[0]), k.body.srcs[0].dtype, None, acc_dt_use)
+
+  def _reduce_loop(self, red: Expr, n: int, axes, i64) -> str:
+    op, dt = red.arg[0], red.dtype
+    acc_dt = "tl.float32" if dt.name in ("float16", "bfloat16") else "tl.int8" if dt.is_bool else TL_DTYPE[dt.name]
+    ident = ("0" if op is Ops.ADD else ("float('-inf')" if dt.is_float else
+             ("0" if dt.is_bool else str(-(2 ** (8 * dt.itemsize - 1)) if dt.kind == 'i' else 0))))
+    acc = f"acc{n}"
+    self.emit(f"{acc} = tl.full([BLOCK_O, BLOCK_R], {ident}, {acc_dt})")
+    self._loop_over_reduced(axes, i64)
+    val = self.cast(self.expr(red.srcs[0]), red.srcs[0].dtype, None, acc_dt)
     self.emit(f"v = tl.where(omask & rmask, {val}, {ident})")
-    if op is Ops.ADD: self.emit("acc = acc + v")
-    elif k.body.dtype.is_float: self.emit("acc = tl.maximum(acc, v, propagate_nan=tl.PropagateNan.ALL)")
-    else: self.emit("acc = tl.maximum(acc, v)")
+    if op is Ops.ADD: self.emit(f"{acc} = {acc} + v")
+    elif dt.is_float: self.emit(f"{acc} = tl.maximum({acc}, v, propagate_nan=tl.PropagateNan.ALL)")
+    else: self.emit(f"{acc} = tl.maximum({acc}, v)")
     self.indent -= 1
-    self.emit("o1 = pid * BLOCK_O + tl.arange(0, BLOCK_O)" + i64)
-    if op is Ops.ADD: self.emit("res = tl.sum(acc, axis=1)")
+    out = f"red{n}"
+    if op is Ops.ADD: self.emit(f"{out} = tl.sum({acc}, axis=1)[:, None]")
     else:
-      self.emit("res = tl.max(acc, axis=1)")
-      if k.body.dtype.is_float:   # tl.max may drop NaN: put it back
-        self.emit("res = tl.where(tl.sum((acc != acc).to(tl.int32), axis=1) > 0, float('nan'), res)")
-    self.emit(f"tl.store(out_ptr + o1, {self.cast('res', None, k.buf_dtypes[0], None)}, mask=o1 < {n_out})")
+      self.emit(f"{out} = tl.max({acc}, axis=1)[:, None]")
+      if dt.is_float:   # tl.max may drop NaN: put it back
+        self.emit(f"{out} = tl.where(tl.sum(({acc} != {acc}).to(tl.int32), axis=1)[:, None] > 0, float('nan'), {out})")
+    final = self.cast(out, None, dt, None) if acc_dt != TL_DTYPE[dt.name] else out
+    if final != out: self.emit(f"{out} = {final}")
+    return out
 
   # ---- expressions
   def cast(self, val: str, src_dt, out_dt, out_tl: str | None = None) -> str:
@@ -170,6 +200,7 @@ class TritonRenderer:
     return f"zero + {addr}", valid
 
   def expr(self, e: Expr) -> str:
+    if e.op is Ops.REDUCE: return self.reduced[id(e)]
     if id(e) in self.names: return self.names[id(e)]
     srcs = [self.expr(s) for s in e.srcs]
     code = self._code(e, srcs)

@@ -81,8 +81,8 @@ class TritonDevice:
   # ---- kernels
   def blocks(self, k: Kernel) -> dict:
     interp = self.name == "interp"
-    if k.body.op.name == "REDUCE":
-      axes = k.body.arg[1]
+    if k.reduce_axes:
+      axes = k.reduce_axes
       n_red = math.prod(k.shape[d] for d in axes)
       n_out = math.prod(s for d, s in enumerate(k.shape) if d not in axes)
       br = min(next_pow2(max(n_red, 1)), 4096 if interp else 1024)
@@ -107,7 +107,7 @@ class TritonDevice:
     blocks = self.blocks(k)
     if "BLOCK" in blocks: grid = (max(1, -(-math.prod(k.shape) // blocks["BLOCK"])),)
     else:
-      axes = k.body.arg[1]
+      axes = k.reduce_axes
       n_out = math.prod(s for d, s in enumerate(k.shape) if d not in axes)
       grid = (max(1, -(-n_out // blocks["BLOCK_O"])),)
     def launch(bufs, var_values):

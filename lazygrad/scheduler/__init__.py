@@ -11,6 +11,7 @@ Rules (first version, see DESIGN.md):
 from __future__ import annotations
 from dataclasses import dataclass, field
 import math
+import sys
 from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE, toposort
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.kernels.ir import Expr, Kernel, kernel_name
@@ -49,7 +50,7 @@ def _movement_base(node: Node) -> tuple[Node, tuple]:
   return node, mops
 
 
-def _find_roots(targets: list[Node]) -> tuple[list[Node], list[Node]]:
+def _find_roots(targets: list[Node], forced: set[int] = frozenset()) -> tuple[list[Node], list[Node]]:
   nodes = toposort(targets)
   roots: dict[int, Node] = {}
   views: list[Node] = []
@@ -62,7 +63,16 @@ def _find_roots(targets: list[Node]) -> tuple[list[Node], list[Node]]:
     else:
       roots[id(t)] = t
   for n in nodes:
-    if not n.realized and n.op in (Ops.REDUCE, Ops.CONTIGUOUS, Ops.ASSIGN): roots[id(n)] = n
+    if not n.realized and (n.op in (Ops.CONTIGUOUS, Ops.ASSIGN) or id(n) in forced): roots[id(n)] = n
+  # a REDUCE read only as a broadcast back over its own input space (x - x.max(-1,
+  # keepdim=True)) is computed inside its consumer's kernel; the lowering promotes it
+  # to a root (forced) when that kernel's space or reduce axes do not fit
+  consumers: dict[int, list[Node]] = {}
+  for n in nodes:
+    if not n.realized:
+      for s_ in n.srcs: consumers.setdefault(id(s_), []).append(n)
+  for n in nodes:
+    if not n.realized and n.op is Ops.REDUCE and id(n) not in roots and not _row_broadcast_only(n, consumers, roots): roots[id(n)] = n
   # kernels are lowered (and Exprs hashed) recursively: a fused chain deeper than
   # MAX_FUSE_DEPTH is cut into its own buffer, so a graph of thousands of ops still realizes
   depth: dict[int, int] = {}
@@ -73,6 +83,7 @@ def _find_roots(targets: list[Node]) -> tuple[list[Node], list[Node]]:
     depth[id(n)] = dd
   _realize_before_reuse(nodes, roots)
   # an elementwise node reached from two kernels gets its own buffer instead of being recomputed
+  by_id = {id(n): n for n in nodes}
   while True:
     owners: dict[int, set] = {}
     for r in roots.values():
@@ -81,13 +92,12 @@ def _find_roots(targets: list[Node]) -> tuple[list[Node], list[Node]]:
         n = stack.pop()
         if id(n) in seen or n.realized or id(n) in roots: continue
         seen.add(id(n))
-        if n.op in ELEMENTWISE: owners.setdefault(id(n), set()).add(id(r))
+        if n.op in ELEMENTWISE or n.op is Ops.REDUCE: owners.setdefault(id(n), set()).add(id(r))
         stack.extend(n.srcs)
-    shared = {i for i, o in owners.items() if len(o) > 1}
+    shared = {i for i, o in owners.items() if len(o) > 1 and not _cheap(by_id[i], roots)}
     if not shared: break
     # promote only the outermost shared nodes: what lies under them is then owned by
     # their kernel alone (a shared chain like neg -> add -> exp becomes one kernel, not three)
-    by_id = {id(n): n for n in nodes}
     covered, stack = set(), [s for i in shared for s in by_id[i].srcs]
     while stack:
       n = stack.pop()
@@ -120,12 +130,86 @@ def _realize_before_reuse(nodes: list[Node], roots: dict[int, Node]) -> None:
     if grows or (any(u.op in MOVEMENT for u in users) and _reads_through_views(n, consumers) > 1): roots[id(n)] = n
 
 
+def _is_row_level(st: ShapeTracker, r: Node) -> bool:
+  """st only reshapes r's (reduced) shape: the value is still one per row."""
+  return math.prod(st.shape) == math.prod(r.shape) and st == ShapeTracker.from_shape(r.shape).reshape(st.shape)
+
+
+def _row_broadcast_only(r: Node, consumers: dict, roots: dict) -> bool:
+  """Every read of r is per row (elementwise ops and reshapes in r's reduced shape, up to
+  a root storing the per-row result) or broadcasts it back over its input shape
+  (x - x.max(-1, keepdim=True)): then r is computed inside its consumer's kernel."""
+  target = ShapeTracker.from_shape(r.shape).expand(r.srcs[0].shape)
+  start = ShapeTracker.from_shape(r.shape)
+  stack = [(u, start) for u in consumers.get(id(r), [])]
+  if not stack: return False
+  seen = set()
+  while stack:
+    u, st = stack.pop()
+    if (id(u), st) in seen: continue
+    seen.add((id(u), st))
+    if u.op in MOVEMENT:
+      nst = st.apply(u.op.name, u.arg)
+      if id(u) in roots or not consumers.get(id(u)): return False   # a view of the reduce is stored
+      stack.extend((c, nst) for c in consumers[id(u)])
+      continue
+    if st == target: continue                                      # broadcast back over the input space
+    if not _is_row_level(st, r): return False
+    if u.op in ELEMENTWISE:
+      if id(u) in roots: continue                                  # a root storing a per-row epilogue
+      stack.extend((c, ShapeTracker.from_shape(r.shape).reshape(u.shape)) for c in consumers.get(id(u), []))
+      if not consumers.get(id(u)): return False
+      continue
+    if u.op in (Ops.ASSIGN, Ops.CONTIGUOUS) and id(u) in roots and u.srcs[-1] is not r: continue
+    if u.op in (Ops.ASSIGN, Ops.CONTIGUOUS) and id(u) in roots: continue
+    return False
+  return True
+
+
+def _row_reduce_of(root: Node, roots: set[int]):
+  """A reduce whose per-row values the root stores (reached through elementwise ops and
+  reshapes only), or None."""
+  value = root.srcs[-1] if root.op in (Ops.ASSIGN, Ops.CONTIGUOUS) else root
+  n = math.prod(root.shape)
+  stack, seen = [value], set()
+  while stack:
+    x = stack.pop()
+    if id(x) in seen or x.realized or (id(x) in roots and x is not root): continue
+    seen.add(id(x))
+    if x.op is Ops.REDUCE: return x if math.prod(x.shape) == n else None
+    if x.op in ELEMENTWISE or x.op is Ops.RESHAPE or x is root: stack.extend(x.srcs if x.op is not Ops.ASSIGN else x.srcs[1:])
+  return None
+
+
 def _reads_through_views(n: Node, consumers: dict) -> int:
-  """How many non-movement reads reach n, following chains of movement ops."""
-  total = 0
-  for u in consumers.get(id(n), []):
-    total += _reads_through_views(u, consumers) if u.op in MOVEMENT else 1
-  return total
+  """How many differently arranged reads reach n through chains of movement ops.
+  Reads that only broadcast (RESHAPE/EXPAND, or none) count once together: they read
+  each element once per output; each distinct window (SHRINK/PAD/PERMUTE/FLIP) counts."""
+  chains, stack = set(), [(u, ()) for u in consumers.get(id(n), [])]
+  while stack:
+    u, path = stack.pop()
+    if u.op in MOVEMENT:
+      stack.extend((c, path + ((u.op, u.arg),)) for c in consumers.get(id(u), []))
+    else:
+      chains.add(tuple(m for m in path if m[0] not in (Ops.RESHAPE, Ops.EXPAND)) and path)
+  rearranged = {c for c in chains if c}
+  return len(rearranged) + (1 if len(chains) > len(rearranged) else 0)
+
+
+def _cheap(n: Node, roots: dict, budget: int = 4) -> bool:
+  """Recomputing n costs less than storing and reloading it: a few elementwise ops over
+  stored buffers and constants (an ignore_index mask, a cast), no reduce, no random."""
+  stack, ops, seen = [n], 0, set()
+  while stack:
+    x = stack.pop()
+    if id(x) in seen or x.realized or (id(x) in roots and x is not n): continue
+    seen.add(id(x))
+    if x.op in (Ops.REDUCE, Ops.RAND): return False
+    if x.op in ELEMENTWISE:
+      ops += 1
+      if ops > budget: return False
+    stack.extend(x.srcs)
+  return True
 
 
 def _kernel_srcs(root: Node):
@@ -133,11 +217,17 @@ def _kernel_srcs(root: Node):
   return root.srcs
 
 
+class NotInlinable(Exception):
+  """A REDUCE met in a kernel whose iteration space or reduce axes it does not share."""
+  def __init__(self, node: Node): self.node = node
+
+
 class _Lowerer:
   """Builds the Expr body of one kernel by walking down from its root."""
-  def __init__(self, roots: set[int], seed_vars: list):
+  def __init__(self, roots: set[int], seed_vars: list, space: tuple, axes):
     self.roots, self.inputs, self.memo, self.cse = roots, [], {}, {}
     self.vars = seed_vars
+    self.space, self.axes = tuple(space), axes   # the kernel's iteration space and reduce axes (None: none yet)
 
   def expr(self, op, srcs, arg, dtype) -> Expr:
     e = Expr(op, tuple(srcs), arg, dtype)
@@ -178,6 +268,14 @@ class _Lowerer:
       self.vars.extend([seed, base])
       st = self.leaf_st(ShapeTracker.from_shape(node.shape), mops)
       return self._gate(self.expr(Ops.RAND, (), (st, len(self.vars) - 2), node.dtype), node.shape, mops)
+    if node.op is Ops.REDUCE:
+      # inlined: evaluated per row of the kernel, broadcast back over the space
+      st = self.leaf_st(ShapeTracker.from_shape(node.shape), mops)
+      fits = (node.srcs[0].shape == self.space and st == ShapeTracker.from_shape(node.shape).expand(self.space)
+              and self.axes in (None, node.arg[1]))
+      if not fits: raise NotInlinable(node)
+      self.axes = node.arg[1]
+      return self.expr(Ops.REDUCE, (self.lower(node.srcs[0]),), node.arg, node.dtype)
     if node.op in ELEMENTWISE:
       srcs = [self.lower(s, mops) for s in node.srcs]
       arg = node.arg if node.op in (Ops.CAST, Ops.BITCAST) else None
@@ -187,19 +285,23 @@ class _Lowerer:
 
 def _kernel_for(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple]:
   vars_: list = []
-  low = _Lowerer(roots - {id(root)}, vars_)
+  row = None if root.op is Ops.REDUCE else _row_reduce_of(root, roots)
+  if root.op is Ops.REDUCE: space, axes, out_shape = root.srcs[0].shape, root.arg[1], root.shape
+  elif row is not None: space, axes, out_shape = row.srcs[0].shape, row.arg[1], row.shape   # a per-row epilogue
+  else: space, axes, out_shape = root.shape, None, root.shape
+  low = _Lowerer(roots - {id(root)}, vars_, space, axes)
   if root.op is Ops.REDUCE:
-    src = root.srcs[0]
-    body = low.expr(Ops.REDUCE, (low.lower(src),), root.arg, root.dtype)
-    shape = src.shape
+    body = low.expr(Ops.REDUCE, (low.lower(root.srcs[0]),), root.arg, root.dtype)
   else:
     value = root.srcs[1] if root.op is Ops.ASSIGN else root.srcs[0] if root.op is Ops.CONTIGUOUS else root
-    body = low.lower(value)
+    # a per-row result is computed as if broadcast over the reduce's space, and stored per row
+    mops = ((Ops.RESHAPE, tuple(row.shape)), (Ops.EXPAND, tuple(space))) if row is not None else ()
+    body = low.lower(value, mops)
     if root.op is Ops.ASSIGN and body.dtype != root.dtype: body = low.expr(Ops.CAST, (body,), root.dtype, root.dtype)
-    shape = root.shape
+  shape = space
   var_names = tuple(f"v{i}" for i in range(len(vars_)))
   buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
-  kernel = Kernel(kernel_name(body, shape), tuple(shape), tuple(root.shape), body, buf_dtypes, var_names)
+  kernel = Kernel(kernel_name(body, shape), tuple(shape), tuple(out_shape), body, buf_dtypes, var_names)
   # Expr equality says 0.0 == -0.0 == False; the constants' reprs keep such kernels apart
   consts = tuple(repr(e.arg) for e in body.walk() if e.op is Ops.CONST)
   kernel.key = (kernel.shape, kernel.out_shape, body, buf_dtypes, var_names, consts)
@@ -208,12 +310,18 @@ def _kernel_for(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple]
 
 def create_schedule(targets: list[Node]) -> Schedule:
   targets = [t for t in dict.fromkeys(targets) if not t.realized]
-  roots, views = _find_roots(targets)
-  root_ids = {id(r) for r in roots}
-  sched = Schedule(roots=roots)
-  for r in roots:
-    kernel, inputs, var_values = _kernel_for(r, root_ids)
-    sched.items.append(ScheduleItem(kernel, r, inputs, var_values))
+  forced: set[int] = set()
+  while True:
+    roots, views = _find_roots(targets, forced)
+    root_ids = {id(r) for r in roots}
+    sched = Schedule(roots=roots)
+    try:
+      for r in roots:
+        kernel, inputs, var_values = _kernel_for(r, root_ids)
+        sched.items.append(ScheduleItem(kernel, r, inputs, var_values))
+      break
+    except NotInlinable as e:   # that reduce gets its own kernel; schedule again
+      forced.add(id(e.node))
   for v in views:
     sched.views.append((v, _movement_base(v)[0]))
   _order_assigns(sched)
@@ -232,8 +340,16 @@ def _order_assigns(sched: Schedule):
     for e in it.kernel.body.walk():
       if e.op is Ops.LOAD and it.inputs[e.arg[0] - 1].buffer is tgt.buffer and e.arg[1] != tgt.st: return False
     return True
+  def nobody_else_reads(it):
+    # a lazy graph still holding the old value (an unrealized loss or .grad built from the
+    # old parameter) would read the new contents if we overwrote them: then write fresh.
+    # Expected references: the ASSIGN's srcs, `tgt`, getrefcount's argument, and the
+    # inputs lists of this schedule's kernels (ordered before the write).
+    tgt = it.out.srcs[0]
+    seen = sum(1 for other in items for n in other.inputs if n is tgt)
+    return sys.getrefcount(tgt) <= 3 + seen
   for it in items:
-    it.in_place = it.out.op is Ops.ASSIGN and in_place_ok(it)
+    it.in_place = it.out.op is Ops.ASSIGN and in_place_ok(it) and nobody_else_reads(it)
   producer = {id(it.out): i for i, it in enumerate(items)}
   deps = [set() for _ in items]
   for i, it in enumerate(items):
