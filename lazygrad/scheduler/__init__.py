@@ -16,6 +16,7 @@ from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE, toposort
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.kernels.ir import Expr, Kernel, kernel_name
 from lazygrad.dtype import dtypes
+from lazygrad.helpers import getenv
 
 MAX_FUSE_DEPTH = 100   # longest chain of graph nodes fused into one kernel
 
@@ -57,13 +58,15 @@ def _find_roots(targets: list[Node], forced: set[int] = frozenset()) -> tuple[li
   for t in targets:
     if t.realized: continue
     base, mops = _movement_base(t)
-    if mops and (base.realized or base.op is not Ops.CONST or True):
+    if mops:
       views.append(t)
       if not base.realized: roots[id(base)] = base
     else:
       roots[id(t)] = t
   for n in nodes:
     if not n.realized and (n.op in (Ops.CONTIGUOUS, Ops.ASSIGN) or id(n) in forced): roots[id(n)] = n
+    # NOFUSE=1: one kernel per op (the reference the fusion tests compare against)
+    if getenv("NOFUSE", 0) and not n.realized and n.op not in MOVEMENT and n.op is not Ops.CONST: roots[id(n)] = n
   # a REDUCE read only as a broadcast back over its own input space (x - x.max(-1,
   # keepdim=True)) is computed inside its consumer's kernel; the lowering promotes it
   # to a root (forced) when that kernel's space or reduce axes do not fit
