@@ -26,8 +26,11 @@ class ScheduleItem:
   kernel: Kernel
   out: Node                 # the root this kernel realizes
   inputs: list[Node]        # nodes whose buffers fill slots 1..
-  var_values: tuple = ()
+  rand_nodes: tuple = ()    # RAND nodes whose (seed, counter) are the kernel's runtime vars
   in_place: bool = False    # ASSIGN writing straight into its target's buffer
+
+  @property
+  def var_values(self) -> tuple: return tuple(v for n in self.rand_nodes for v in n.arg)
 
   @property
   def name(self): return self.kernel.name
@@ -267,10 +270,9 @@ class _Lowerer:
     if node.op in MOVEMENT: return self.lower(node.srcs[0], ((node.op, node.arg),) + mops)
     if node.op is Ops.CONST: return self._gate(self.expr(Ops.CONST, (), node.arg, node.dtype), node.shape, mops)
     if node.op is Ops.RAND:
-      seed, base = node.arg
-      self.vars.extend([seed, base])
+      if node not in self.vars: self.vars.append(node)   # its (seed, counter) become two runtime vars
       st = self.leaf_st(ShapeTracker.from_shape(node.shape), mops)
-      return self._gate(self.expr(Ops.RAND, (), (st, len(self.vars) - 2), node.dtype), node.shape, mops)
+      return self._gate(self.expr(Ops.RAND, (), (st, 2 * self.vars.index(node)), node.dtype), node.shape, mops)
     if node.op is Ops.REDUCE:
       # inlined: evaluated per row of the kernel, broadcast back over the space
       st = self.leaf_st(ShapeTracker.from_shape(node.shape), mops)
@@ -302,17 +304,72 @@ def _kernel_for(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple]
     body = low.lower(value, mops)
     if root.op is Ops.ASSIGN and body.dtype != root.dtype: body = low.expr(Ops.CAST, (body,), root.dtype, root.dtype)
   shape = space
-  var_names = tuple(f"v{i}" for i in range(len(vars_)))
+  var_names = tuple(f"v{i}" for i in range(2 * len(vars_)))
   buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
   kernel = Kernel(kernel_name(body, shape), tuple(shape), tuple(out_shape), body, buf_dtypes, var_names)
   # Expr equality says 0.0 == -0.0 == False; the constants' reprs keep such kernels apart
   consts = tuple(repr(e.arg) for e in body.walk() if e.op is Ops.CONST)
   kernel.key = (kernel.shape, kernel.out_shape, body, buf_dtypes, var_names, consts)
-  return kernel, low.inputs, tuple(vars_)
+  return kernel, low.inputs, tuple(vars_)   # the RAND nodes whose args fill the vars
 
 
 def create_schedule(targets: list[Node]) -> Schedule:
+  """The kernels realizing targets. A graph of the same structure as one seen before
+  (same ops, shapes, dtypes, constants and input views; any buffers, any seeds) reuses
+  that schedule: a training loop pays for scheduling once."""
   targets = [t for t in dict.fromkeys(targets) if not t.realized]
+  key, nodes = _graph_key(targets)
+  template = _schedule_cache.get(key)
+  if template is None:
+    sched = _build_schedule(targets)
+    _schedule_cache[key] = _template_of(sched, nodes)
+    if len(_schedule_cache) > SCHEDULE_CACHE_SIZE: _schedule_cache.pop(next(iter(_schedule_cache)))
+  else:
+    sched = _from_template(template, nodes)
+    ScheduleStats.hits += 1
+  _order_assigns(sched)
+  return sched
+
+
+SCHEDULE_CACHE_SIZE = 512
+_schedule_cache: dict = {}
+
+
+class ScheduleStats:
+  hits = 0
+
+
+def _graph_key(targets: list[Node]):
+  nodes = toposort(targets)
+  index = {id(n): i for i, n in enumerate(nodes)}
+  parts = []
+  for n in nodes:
+    if n.realized: parts.append((n.shape, n.dtype, n.device, n.st))
+    else:
+      # constants are compiled into the source (repr keeps 0.0 and -0.0 apart); a RAND's
+      # seed and counter are runtime vars, so they are not part of the structure
+      arg = repr(n.arg) if n.op is Ops.CONST else None if n.op is Ops.RAND else n.arg
+      parts.append((n.op, arg, n.shape, n.dtype, n.device, tuple(index[id(s_)] for s_ in n.srcs)))
+  return (tuple(parts), tuple(index[id(t)] for t in targets)), nodes
+
+
+def _template_of(sched: Schedule, nodes: list[Node]):
+  index = {id(n): i for i, n in enumerate(nodes)}
+  items = [(it.kernel, index[id(it.out)], tuple(index[id(n)] for n in it.inputs), tuple(index[id(n)] for n in it.rand_nodes))
+           for it in sched.items]
+  views = [(index[id(v)], index[id(b)]) for v, b in sched.views]
+  return items, views, [index[id(r)] for r in sched.roots]
+
+
+def _from_template(template, nodes: list[Node]) -> Schedule:
+  items, views, roots = template
+  sched = Schedule(roots=[nodes[i] for i in roots])
+  sched.items = [ScheduleItem(k, nodes[o], [nodes[i] for i in ins], tuple(nodes[i] for i in rands)) for k, o, ins, rands in items]
+  sched.views = [(nodes[v], nodes[b]) for v, b in views]
+  return sched
+
+
+def _build_schedule(targets: list[Node]) -> Schedule:
   forced: set[int] = set()
   while True:
     roots, views = _find_roots(targets, forced)
@@ -320,14 +377,13 @@ def create_schedule(targets: list[Node]) -> Schedule:
     sched = Schedule(roots=roots)
     try:
       for r in roots:
-        kernel, inputs, var_values = _kernel_for(r, root_ids)
-        sched.items.append(ScheduleItem(kernel, r, inputs, var_values))
+        kernel, inputs, rand_nodes = _kernel_for(r, root_ids)
+        sched.items.append(ScheduleItem(kernel, r, inputs, rand_nodes))
       break
     except NotInlinable as e:   # that reduce gets its own kernel; schedule again
       forced.add(id(e.node))
   for v in views:
     sched.views.append((v, _movement_base(v)[0]))
-  _order_assigns(sched)
   return sched
 
 
