@@ -169,7 +169,7 @@ def test_zero_grad_set_to_none_false(device):
   (p * 2).sum().backward(); opt.step()
   opt.zero_grad(set_to_none=False)
   np.testing.assert_array_equal(p.grad.numpy(), np.zeros(3))
-  np.testing.assert_allclose(opt.state[id(p)]["momentum_buffer"].numpy(), np.full(3, 2.0))   # the buffer never aliases the grad
+  np.testing.assert_allclose(opt.state[p]["momentum_buffer"].numpy(), np.full(3, 2.0))   # the buffer never aliases the grad
 
 
 # ---- schedulers

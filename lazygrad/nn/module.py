@@ -9,7 +9,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Iterator, Optional
 import weakref
 import numpy as np
-from lazygrad.dtype import dtypes
+from lazygrad.dtype import DType, dtypes
 from lazygrad.tensor import Tensor, no_grad
 
 
@@ -163,6 +163,7 @@ class Module:
   def to(self, device=None, dtype=None) -> Module:
     """Move (and/or cast float) parameters and buffers in place: the same Tensor objects
     get the new data, so optimizers built before the move still hold them."""
+    if isinstance(device, DType): device, dtype = None, device     # model.to(dtypes.float16), as torch
     for t in list(self.parameters()) + list(self.buffers()):
       if dtype is not None and not t.dtype.is_float: new = t.to(device)
       else: new = t.to(device, dtype)
@@ -177,7 +178,7 @@ class Module:
   def half(self) -> Module: return self.to(dtype=dtypes.float16)
 
   # ---- state dict
-  def _state_entries(self, keep_vars: bool = True) -> "OrderedDict[str, Tensor]":
+  def _state_entries(self) -> "OrderedDict[str, Tensor]":
     out: OrderedDict[str, Tensor] = OrderedDict()
     for prefix, m in self.named_modules():
       pre = f"{prefix}." if prefix else ""

@@ -25,7 +25,9 @@ class Optimizer:
                                                    "but got a Tensor")
     self.defaults = dict(defaults)
     self.param_groups: list[dict] = []
-    self.state: dict[int, dict] = {}      # id(param) -> state (tensors and the python step count)
+    # param -> state (tensors and the Python step count), keyed by the Tensor as torch's opt.state[p]
+    # (safe: a dict finds a key by identity first, so Tensor.__eq__ is never called)
+    self.state: dict[Tensor, dict] = {}
     params = list(params)
     if not params: raise ValueError("optimizer got an empty parameter list")
     for g in (params if isinstance(params[0], dict) else [{"params": params}]): self.add_param_group(g)
@@ -80,7 +82,7 @@ class Optimizer:
         if g.shape != p.shape: raise ValueError(f"step: gradient of shape {g.shape} for a parameter of shape {p.shape}")
         if g.device != p.device: raise ValueError(f"step: gradient on {g.device} for a parameter on {p.device}")
         if not g.dtype.is_float: raise TypeError(f"step: gradient of dtype {g.dtype} for a parameter of dtype {p.dtype}")
-        st = self.state.get(id(p), {})
+        st = self.state.get(p, {})
         plan.append((p, g, group, st, st.get("step", 0) + 1))
     if not plan: return loss
     # build every new value first (lazy; nothing changes yet)
@@ -120,14 +122,14 @@ class Optimizer:
     for p, st, fresh, step in new_states:
       st.update(fresh)
       st["step"] = step
-      self.state[id(p)] = st
+      self.state[p] = st
 
   # ---- checkpoints of the optimizer itself
   def state_dict(self) -> dict:
     """{'state': {index: {name: Tensor or number}}, 'param_groups': [...]} with params as indices, as torch."""
     index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
     groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
-    state = {index[pid]: dict(st) for pid, st in self.state.items() if pid in index}
+    state = {index[id(p)]: dict(st) for p, st in self.state.items() if id(p) in index}
     return {"state": state, "param_groups": groups}
 
   def load_state_dict(self, state_dict: dict) -> None:
@@ -144,7 +146,7 @@ class Optimizer:
           if v.shape != p.shape and v.ndim: raise ValueError(f"load_state_dict: state {k!r} of shape {v.shape} for a parameter of shape {p.shape}")
           v = Tensor(v.numpy(), dtype=v.dtype, device=p.device)
         entry[k] = v
-      new_state[id(p)] = entry
+      new_state[p] = entry
     for g, saved in zip(self.param_groups, groups): g.update({k: v for k, v in saved.items() if k != "params"})
     self.state = new_state
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import math
 import sys
+import numpy as np
 from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE, toposort
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.kernels.ir import Expr, Kernel, kernel_name
@@ -223,6 +224,27 @@ def _kernel_srcs(root: Node):
   return root.srcs
 
 
+def _np_fold_table():
+  from lazygrad.kernels.numpy_lib import idiv
+  return {Ops.NEG: np.negative, Ops.EXP2: np.exp2, Ops.LOG2: np.log2, Ops.EXP: np.exp, Ops.LOG: np.log, Ops.SIN: np.sin,
+          Ops.SQRT: np.sqrt, Ops.RECIP: np.reciprocal, Ops.ADD: np.add, Ops.MUL: np.multiply, Ops.MAX: np.maximum,
+          Ops.CMPLT: np.less, Ops.CMPEQ: np.equal, Ops.IDIV: idiv, Ops.MOD: np.fmod, Ops.AND: np.bitwise_and,
+          Ops.OR: np.bitwise_or, Ops.XOR: np.bitwise_xor, Ops.WHERE: np.where, Ops.CAST: None}
+
+
+_FOLD = _np_fold_table()
+
+
+def _fold(op, values, dtypes_, out_dtype):
+  """Constant folding: an op over constants is a constant (evaluated in the op's dtype)."""
+  if out_dtype.name == "bfloat16": return None
+  with np.errstate(all="ignore"):
+    args = [np.asarray(v, dtype=d.np) for v, d in zip(values, dtypes_)]
+    out = args[0].astype(out_dtype.np) if op is Ops.CAST else _FOLD[op](*args)
+  v = np.asarray(out, dtype=out_dtype.np).item()
+  return bool(v) if out_dtype.is_bool else int(v) if out_dtype.is_int else float(v)
+
+
 class NotInlinable(Exception):
   """A REDUCE met in a kernel whose iteration space or reduce axes it does not share."""
   def __init__(self, node: Node): self.node = node
@@ -236,6 +258,9 @@ class _Lowerer:
     self.space, self.axes = tuple(space), axes   # the kernel's iteration space and reduce axes (None: none yet)
 
   def expr(self, op, srcs, arg, dtype) -> Expr:
+    if srcs and op in _FOLD and all(s_.op is Ops.CONST for s_ in srcs):
+      folded = _fold(op, [s_.arg for s_ in srcs], [s_.dtype for s_ in srcs], dtype)
+      if folded is not None: op, srcs, arg = Ops.CONST, (), folded
     e = Expr(op, tuple(srcs), arg, dtype)
     return self.cse.setdefault(e, e)   # structural CSE inside the kernel
 
