@@ -111,9 +111,9 @@ def lazygrad_optim_count() -> int:
 
 if __name__ == "__main__":
   dev, tg, tg_loss = tinygrad_counts()
-  import tinygrad
+  from importlib.metadata import version
   lg_optim, lg, lg_loss = lazygrad_counts()
-  print(f"tinygrad {getattr(tinygrad, '__version__', '?')} on {dev}: kernels per step {[c for c, _ in tg]} "
+  print(f"tinygrad {version('tinygrad')} on {dev}: kernels per step {[c for c, _ in tg]} "
         f"(realize {tg[-1][1] * 1e3:.1f} ms), final loss {tg_loss:.5f}")
   print(f"lazygrad cpu: kernels per step {[c for c, _ in lg]} (realize {lg[-1][1] * 1e3:.1f} ms), final loss {lg_loss:.5f}")
   print(f"lazygrad via nn.Linear + optim.SGD (step() realizes params, grads, logits; not the loss): {lg_optim} kernels")

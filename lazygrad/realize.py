@@ -34,6 +34,8 @@ def run_schedule(sched: Schedule) -> None:
     _count(it, buf, ins, dt)
   for it in sched.items:
     _mark_realized(it.out, out_bufs[id(it.out)], ShapeTracker.from_shape(it.out.shape))
+  for dup, same in sched.aliases:
+    _mark_realized(dup, same.buffer, same.st)
   for node, base in sched.views:
     st = base.st
     n, mops = node, []

@@ -14,10 +14,10 @@ from lazygrad.tensor import Tensor, no_grad
 
 
 # Tensors whose pending lazy value the next optimizer step realizes in its one schedule:
-# buffer updates made by layers (BatchNorm's running stats) and the outputs of top-level
-# module calls. An optimizer update writes parameters in place, so a lazy value still
-# reading them (the loss, the logits) must be computed before it, as torch would have.
-# keyed by id, not a WeakSet: a WeakSet compares its members with ==, and Tensor.__eq__ is elementwise
+# buffer updates made by layers (BatchNorm's running stats: otherwise their lazy chains
+# grow step after step) and the outputs of top-level module calls (the logits, hence the
+# loss, are computed from the old parameters in the same schedule as the update, as in torch).
+# Keyed by id, not a WeakSet: a WeakSet compares its members with ==, elementwise for Tensors.
 _PENDING: dict[int, weakref.ref] = {}
 
 def realize_with_next_step(*tensors) -> None:

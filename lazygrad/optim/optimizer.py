@@ -11,6 +11,7 @@ precision as torch does. A scheduler changing lr or momentum never changes a ker
 compiled kernels are reused every step."""
 from __future__ import annotations
 import math
+import weakref
 from typing import Any, Callable, Iterable, Optional, Union
 import numpy as np
 from lazygrad.dtype import dtypes
@@ -102,6 +103,8 @@ class Optimizer:
   def _commit(self, updates, grads: list[Tensor]) -> None:
     """Assign all new values and realize them in one schedule; on failure restore everything."""
     from lazygrad.nn.module import take_pending
+    # old nodes are held weakly (the ASSIGN keeps them alive): the scheduler writes a parameter
+    # in place only when nothing else references its old value (see scheduler._order_assigns)
     old_nodes, targets, new_states = [], [], []
     try:
       with no_grad():
@@ -109,15 +112,15 @@ class Optimizer:
           fresh = {}
           for k, v in new_state.items():
             if isinstance(st.get(k), Tensor):
-              old_nodes.append((st[k], st[k].node)); st[k].assign(v); targets.append(st[k])
+              old_nodes.append((st[k], weakref.ref(st[k].node))); st[k].assign(v); targets.append(st[k])
             else:
               fresh[k] = Tensor._from_node(v.node)   # a new handle: later assigns to it never touch `v`'s owner (a grad)
               targets.append(fresh[k])
-          old_nodes.append((p, p.node)); p.assign(new_p); targets.append(p)
+          old_nodes.append((p, weakref.ref(p.node))); p.assign(new_p); targets.append(p)
           new_states.append((p, st, fresh, step))
       targets[0].realize(*targets[1:], *grads, *take_pending())
     except BaseException:
-      for t, node in reversed(old_nodes): t.node = node     # the assigns never ran: put the old values back
+      for t, node in reversed(old_nodes): t.node = node()   # the assigns never ran: put the old values back
       raise
     for p, st, fresh, step in new_states:
       st.update(fresh)

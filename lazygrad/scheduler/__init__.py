@@ -44,6 +44,7 @@ class Schedule:
   items: list[ScheduleItem] = field(default_factory=list)
   views: list[tuple[Node, Node]] = field(default_factory=list)   # (node, realized/rooted base): set after the run
   roots: list[Node] = field(default_factory=list)
+  aliases: list[tuple[Node, Node]] = field(default_factory=list)  # (duplicate root, the root computing the same)
 
 
 def _movement_base(node: Node) -> tuple[Node, tuple]:
@@ -383,12 +384,13 @@ def _template_of(sched: Schedule, nodes: list[Node]):
   items = [(it.kernel, index[id(it.out)], tuple(index[id(n)] for n in it.inputs), tuple(index[id(n)] for n in it.rand_nodes))
            for it in sched.items]
   views = [(index[id(v)], index[id(b)]) for v, b in sched.views]
-  return items, views, [index[id(r)] for r in sched.roots]
+  aliases = [(index[id(a)], index[id(b)]) for a, b in sched.aliases]
+  return items, views, [index[id(r)] for r in sched.roots], aliases
 
 
 def _from_template(template, nodes: list[Node]) -> Schedule:
-  items, views, roots = template
-  sched = Schedule(roots=[nodes[i] for i in roots])
+  items, views, roots, aliases = template
+  sched = Schedule(roots=[nodes[i] for i in roots], aliases=[(nodes[a], nodes[b]) for a, b in aliases])
   sched.items = [ScheduleItem(k, nodes[o], [nodes[i] for i in ins], tuple(nodes[i] for i in rands)) for k, o, ins, rands in items]
   sched.views = [(nodes[v], nodes[b]) for v, b in views]
   return sched
@@ -409,7 +411,27 @@ def _build_schedule(targets: list[Node]) -> Schedule:
       forced.add(id(e.node))
   for v in views:
     sched.views.append((v, _movement_base(v)[0]))
+  _dedupe_kernels(sched)
   return sched
+
+
+def _dedupe_kernels(sched: Schedule) -> None:
+  """Common subexpressions across kernels: two roots computing the same kernel from the
+  same inputs (e.g. a value built twice by separate calls) share one kernel and buffer."""
+  first: dict = {}
+  canon: dict[int, Node] = {}
+  kept = []
+  for it in sched.items:
+    inputs = [canon.get(id(n), n) for n in it.inputs]
+    it.inputs = inputs
+    key = (it.kernel.key, tuple(id(n) for n in inputs), tuple(id(n) for n in it.rand_nodes))
+    if it.out.op is not Ops.ASSIGN and key in first:
+      canon[id(it.out)] = first[key].out
+      sched.aliases.append((it.out, first[key].out))
+      continue
+    first.setdefault(key, it)
+    kept.append(it)
+  sched.items = kept
 
 
 def _order_assigns(sched: Schedule):
