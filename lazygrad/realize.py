@@ -7,7 +7,7 @@ from lazygrad.ops import Node, Ops
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.runtime import Buffer, get_device
 from lazygrad.scheduler import create_schedule, Schedule
-from lazygrad.helpers import GlobalCounters, DEBUG
+from lazygrad.helpers import GlobalCounters, DEBUG, getenv
 
 
 def realize_nodes(nodes: list[Node]) -> None:
@@ -17,6 +17,7 @@ def realize_nodes(nodes: list[Node]) -> None:
 
 def run_schedule(sched: Schedule) -> None:
   t0 = time.perf_counter()
+  if getenv("GRAPH", 0): write_dot(sched)   # before the run: realized nodes forget their sources
   out_bufs: dict[int, Buffer] = {}
   for it in sched.items:
     node = it.out
@@ -24,11 +25,12 @@ def run_schedule(sched: Schedule) -> None:
     buf = node.srcs[0].buffer if it.in_place else Buffer(node.device, math.prod(node.shape), node.dtype)
     ins = [n.buffer if n.realized else out_bufs[id(n)] for n in it.inputs]
     fn = dev.compile(it.kernel)
+    if DEBUG() >= 3: print(f"  {it.kernel.name}: {_graph_text(it)}")
     t = time.perf_counter()
     if math.prod(it.kernel.shape) or math.prod(node.shape):
       with np.errstate(all='ignore'):
         fn([buf.data] + [b.data for b in ins], it.var_values)
-    dev.synchronize()
+    if DEBUG() >= 2: dev.synchronize()   # per-kernel times; otherwise the GPU runs ahead until read-back
     dt = time.perf_counter() - t
     out_bufs[id(node)] = buf
     _count(it, buf, ins, dt)
@@ -43,6 +45,7 @@ def run_schedule(sched: Schedule) -> None:
       mops.append((n.op, n.arg)); n = n.srcs[0]
     for op, arg in reversed(mops): st = st.apply(op.name, arg)
     _mark_realized(node, base.buffer, st)
+  if sched.items: get_device(sched.items[-1].out.device).synchronize()
   if DEBUG() >= 1:
     print(f"realize: {len(sched.items)} kernels, {len(sched.views)} views, {(time.perf_counter() - t0) * 1e3:.2f} ms")
 
@@ -62,5 +65,50 @@ def _count(it, buf, ins, dt):
   GlobalCounters.global_mem += mem
   GlobalCounters.time_sum_s += dt
   if DEBUG() >= 2:
-    print(f"  {it.kernel.name:<40} {str(it.kernel.shape):<20} {dt * 1e6:9.1f} us {mem / max(dt, 1e-9) / 1e9:8.2f} GB/s")
+    grid = getattr(it.kernel, "grid", None)
+    print(f"  {it.kernel.name:<40} {str(it.kernel.shape):<20} grid {str(grid or '-'):<10} {dt * 1e6:9.1f} us "
+          f"{mem / max(dt, 1e-9) / 1e9:8.2f} GB/s {it.kernel.flops / max(dt, 1e-9) / 1e9:8.2f} GFLOP/s")
   if DEBUG() >= 4: print(it.kernel.source)
+
+
+def _graph_text(it) -> str:
+  """The fused expression of a kernel, one line (DEBUG=3)."""
+  def show(e, depth=0):
+    if e.op is Ops.LOAD: return f"in{e.arg[0]}"
+    if e.op is Ops.CONST: return repr(e.arg)
+    if depth > 12: return "..."
+    return f"{e.op.name.lower()}({', '.join(show(s_, depth + 1) for s_ in e.srcs)})"
+  return show(it.kernel.body)
+
+
+_dot_count = 0
+
+def write_dot(sched) -> str:
+  """GRAPH=1: the scheduled graph as Graphviz dot, one colour per kernel (file path printed)."""
+  global _dot_count
+  import os
+  from lazygrad.ops import toposort
+  colors = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c", "#fabebe", "#008080"]
+  owner = {}
+  roots = {id(it.out) for it in sched.items}
+  for k, it in enumerate(sched.items):   # a kernel owns what it computes inline
+    stack = [it.out]
+    while stack:
+      n = stack.pop()
+      if id(n) in owner or n.realized or (id(n) in roots and n is not it.out): continue
+      owner[id(n)] = k
+      stack.extend(n.srcs)
+  nodes = toposort([it.out for it in sched.items] + [v for v, _ in sched.views], stop_at_realized=False)
+  lines = ["digraph lazygrad {", "  node [shape=box, style=filled, fontname=monospace];"]
+  for n in nodes:
+    k = owner.get(id(n))
+    color = colors[k % len(colors)] if k is not None else "#dddddd"
+    label = f"{n.op.name} {n.shape}" + (f"\\n{sched.items[k].kernel.name}" if k is not None and n is sched.items[k].out else "")
+    lines.append(f'  n{id(n)} [label="{label}", fillcolor="{color}"];')
+    for s_ in n.srcs: lines.append(f"  n{id(s_)} -> n{id(n)};")
+  lines.append("}")
+  path = os.path.join(os.environ.get("GRAPH_DIR", "/tmp"), f"lazygrad_graph_{os.getpid()}_{_dot_count}.dot")
+  _dot_count += 1
+  with open(path, "w") as f: f.write("\n".join(lines) + "\n")
+  print(f"GRAPH: wrote {path}")
+  return path

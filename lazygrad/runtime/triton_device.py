@@ -110,6 +110,7 @@ class TritonDevice:
       axes = k.reduce_axes
       n_out = math.prod(s for d, s in enumerate(k.shape) if d not in axes)
       grid = (max(1, -(-n_out // blocks["BLOCK_O"])),)
+    k.grid = grid
     def launch(bufs, var_values):
       kern[grid](*bufs, *[int(v) for v in var_values], **blocks)
     return launch
