@@ -8,7 +8,7 @@ import numpy as np
 from lazygrad.dtype import DType, dtypes, result_type, least_upper_float
 from lazygrad.ops import Node, Ops
 from lazygrad.ops.view import ShapeTracker
-from lazygrad.runtime import get_device, canonical_device
+from lazygrad.runtime import Buffer, get_device, canonical_device
 from lazygrad.helpers import argfix, prod
 from lazygrad.tensor_nn import NNMixin
 from lazygrad.tensor_index import IndexMixin
@@ -180,10 +180,31 @@ class Tensor(NNMixin, IndexMixin, ReduceMixin):
   @staticmethod
   def from_numpy(a: np.ndarray) -> Tensor: return Tensor(a)
   @staticmethod
-  def from_torch(t) -> Tensor: return Tensor(t.detach().cpu().numpy(), device="cpu")
+  def from_torch(t, device=None) -> Tensor:
+    """Share a torch tensor's memory when it can (contiguous, on a device lazygrad puts in
+    torch memory: cuda, or cpu tensors for interp/cpu); copy otherwise."""
+    dev = canonical_device(device if device is not None else ("cuda" if t.is_cuda else None))
+    dt = dtypes.from_any(t.dtype)
+    src = t.detach()
+    if dev == "cpu" or (dev == "interp" and src.is_cuda):
+      if dt.name == "bfloat16" or src.is_cuda: return Tensor(src.float().cpu().numpy() if dt.name == "bfloat16" else src.cpu().numpy(), dtype=dt, device=dev)
+      return Tensor(src.contiguous().numpy(), device=dev)            # numpy shares the CPU tensor's memory
+    if (dev == "cuda") != src.is_cuda: src = src.to("cuda" if dev == "cuda" else "cpu")
+    flat = src.contiguous().reshape(-1)
+    node = Node(Ops.BUFFER, (), None, tuple(src.shape), dt, dev)
+    node.buffer, node.st = Buffer(dev, flat.numel(), dt, flat), ShapeTracker.from_shape(tuple(src.shape))
+    return Tensor._from_node(node)
   def torch(self):
+    """A torch tensor of this value: sharing memory when realized contiguous (cuda and
+    interp buffers are torch tensors, cpu buffers numpy arrays)."""
     import torch
-    return torch.from_numpy(self.numpy())
+    n = self.node
+    if not (n.realized and n.st.is_contiguous): return Tensor._from_node(self.contiguous().realize().node).torch()
+    data = n.buffer.data
+    if isinstance(data, np.ndarray):
+      if self.dtype.name == "bfloat16": return torch.from_numpy(data[:self.numel()].view(np.int16)).view(torch.bfloat16).reshape(self.shape)
+      return torch.from_numpy(data[:self.numel()]).reshape(self.shape)
+    return data[:self.numel()].reshape(self.shape)
   def to(self, device=None, dtype=None) -> Tensor:
     if isinstance(device, DType) or (dtype is None and device is not None and str(device).startswith("torch.")):
       device, dtype = None, device
