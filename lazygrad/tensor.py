@@ -156,7 +156,8 @@ class Tensor(NNMixin, IndexMixin, ReduceMixin):
     t = self
     if not (t.node.realized and t.node.st.is_contiguous and t.node.buffer.size == t.numel()): t = t.contiguous()
     t.realize()
-    return t.node.buffer.numpy().reshape(self.shape).copy()
+    # a realized contiguous view may be a prefix of a larger buffer (x[:2] realized as a view)
+    return t.node.buffer.numpy()[:self.numel()].reshape(self.shape).copy()
 
   def tolist(self): return self.numpy().tolist()
   def item(self):

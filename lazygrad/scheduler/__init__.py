@@ -376,7 +376,7 @@ def _graph_key(targets: list[Node]):
       # seed and counter are runtime vars, so they are not part of the structure
       arg = repr(n.arg) if n.op is Ops.CONST else None if n.op is Ops.RAND else n.arg
       parts.append((n.op, arg, n.shape, n.dtype, n.device, tuple(index[id(s_)] for s_ in n.srcs)))
-  return (tuple(parts), tuple(index[id(t)] for t in targets)), nodes
+  return (tuple(parts), tuple(index[id(t)] for t in targets), getenv("NOFUSE", 0)), nodes
 
 
 def _template_of(sched: Schedule, nodes: list[Node]):
