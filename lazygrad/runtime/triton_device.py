@@ -81,6 +81,12 @@ class TritonDevice:
   # ---- kernels
   def blocks(self, k: Kernel) -> dict:
     interp = self.name == "interp"
+    from lazygrad.kernels.triton_render import matmul_plan
+    plan = matmul_plan(k)
+    if plan is not None:
+      cap = 128 if interp else 64
+      return {"BM": max(16, min(next_pow2(plan.m_size), cap)), "BN": max(16, min(next_pow2(plan.n_size), cap)),
+              "BK": max(16, min(next_pow2(plan.k_size), 128 if interp else 32))}
     if k.reduce_axes:
       axes = k.reduce_axes
       n_red = math.prod(k.shape[d] for d in axes)
@@ -105,7 +111,11 @@ class TritonDevice:
 
   def _launcher(self, k: Kernel, kern):
     blocks = self.blocks(k)
-    if "BLOCK" in blocks: grid = (max(1, -(-math.prod(k.shape) // blocks["BLOCK"])),)
+    if "BM" in blocks:
+      from lazygrad.kernels.triton_render import matmul_plan
+      plan = matmul_plan(k)
+      grid = (-(-plan.m_size // blocks["BM"]) * -(-plan.n_size // blocks["BN"]), max(1, plan.b_size))
+    elif "BLOCK" in blocks: grid = (max(1, -(-math.prod(k.shape) // blocks["BLOCK"])),)
     else:
       axes = k.reduce_axes
       n_out = math.prod(s for d, s in enumerate(k.shape) if d not in axes)
