@@ -151,7 +151,8 @@ class TritonRenderer:
     val = self.expr(k.body)
     strides, acc = [0] * len(k.shape), 1
     for d in reversed(range(len(k.shape))): strides[d], acc = acc, acc * k.shape[d]
-    flat = " + ".join(["zero"] + [f"{self.idx[d]} * {strides[d]}" for d in range(len(k.shape)) if d in self.idx])
+    # "ridx * 0" keeps the pointer [BLOCK_O, BLOCK_R] like the mask even when every reduced dim has size 1
+    flat = " + ".join(["zero", "ridx * 0"] + [f"{self.idx[d]} * {strides[d]}" for d in range(len(k.shape)) if d in self.idx])
     self.emit(f"tl.store(out_ptr + {flat}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask & rmask)")
     self.indent -= 1
 
