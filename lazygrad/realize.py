@@ -26,10 +26,13 @@ def run_schedule(sched: Schedule) -> None:
     ins = [n.buffer if n.realized else out_bufs[id(n)] for n in it.inputs]
     fn = dev.compile(it.kernel)
     if DEBUG() >= 3: print(f"  {it.kernel.name}: {_graph_text(it)}")
+    verify = getenv("VERIFY", 0) and node.device != "cpu"
+    if verify: before = [buf.numpy().copy()] + [b.numpy().copy() for b in ins]
     t = time.perf_counter()
     if math.prod(it.kernel.shape) or math.prod(node.shape):
       with np.errstate(all='ignore'):
         fn([buf.data] + [b.data for b in ins], it.var_values)
+    if verify: _verify(it, buf, before)
     if DEBUG() >= 2: dev.synchronize()   # per-kernel times; otherwise the GPU runs ahead until read-back
     dt = time.perf_counter() - t
     out_bufs[id(node)] = buf
@@ -112,3 +115,17 @@ def write_dot(sched) -> str:
   with open(path, "w") as f: f.write("\n".join(lines) + "\n")
   print(f"GRAPH: wrote {path}")
   return path
+
+
+def _verify(it, buf, arrays) -> None:
+  """VERIFY=1: re-run a Triton device's kernel with the numpy renderer on the same inputs
+  and stop at the first kernel that disagrees (shows its source): finds codegen bugs."""
+  from lazygrad.kernels.numpy_render import compile_numpy
+  from lazygrad.kernels.triton_render import render_triton
+  ref = arrays[0]   # the output buffer as it was before the launch (an in-place assign reads it)
+  with np.errstate(all='ignore'): compile_numpy(it.kernel)(arrays, it.var_values)
+  got = buf.numpy()
+  tol = 1e-2 if it.kernel.buf_dtypes[0].itemsize < 4 else 1e-4
+  if not np.allclose(got.astype(np.float64), ref.astype(np.float64), rtol=tol, atol=tol, equal_nan=True):
+    raise RuntimeError(f"VERIFY: kernel {it.kernel.name} {it.kernel.shape} differs from the numpy renderer by "
+                       f"{np.nanmax(np.abs(got.astype(np.float64) - ref.astype(np.float64)))}\n{render_triton(it.kernel)}")

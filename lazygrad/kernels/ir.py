@@ -52,6 +52,7 @@ class Kernel:
   var_names: tuple[str, ...] = ()  # runtime scalars (e.g. rand seed) passed at launch
   source: str = ""                 # filled by a renderer
   key: Any = field(default=None)
+  out_st: Any = None               # where out_shape's elements land in slot 0 (None: contiguous)
 
   @property
   def reduce_axes(self) -> tuple[int, ...]:

@@ -54,9 +54,25 @@ def addresses(st: ShapeTracker):
   return addr, valid
 
 
+def _load_chain(buf: np.ndarray, st: ShapeTracker):
+  """A multi-view load as a chain of strided views: the innermost view is read from the
+  buffer as an array of its shape (zeros where masked), which, flattened in C order, is
+  the buffer the next view reads, and so on outwards. Exactly the unravel semantics of
+  `addresses`, but copies instead of int64 index arithmetic (5-20x faster: the gradients
+  of strided slices and of stride-2 conv windows are such stacks). None when the inner
+  views are much bigger than the result (an expand under a reshape): then gather."""
+  out_numel = math.prod(1 if _is_broadcast(st.views[-1], d) else s for d, s in enumerate(st.shape))
+  if sum(math.prod(v.shape) for v in st.views[:-1]) > 8 * out_numel + 65536: return None
+  x = buf
+  for v in st.views[:-1]:
+    x = np.ascontiguousarray(np.broadcast_to(_load_view(x, v), v.shape)).reshape(-1)
+  return _load_view(x, st.views[-1])
+
+
 def load(buf: np.ndarray, st: ShapeTracker) -> np.ndarray:
   if 0 in st.shape or buf.size == 0: return np.zeros(st.shape, dtype=buf.dtype)   # an empty buffer: all of it is padding
   if len(st.views) == 1: return _load_view(buf, st.views[0])
+  if (chained := _load_chain(buf, st)) is not None: return chained
   addr, valid = addresses(st)
   full = np.broadcast_shapes(np.shape(addr), np.shape(valid))
   addr, valid = np.broadcast_to(addr, full), np.broadcast_to(valid, full)
@@ -64,7 +80,59 @@ def load(buf: np.ndarray, st: ShapeTracker) -> np.ndarray:
   return np.where(valid, vals, np.zeros((), dtype=buf.dtype))
 
 
-def cat_loads(pieces, dim: int) -> np.ndarray:
+def _load_view_into(dst: np.ndarray, buf: np.ndarray, v: View) -> None:
+  """dst[...] = the load of v (dst has v's shape, or size 1 where v broadcasts), written in
+  place: no temporary, and only the padding outside the valid box is zeroed."""
+  box = tuple((0, dst.shape[d]) if _is_broadcast(v, d) else (v.mask[d] if v.mask else (0, s)) for d, s in enumerate(v.shape))
+  if buf.size == 0 or any(hi <= lo for lo, hi in box):
+    dst[...] = 0
+    return
+  base = v.offset + sum(lo * st for (lo, _), st in zip(box, v.strides))
+  sub = as_strided(buf[base:], tuple(hi - lo for lo, hi in box), tuple(st * buf.itemsize for st in v.strides), writeable=False)
+  for d, (lo, hi) in enumerate(box):
+    if lo > 0: dst[(slice(None),) * d + (slice(0, lo),)] = 0
+    if hi < dst.shape[d]: dst[(slice(None),) * d + (slice(hi, None),)] = 0
+  dst[tuple(slice(lo, hi) for lo, hi in box)] = sub
+
+
+def cat_loads(pieces, dim: int, out=None) -> np.ndarray:
+  """The pieces (disjoint along `dim`, in order) joined along it, each read straight into
+  its slice of the result; `out`: write into that array (the kernel's output buffer)."""
+  if out is None and any(len(st.views) != 1 for _, st in pieces): return _cat_loads_concatenate(pieces, dim)
+  if out is None:
+    shapes = [tuple(1 if _is_broadcast(st.views[0], d) else s for d, s in enumerate(st.shape)) for _, st in pieces]
+    full = list(np.broadcast_shapes(*[tuple(1 if d == dim else s for d, s in enumerate(sh)) for sh in shapes]))
+    full[dim] = sum(st.shape[dim] for _, st in pieces)
+    out = np.empty(tuple(full), dtype=pieces[0][0].dtype)
+  lo = 0
+  for buf, st in pieces:
+    w = st.shape[dim]
+    dst = out[(slice(None),) * dim + (slice(lo, lo + w),)]
+    if len(st.views) == 1: _load_view_into(dst, buf, st.views[0])
+    else: dst[...] = load(buf, st)
+    lo += w
+  return out
+
+
+def sum_loads(pieces, out=None) -> np.ndarray:
+  """The sum of single-view loads of one shape, mostly padding (conv-window gradients
+  scattered back: each a shifted copy of a buffer): the first is read into the result,
+  each other one is added onto its valid box only, so no zero-padded temporaries."""
+  shapes = [tuple(1 if _is_broadcast(st.views[0], d) else s for d, s in enumerate(st.shape)) for _, st in pieces]
+  if out is None: out = np.empty(np.broadcast_shapes(*shapes), dtype=pieces[0][0].dtype)
+  _load_view_into(out, pieces[0][0], pieces[0][1].views[0])
+  for buf, st in pieces[1:]:
+    v = st.views[0]
+    box = tuple((0, out.shape[d]) if _is_broadcast(v, d) else (v.mask[d] if v.mask else (0, s)) for d, s in enumerate(v.shape))
+    if buf.size == 0 or any(hi <= lo for lo, hi in box): continue
+    base = v.offset + sum(lo * st_ for (lo, _), st_ in zip(box, v.strides))
+    sub = as_strided(buf[base:], tuple(hi - lo for lo, hi in box), tuple(st_ * buf.itemsize for st_ in v.strides), writeable=False)
+    dst = out[tuple(slice(lo, hi) for lo, hi in box)]
+    np.add(dst, sub, out=dst)
+  return out
+
+
+def _cat_loads_concatenate(pieces, dim: int) -> np.ndarray:
   arrs = [load(buf, st) for buf, st in pieces]
   shape = list(np.broadcast_shapes(*[tuple(1 if d == dim else s for d, s in enumerate(a.shape)) for a in arrs]))
   arrs = [np.broadcast_to(a, tuple(st.shape[d] if d == dim else shape[d] for d in range(a.ndim))) for a, (_, st) in zip(arrs, pieces)]
@@ -140,6 +208,36 @@ def rmax(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
   return np.max(x, axis=axes, keepdims=True, initial=lowest).astype(dtype, copy=False)
 
 
+def _contract_in_order(a: np.ndarray, b: np.ndarray, kdims, red, nd: int, size):
+  """The contraction as one (broadcast-)batched matmul whose result is already in the
+  output's dim order, so the store after it is a plain copy, not a transposition.
+
+  The kept dims, in order, must end with a run of dims only one operand has (the matmul's
+  n) after a run only the other has (its m); every dim before those is a batch dim of
+  np.matmul, where either operand may be broadcast (size 1). Conv's input gradient then
+  needs no copy at all, and conv forward no transposed output. None when the dims do not
+  fall that way, or when the batch would be many tiny matmuls."""
+  out = [d for d in range(nd) if d not in red and (a.shape[d] != 1 or b.shape[d] != 1)]
+  side = lambda d: 0 if b.shape[d] == 1 else (1 if a.shape[d] == 1 else 2)   # 0: a only, 1: b only, 2: both
+  if not out or side(out[-1]) == 2: return None
+  i = len(out)
+  while i > 0 and side(out[i - 1]) == side(out[-1]): i -= 1
+  j = i
+  while j > 0 and side(out[j - 1]) == 1 - side(out[-1]): j -= 1
+  if j == i: return None
+  batch, mrun, nrun = out[:j], out[j:i], out[i:]
+  left, right = (a, b) if side(out[-1]) == 1 else (b, a)
+  m, n, k = size(left, mrun), size(right, nrun), size(a, kdims)
+  if math.prod(max(a.shape[d], b.shape[d]) for d in batch) > 64 and m * n * k < 65536: return None   # many tiny gemms
+  rest = lambda x, first: [d for d in range(nd) if d not in first]   # all size 1 in x
+  l2 = left.transpose(batch + mrun + kdims + rest(left, batch + mrun + kdims))
+  l2 = l2.reshape([left.shape[d] for d in batch] + [m, k])
+  r2 = right.transpose(batch + kdims + nrun + rest(right, batch + kdims + nrun))
+  r2 = r2.reshape([right.shape[d] for d in batch] + [k, n])
+  c = np.matmul(l2, r2)
+  return c.reshape([max(a.shape[d], b.shape[d]) if d in out else 1 for d in range(nd)])
+
+
 def contract(a: np.ndarray, b: np.ndarray, axes, shape, dtype) -> np.ndarray:
   """sum(a * b, axes) without forming a * b: a batched matmul over BLAS.
 
@@ -159,6 +257,10 @@ def contract(a: np.ndarray, b: np.ndarray, axes, shape, dtype) -> np.ndarray:
   mdims = [d for d in range(nd) if d not in red and a.shape[d] != 1 and b.shape[d] == 1]
   ndims = [d for d in range(nd) if d not in red and b.shape[d] != 1 and a.shape[d] == 1]
   size = lambda x, ds: math.prod(x.shape[d] for d in ds)
+  c = _contract_in_order(a, b, kdims, red, nd, size)
+  if c is not None:
+    if scale != 1: c = c * np.asarray(scale, dtype=acc)
+    return c.astype(dtype, copy=False)
   a2 = a.transpose(bdims + mdims + kdims + [d for d in range(nd) if d not in bdims + mdims + kdims])
   a2 = a2.reshape(size(a, bdims), size(a, mdims), size(a, kdims))
   b2 = b.transpose(bdims + kdims + ndims + [d for d in range(nd) if d not in bdims + kdims + ndims])
@@ -172,6 +274,24 @@ def contract(a: np.ndarray, b: np.ndarray, axes, shape, dtype) -> np.ndarray:
   return c.astype(dtype, copy=False)
 
 
+def contract_cat(pieces, dim: int, other: np.ndarray, cat_first: bool, axes, shape, dtype) -> np.ndarray:
+  """contract(cat_loads(pieces, dim), other) for a reduced `dim`, without the concatenate:
+  one contraction per piece against the matching slice of `other`, summed. Conv's windows
+  are stacked along a kernel dim, so the forward pass never builds the im2col matrix whole."""
+  assert dim in axes, "contract_cat: the pieces must be joined along a reduced dim"
+  dtype = np.dtype(dtype)
+  acc = np.float32 if dtype.kind == 'f' and dtype.itemsize < 4 else (np.int64 if dtype.kind in 'biu' else dtype)
+  total, lo = None, 0
+  for buf, st in pieces:
+    w = st.shape[dim]
+    o = other if other.shape[dim] == 1 else other[(slice(None),) * dim + (slice(lo, lo + w),)]
+    p, sub = load(buf, st), tuple(w if d == dim else s for d, s in enumerate(shape))
+    r = contract(p, o, axes, sub, acc) if cat_first else contract(o, p, axes, sub, acc)
+    total = r if total is None else total + r
+    lo += w
+  return total.astype(dtype, copy=False)
+
+
 def idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   """Integer division rounding toward zero (C / Triton semantics)."""
   with np.errstate(divide='ignore', invalid='ignore'):
@@ -182,3 +302,10 @@ def idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def store(out: np.ndarray, value: np.ndarray, shape) -> None:
   out.reshape(shape)[...] = np.broadcast_to(value, shape)
+
+
+def store_view(out: np.ndarray, value: np.ndarray, st: ShapeTracker) -> None:
+  """Store through a one-to-one view of the output buffer (a permuted per-row epilogue)."""
+  v = st.views[0]
+  dst = as_strided(out[v.offset:], v.shape, tuple(x * out.itemsize for x in v.strides))
+  dst[...] = np.broadcast_to(value, v.shape)

@@ -32,6 +32,14 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     for s_ in e.srcs: users[id(s_)] = users.get(id(s_), 0) + 1
   cats = _find_cats(order, users)
   skipped = {id(m) for members in cats.values() for m in members[1]}
+  # a cat along a reduced dim read only by a contraction is never concatenated: contract_cat
+  # contracts piece by piece and sums (conv forward: the im2col matrix is never built whole)
+  cat_operand = {}
+  for e in order:
+    if e.op is Ops.REDUCE and e.arg[0] is Ops.ADD and e.srcs[0].op is Ops.MUL and users[id(e.srcs[0])] == 1:
+      ops_ = e.srcs[0].srcs
+      i = next((i for i, s_ in enumerate(ops_) if id(s_) in cats and users[id(s_)] == 1 and ops_[1 - i] is not s_), None)
+      if i is not None and cats[id(ops_[i])][0] in e.arg[1]: cat_operand[id(e)] = i; skipped.add(id(ops_[i]))
 
   def const_ref(value) -> str:
     name = f"C{len(consts)}"
@@ -48,7 +56,20 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     if id(e) in cats:
       dim, parts = cats[id(e)][0], cats[id(e)][2]
       refs = ", ".join(f"(b{slot}, {const_ref(st)})" for slot, st in parts)
-      emit(e, f"cat_loads([{refs}], {dim})", "disjoint pieces along one dim: one concatenate")
+      call, what = (f"cat_loads([{refs}], {dim}", "disjoint pieces along one dim") if dim is not None else \
+                   (f"sum_loads([{refs}]", "overlapping padded pieces, added in place")
+      if e is k.body and tuple(k.out_shape) == tuple(k.shape) and e.dtype == k.buf_dtypes[0]:   # written straight into the output
+        lines.append(f"  {call}, b0.reshape({tuple(k.shape)}))  # {what}, into the output")
+        return "\n".join(lines) + "\n", consts
+      emit(e, f"{call})", what)
+      continue
+    if id(e) in cat_operand:
+      i = cat_operand[id(e)]
+      cat, other = e.srcs[0].srcs[i], e.srcs[0].srcs[1 - i]
+      dim, parts = cats[id(cat)][0], cats[id(cat)][2]
+      refs = ", ".join(f"(b{slot}, {const_ref(st)})" for slot, st in parts)
+      emit(e, f"contract_cat([{refs}], {dim}, {names[id(other)]}, {i == 0}, {e.arg[1]}, {k.shape}, {_dt(e.dtype)})",
+           "a contraction over disjoint pieces: one per piece, no concatenate")
       continue
     if e.op is Ops.REDUCE and e.arg[0] is Ops.ADD and e.srcs[0].op is Ops.MUL and users[id(e.srcs[0])] == 1:
       a, b = (names[id(s)] for s in e.srcs[0].srcs)
@@ -70,7 +91,8 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
       fn = "rsum" if e.arg[0] is Ops.ADD else "rmax"
       emit(e, f"{fn}({src[0]}, {e.arg[1]}, {k.shape}, {_dt(e.dtype)})")
     else: raise NotImplementedError(f"numpy renderer: {e.op}")
-  lines.append(f"  store(b0, {names[id(k.body)]}, {k.out_shape})")
+  if k.out_st is None: lines.append(f"  store(b0, {names[id(k.body)]}, {k.out_shape})")
+  else: lines.append(f"  store_view(b0, {names[id(k.body)]}, {const_ref(k.out_st)})")
   return "\n".join(lines) + "\n", consts
 
 
@@ -96,7 +118,10 @@ def _find_cats(order, users) -> dict:
       else: leaves.append(x)
     if len(leaves) < 2 or any(l.op is not Ops.LOAD or len(l.arg[1].views) != 1 or users[id(l)] != 1 for l in leaves): continue
     found = _split_dim([l.arg[1].views[0] for l in leaves])
-    if found is None: continue
+    if found is None:   # overlapping pieces (the gradient of conv windows): summed in place, no padded copies
+      if any(l.arg[1].views[0].mask is not None for l in leaves):
+        cats[id(e)] = (None, [x for x in inner if x is not e] + leaves, [(l.arg[0], l.arg[1]) for l in leaves])
+      continue
     dim, ranges = found
     parts = sorted(((r, l) for r, l in zip(ranges, leaves)), key=lambda t: t[0][0])
     pieces = [(l.arg[0], l.arg[1].shrink(tuple(r if d == dim else (0, s) for d, s in enumerate(l.arg[1].shape)))) for r, l in parts]
@@ -125,8 +150,8 @@ def compile_numpy(k: Kernel):
     return fn
   src, consts = render_numpy(k)
   k.source = src
-  glb = {"np": np, "store": numpy_lib.store,
-         **{n: getattr(numpy_lib, n) for n in ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "idiv", "cat_loads")}}
+  glb = {"np": np, "store": numpy_lib.store, "store_view": numpy_lib.store_view,
+         **{n: getattr(numpy_lib, n) for n in ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contract_cat", "idiv", "cat_loads", "sum_loads")}}
   if any(d.name == 'bfloat16' for d in k.buf_dtypes) or 'BF16' in src:
     import ml_dtypes
     glb["BF16"] = np.dtype(ml_dtypes.bfloat16)

@@ -140,12 +140,15 @@ class TritonRenderer:
     self.reduced: dict[int, str] = {}
     for n, red in enumerate(reduces):
       self.reduced[id(red)] = self._reduce_loop(red, n, axes, i64)
-    row_output = tuple(k.out_shape) != tuple(k.shape)
+    row_output = tuple(k.out_shape) != tuple(k.shape) or k.out_st is not None   # (reduced dims may all be size 1)
     if row_output:
       # every value left is per row: reduced dims index as 0 (their strides are 0)
       self.names, self.idx, self.inrange = {}, dict(self.row_idx), "omask"
       val = self.expr(k.body)
-      self.emit(f"tl.store(out_ptr + oidx + zero, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
+      if k.out_st is None: addr = "oidx + zero"
+      else:   # a permuted per-row epilogue: each row's value lands through the output view
+        addr = "zero + " + view_index(k.out_st.views[0], [self.row_idx.get(d, "0") for d in range(len(k.shape))])[0]
+      self.emit(f"tl.store(out_ptr + {addr}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
       return
     self._loop_over_reduced(axes, i64)
     val = self.expr(k.body)
@@ -331,6 +334,7 @@ def matmul_plan(k: Kernel):
   """A MatmulPlan when the kernel is exactly REDUCE(ADD, MUL(load a, load b)) over float
   data with plain (unmasked, single-view) loads and a clean batch/m/n/k split; else None."""
   body = k.body
+  if k.out_st is not None: return None   # the template stores contiguously
   if body.op is not Ops.REDUCE or body.arg[0] is not Ops.ADD or body.srcs[0].op is not Ops.MUL: return None
   if not body.dtype.is_float or body.dtype.name == "float64": return None
   ops = []

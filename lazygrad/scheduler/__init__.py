@@ -139,8 +139,10 @@ def _realize_before_reuse(nodes: list[Node], roots: dict[int, Node]) -> None:
 
 
 def _is_row_level(st: ShapeTracker, r: Node) -> bool:
-  """st only reshapes r's (reduced) shape: the value is still one per row."""
-  return math.prod(st.shape) == math.prod(r.shape) and st == ShapeTracker.from_shape(r.shape).reshape(st.shape)
+  """st only rearranges r's (reduced) values one to one (reshapes, permutes): still one value per row."""
+  if math.prod(st.shape) != math.prod(r.shape) or len(st.views) != 1: return False
+  v = st.views[0]
+  return v.mask is None and all(stride != 0 for size, stride in zip(v.shape, v.strides) if size != 1)
 
 
 def _row_broadcast_only(r: Node, consumers: dict, roots: dict) -> bool:
@@ -165,7 +167,7 @@ def _row_broadcast_only(r: Node, consumers: dict, roots: dict) -> bool:
     if not _is_row_level(st, r): return False
     if u.op in ELEMENTWISE:
       if id(u) in roots: continue                                  # a root storing a per-row epilogue
-      stack.extend((c, ShapeTracker.from_shape(r.shape).reshape(u.shape)) for c in consumers.get(id(u), []))
+      stack.extend((c, st) for c in consumers.get(id(u), []))
       if not consumers.get(id(u)): return False
       continue
     if u.op in (Ops.ASSIGN, Ops.CONTIGUOUS) and id(u) in roots and u.srcs[-1] is not r: continue
@@ -175,18 +177,31 @@ def _row_broadcast_only(r: Node, consumers: dict, roots: dict) -> bool:
 
 
 def _row_reduce_of(root: Node, roots: set[int]):
-  """A reduce whose per-row values the root stores (reached through elementwise ops and
-  reshapes only), or None."""
+  """(reduce, movement ops from it up to the root) when the root stores per-row values of
+  a reduce (reached through elementwise ops, reshapes and permutes), else None."""
   value = root.srcs[-1] if root.op in (Ops.ASSIGN, Ops.CONTIGUOUS) else root
   n = math.prod(root.shape)
-  stack, seen = [value], set()
+  stack, seen = [(value, ())], set()
   while stack:
-    x = stack.pop()
+    x, path = stack.pop()
     if id(x) in seen or x.realized or (id(x) in roots and x is not root): continue
     seen.add(id(x))
-    if x.op is Ops.REDUCE: return x if math.prod(x.shape) == n else None
-    if x.op in ELEMENTWISE or x.op is Ops.RESHAPE or x is root: stack.extend(x.srcs if x.op is not Ops.ASSIGN else x.srcs[1:])
+    if x.op is Ops.REDUCE: return (x, path) if math.prod(x.shape) == n else None
+    if x.op in (Ops.RESHAPE, Ops.PERMUTE): stack.append((x.srcs[0], ((x.op, x.arg),) + path))
+    elif x.op in ELEMENTWISE or x is root: stack.extend((s_, path) for s_ in (x.srcs if x.op is not Ops.ASSIGN else x.srcs[1:]))
   return None
+
+
+def _undo(r: Node, path: tuple) -> tuple:
+  """Movement ops taking the root's shape back to r's (the inverse of path, outermost first)."""
+  shapes, shape = [], tuple(r.shape)
+  for op, arg in path:
+    shapes.append(shape)
+    shape = tuple(arg) if op is Ops.RESHAPE else tuple(shape[i] for i in arg)
+  inverse = []
+  for (op, arg), before in zip(reversed(path), reversed(shapes)):
+    inverse.append((Ops.RESHAPE, before) if op is Ops.RESHAPE else (Ops.PERMUTE, tuple(sorted(range(len(arg)), key=lambda i: arg[i]))))
+  return tuple(inverse)
 
 
 def _reads_through_views(n: Node, consumers: dict) -> int:
@@ -316,7 +331,16 @@ class _Lowerer:
 
 def _kernel_for(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple]:
   vars_: list = []
-  row = None if root.op is Ops.REDUCE else _row_reduce_of(root, roots)
+  found = None if root.op is Ops.REDUCE else _row_reduce_of(root, roots)
+  row, undo, out_st = None, (), None
+  if found is not None:
+    row, path = found
+    undo = _undo(row, path)
+    # where each per-row value lands in the root's (contiguous) buffer
+    out_st = ShapeTracker.from_shape(root.shape)
+    for op, arg in undo: out_st = out_st.apply(op.name, arg)
+    if len(out_st.views) != 1: row, undo, out_st = None, (), None
+    elif out_st.is_contiguous: out_st = None
   if root.op is Ops.REDUCE: space, axes, out_shape = root.srcs[0].shape, root.arg[1], root.shape
   elif row is not None: space, axes, out_shape = row.srcs[0].shape, row.arg[1], row.shape   # a per-row epilogue
   else: space, axes, out_shape = root.shape, None, root.shape
@@ -326,16 +350,16 @@ def _kernel_for(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple]
   else:
     value = root.srcs[1] if root.op is Ops.ASSIGN else root.srcs[0] if root.op is Ops.CONTIGUOUS else root
     # a per-row result is computed as if broadcast over the reduce's space, and stored per row
-    mops = ((Ops.RESHAPE, tuple(row.shape)), (Ops.EXPAND, tuple(space))) if row is not None else ()
+    mops = undo + ((Ops.RESHAPE, tuple(row.shape)), (Ops.EXPAND, tuple(space))) if row is not None else ()
     body = low.lower(value, mops)
     if root.op is Ops.ASSIGN and body.dtype != root.dtype: body = low.expr(Ops.CAST, (body,), root.dtype, root.dtype)
   shape = space
   var_names = tuple(f"v{i}" for i in range(2 * len(vars_)))
   buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
-  kernel = Kernel(kernel_name(body, shape), tuple(shape), tuple(out_shape), body, buf_dtypes, var_names)
+  kernel = Kernel(kernel_name(body, shape), tuple(shape), tuple(out_shape), body, buf_dtypes, var_names, out_st=out_st)
   # Expr equality says 0.0 == -0.0 == False; the constants' reprs keep such kernels apart
   consts = tuple(repr(e.arg) for e in body.walk() if e.op is Ops.CONST)
-  kernel.key = (kernel.shape, kernel.out_shape, body, buf_dtypes, var_names, consts)
+  kernel.key = (kernel.shape, kernel.out_shape, body, buf_dtypes, var_names, consts, out_st)
   return kernel, low.inputs, tuple(vars_)   # the RAND nodes whose args fill the vars
 
 

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""A ResNet (BasicBlocks, BatchNorm) on Fashion-MNIST padded to 32x32, trained with SGD momentum + cosine lr.
+
+The CIFAR-style layout for 32x32 input: a 3x3 stem conv (no max pool), then stages of
+BasicBlocks (conv3x3 BN ReLU conv3x3 BN, plus the input: identity, or a strided
+1x1 conv + BN where the shape changes), the first stage at stride 1 and each later one
+at stride 2 with twice the channels, global average pooling and one linear layer.
+
+  --arch resnet18   blocks 2,2,2,2, width 64 (11.2M parameters): the GPU configuration
+  --arch resnet10   blocks 1,1,1,1, width 64
+  --arch small      blocks 1,1,1,  width 16 (78k parameters): the CPU default
+  --blocks / --width override the preset (e.g. --blocks 2,2,2 --width 32).
+
+Data: Fashion-MNIST from the Debian package dataset-fashion-mnist (60000 train, 10000
+test, 28x28 grey), normalised and zero-padded to 32x32 on the host; training batches get
+a random crop (pad 2) and a random horizontal flip. --train-size uses a fixed random
+subset of the training set (the CPU default: 20000 images); the test accuracy is always
+on the full 10000-image test set (--test-size shrinks it for smoke tests). At the end the
+model is saved with nn.state.save (safetensors) and a loss-curve PNG is written, both to
+--out-dir (default examples/out).
+
+  python examples/resnet.py                                  # CPU: small ResNet, ~5 min on 2 cores
+  python examples/resnet.py --arch resnet18 --epochs 15 --train-size 60000 --batch-size 128   # GPU
+  python examples/resnet.py --steps 3 --train-size 256 --test-size 256   # smoke test
+"""
+from __future__ import annotations
+import os
+import sys
+import time
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from digits_cnn import base_parser, evaluate, save_loss_curve, setup_device   # noqa: E402
+
+ARCHS = {"resnet18": ((2, 2, 2, 2), 64), "resnet10": ((1, 1, 1, 1), 64), "small": ((1, 1, 1), 16)}
+MEAN, STD = 0.2860, 0.3530   # Fashion-MNIST training-set pixel statistics
+
+
+def build_model(blocks: tuple[int, ...], width: int, in_channels: int = 1, num_classes: int = 10):
+  from lazygrad import nn
+
+  class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+      super().__init__()
+      self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+      self.bn1 = nn.BatchNorm2d(cout)
+      self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+      self.bn2 = nn.BatchNorm2d(cout)
+      self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+                       if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x):
+      out = self.bn1(self.conv1(x)).relu()
+      return (self.bn2(self.conv2(out)) + self.shortcut(x)).relu()
+
+  class ResNet(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
+      self.bn1 = nn.BatchNorm2d(width)
+      layers, cin = [], width
+      for i, n in enumerate(blocks):
+        cout = width * 2 ** i
+        layers.append(nn.Sequential(*[BasicBlock(cin if j == 0 else cout, cout, (1 if i == 0 else 2) if j == 0 else 1) for j in range(n)]))
+        cin = cout
+      self.layers = nn.ModuleList(layers)
+      self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+      x = self.bn1(self.conv1(x)).relu()
+      for layer in self.layers: x = layer(x)
+      return self.fc(x.mean((2, 3)))
+
+  return ResNet()
+
+
+def prepare(images: np.ndarray) -> np.ndarray:
+  """(N, 1, 28, 28) in [0, 1] -> normalised, zero-padded (2 each side) to (N, 1, 32, 32) float32."""
+  x = (images.astype(np.float32) - MEAN) / STD
+  return np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=(0 - MEAN) / STD)
+
+
+def augment(x: np.ndarray, rng: np.random.Generator, pad: int = 2) -> np.ndarray:
+  """Random crop (zero... i.e. background-padded by `pad`) and random horizontal flip, per image."""
+  n, c, h, w = x.shape
+  bg = (0 - MEAN) / STD
+  padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=bg)
+  dy, dx = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
+  rows = (dy[:, None] + np.arange(h))[:, None, :, None]
+  cols = (dx[:, None] + np.arange(w))[:, None, None, :]
+  out = padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+  flip = rng.random(n) < 0.5
+  out[flip] = out[flip, :, :, ::-1]
+  return np.ascontiguousarray(out)
+
+
+def main(argv=None) -> float:
+  ap = base_parser(__doc__.splitlines()[0], epochs=1, lr=0.1, batch_size=128)
+  ap.add_argument("--arch", choices=sorted(ARCHS), default="small", help="layout preset (default small; resnet18 for a GPU)")
+  ap.add_argument("--blocks", default=None, help="BasicBlocks per stage, comma separated (overrides --arch), e.g. 2,2,2,2")
+  ap.add_argument("--width", type=int, default=None, help="channels of the first stage (overrides --arch)")
+  ap.add_argument("--train-size", type=int, default=20000, help="train on a fixed random subset of this many images (default 20000; 60000: all)")
+  ap.add_argument("--test-size", type=int, default=10000, help="evaluate on the first N test images (default: all 10000)")
+  ap.add_argument("--weight-decay", type=float, default=5e-4, help="SGD weight decay (default 5e-4)")
+  ap.add_argument("--no-augment", action="store_true", help="no random crop / flip")
+  args = ap.parse_args(argv)
+  setup_device(args.device)
+  from lazygrad import Tensor, GlobalCounters, nn, optim
+  from lazygrad.data import load_fashion_mnist, DatasetNotFoundError
+  from mnist_mlp import progress
+
+  blocks, width = ARCHS[args.arch]
+  if args.blocks: blocks = tuple(int(b) for b in args.blocks.split(","))
+  if args.width: width = args.width
+  try: train_set, test_set = load_fashion_mnist()
+  except DatasetNotFoundError as e: sys.exit(str(e))
+  x_all, y_all = train_set.arrays
+  sub = np.random.default_rng(1234).permutation(len(x_all))[:min(args.train_size, len(x_all))]   # fixed subset, not --seed
+  x_tr, y_tr = prepare(x_all[sub]), y_all[sub]
+  x_te, y_te = prepare(test_set.arrays[0][:args.test_size]), test_set.arrays[1][:args.test_size]
+
+  Tensor.manual_seed(args.seed)
+  model = build_model(blocks, width)
+  if args.device: model.to(args.device)
+  device = next(model.parameters()).device
+  params = list(model.parameters())
+  Tensor.realize(*params, *model.buffers())
+  steps_per_epoch = len(x_tr) // args.batch_size
+  total_steps = steps_per_epoch * args.epochs if args.steps is None else min(args.steps, steps_per_epoch * args.epochs)
+  opt = optim.SGD(params, lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+  sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))
+  rng = np.random.default_rng(args.seed)
+  name = args.arch if not (args.blocks or args.width) else f"resnet blocks {','.join(map(str, blocks))} width {width}"
+  print(f"{name} on {device}: blocks {blocks}, width {width}, {sum(p.numel() for p in params)} parameters; "
+        f"{len(x_tr)} train / {len(x_te)} test images (32x32), batch {args.batch_size}, lr {args.lr} cosine over {total_steps} steps")
+
+  losses, test_curve = [], ([], [])
+  step, kernels, step_time, acc = 0, 0, 0.0, 0.0
+  t_start = time.perf_counter()
+  for epoch in range(1, args.epochs + 1):
+    t_epoch, first = time.perf_counter(), len(losses)
+    perm = rng.permutation(len(x_tr))
+    bar = progress(range(steps_per_epoch), steps_per_epoch, f"epoch {epoch}")
+    for i in bar:
+      if args.steps is not None and step >= args.steps: break
+      idx = perm[i * args.batch_size:(i + 1) * args.batch_size]
+      xb = x_tr[idx] if args.no_augment else augment(x_tr[idx], rng)
+      x, y = Tensor(xb, device=device), Tensor(y_tr[idx], device=device)
+      before, t_step = GlobalCounters.kernel_count, time.perf_counter()
+      loss = model(x).cross_entropy(y)
+      opt.zero_grad()
+      loss.backward()
+      opt.step()                      # forward + backward + BN statistics + update: one schedule
+      losses.append(loss.item())
+      kernels, step_time = kernels + GlobalCounters.kernel_count - before, step_time + time.perf_counter() - t_step
+      sched.step()
+      step += 1
+      if hasattr(bar, "set_postfix"): bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+    test_loss, acc = evaluate(model, x_te, y_te, 500, device)
+    test_curve[0].append(len(losses)); test_curve[1].append(test_loss)
+    train_loss = np.mean(losses[first:]) if len(losses) > first else float("nan")
+    print(f"epoch {epoch:3d}  loss {train_loss:.4f}  test loss {test_loss:.4f}  test accuracy {acc * 100:.2f}%  "
+          f"({time.perf_counter() - t_epoch:.2f} s)")
+    if args.steps is not None and step >= args.steps: break
+  total = time.perf_counter() - t_start
+  print(f"{step} steps, {kernels / max(step, 1):.1f} kernels per step, {step_time / max(step, 1) * 1e3:.2f} ms per step")
+  print(f"final test accuracy {acc * 100:.2f}% ({len(x_te)} test images), test loss {test_curve[1][-1]:.4f}, total time {total:.2f} s")
+  os.makedirs(args.out_dir, exist_ok=True)
+  ckpt = os.path.join(args.out_dir, "resnet.safetensors")
+  nn.state.save(model.state_dict(), ckpt, metadata={"blocks": ",".join(map(str, blocks)), "width": width, "test_accuracy": f"{acc:.4f}"})
+  print(f"checkpoint: {ckpt}")
+  if not args.no_plot and losses:
+    path = save_loss_curve(losses, os.path.join(args.out_dir, "resnet_loss.png"),
+                           f"{name}, Fashion-MNIST: test accuracy {acc * 100:.2f}%", steps_per_epoch, {"test loss": test_curve})
+    if path: print(f"loss curve: {path}")
+  return acc
+
+
+if __name__ == "__main__":
+  main()
