@@ -243,7 +243,7 @@ class _IncompatibleKeys(tuple):
   def missing_keys(self): return self[0]
   @property
   def unexpected_keys(self): return self[1]
-  def __repr__(self): return f"<All keys matched successfully>" if not self[0] and not self[1] else \
+  def __repr__(self): return "<All keys matched successfully>" if not self[0] and not self[1] else \
     f"_IncompatibleKeys(missing_keys={self[0]}, unexpected_keys={self[1]})"
 
 

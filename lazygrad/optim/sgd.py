@@ -1,6 +1,6 @@
 """SGD with momentum, dampening, Nesterov and weight decay: torch.optim.SGD's update, step for step."""
 from __future__ import annotations
-from lazygrad.optim.optimizer import Optimizer, _required
+from lazygrad.optim.optimizer import Optimizer
 
 
 class SGD(Optimizer):
