@@ -6,7 +6,7 @@ The model is a decoder-only transformer (GPT-2's layout, small):
     x = tok_emb[idx] + pos_emb[0:T]                       learned position embeddings
     for each block:                                       pre-norm residual blocks
       x = x + proj(causal_self_attention(ln1(x)))         scaled_dot_product_attention(is_causal=True)
-      x = x + fc2(gelu(fc1(ln2(x))))                      4x wide GELU MLP
+      x = x + fc2(gelu(fc1(ln2(x))))                      4x wide GELU MLP (GPT-2's tanh GELU)
     logits = ln_f(x) @ tok_emb.T                          output head tied to the token embedding
 
 trained with AdamW (weight decay on matrices only, not on biases, LayerNorm gains), a linear
@@ -38,8 +38,8 @@ OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 # steps: an upper bound; time_budget (seconds of training) stops a run earlier, and the learning-rate
 # schedule follows whichever of the two is closer to its end
 CONFIGS = {
-  "cpu":  dict(layers=4, heads=4, width=128, context=64, batch_size=32, lr=3e-3, dropout=0.0, steps=20000, time_budget=480.0,
-               warmup=100, eval_interval=250, eval_batches=8, final_eval_batches=64),
+  "cpu":  dict(layers=4, heads=4, width=128, context=64, batch_size=32, lr=1e-2, dropout=0.0, steps=20000, time_budget=480.0,
+               warmup=50, eval_interval=100, eval_batches=8, final_eval_batches=32),
   "gpu":  dict(layers=6, heads=6, width=384, context=256, batch_size=64, lr=1e-3, dropout=0.2, steps=5000, time_budget=None,
                warmup=200, eval_interval=250, eval_batches=20, final_eval_batches=100),
   "tiny": dict(layers=1, heads=2, width=32, context=16, batch_size=4, lr=3e-3, dropout=0.0, steps=200, time_budget=None,
@@ -70,7 +70,8 @@ class Block(nn.Module):
     super().__init__()
     self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
     self.attn = CausalSelfAttention(width, heads, dropout)
-    self.fc1, self.act, self.fc2 = nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
+    # GPT-2's GELU (the tanh approximation; on the cpu device also ~1/3 cheaper than the erf form)
+    self.fc1, self.act, self.fc2 = nn.Linear(width, 4 * width), nn.GELU(approximate="tanh"), nn.Linear(4 * width, width)
     self.drop = nn.Dropout(dropout)
 
   def forward(self, x: Tensor) -> Tensor:
