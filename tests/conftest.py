@@ -2,6 +2,8 @@
 or cpu and cuda on a GPU machine). The device is the default device of the test
 (LAZYGRAD_DEVICE), so tests need not pass device= anywhere."""
 import os
+# pytest -n 2 on 2 cores: one BLAS thread per worker, or BLAS threads fight over the cores
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"): os.environ.setdefault(_var, "1")
 import sys
 import warnings
 import pytest
