@@ -29,7 +29,9 @@ class SGD(Optimizer):
     new_state = {}
     if group["momentum"] != 0:
       buf = state.get("momentum_buffer")
-      buf = g if buf is None else buf * h["momentum"] + g * h["one_minus_dampening"]
+      # the first buffer is stored contiguous, like every later one: step 1 then has the same
+      # graph structure as step 2 (schedule-cache hit, no new kernels) instead of reading a transposed dW
+      buf = g.contiguous() if buf is None else buf * h["momentum"] + g * h["one_minus_dampening"]
       new_state["momentum_buffer"] = buf
       g = g + buf * h["momentum"] if group["nesterov"] else buf
     return p - g * h["lr"], new_state
