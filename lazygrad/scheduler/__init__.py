@@ -170,7 +170,6 @@ def _row_broadcast_only(r: Node, consumers: dict, roots: dict) -> bool:
       stack.extend((c, st) for c in consumers.get(id(u), []))
       if not consumers.get(id(u)): return False
       continue
-    if u.op in (Ops.ASSIGN, Ops.CONTIGUOUS) and id(u) in roots and u.srcs[-1] is not r: continue
     if u.op in (Ops.ASSIGN, Ops.CONTIGUOUS) and id(u) in roots: continue
     return False
   return True
@@ -208,15 +207,14 @@ def _reads_through_views(n: Node, consumers: dict) -> int:
   """How many differently arranged reads reach n through chains of movement ops.
   Reads that only broadcast (RESHAPE/EXPAND, or none) count once together: they read
   each element once per output; each distinct window (SHRINK/PAD/PERMUTE/FLIP) counts."""
-  chains, stack = set(), [(u, ()) for u in consumers.get(id(n), [])]
+  rearranged, broadcast_only, stack = set(), False, [(u, ()) for u in consumers.get(id(n), [])]
   while stack:
     u, path = stack.pop()
     if u.op in MOVEMENT:
       stack.extend((c, path + ((u.op, u.arg),)) for c in consumers.get(id(u), []))
-    else:
-      chains.add(tuple(m for m in path if m[0] not in (Ops.RESHAPE, Ops.EXPAND)) and path)
-  rearranged = {c for c in chains if c}
-  return len(rearranged) + (1 if len(chains) > len(rearranged) else 0)
+    elif all(op in (Ops.RESHAPE, Ops.EXPAND) for op, _ in path): broadcast_only = True
+    else: rearranged.add(path)
+  return len(rearranged) + int(broadcast_only)
 
 
 def _cheap(n: Node, roots: dict, budget: int = 4) -> bool:
