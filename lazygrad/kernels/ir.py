@@ -3,8 +3,15 @@
 A Kernel iterates over `shape`. Its `body` is an expression tree of `Expr` nodes whose
 leaves are LOAD (buffer slot + ShapeTracker from the iteration space to the buffer),
 CONST, VALID (a view's mask as a bool) and RAND; inner nodes are the elementwise
-primitives, and at most one REDUCE (at the root, for now). The result is stored
-contiguously into buffer slot 0 with shape `out_shape` (reduced dims kept as 1).
+primitives and REDUCEs (all over the same axes). The result is stored into buffer
+slot 0 with shape `out_shape` (reduced dims kept as 1), contiguously or through `out_st`.
+
+A kernel whose one REDUCE is sum(a * b) over a (batched) matmul split of its space also
+carries a `Contraction`: which dims are batch / m / n / k, the two operand expressions
+(their "prologue": loads and cheap elementwise ops) and the accumulator node; the rest of
+`body` is the epilogue over the accumulator (bias, activation, `w - lr * acc`, ...).
+Renderers read the contraction instead of classifying dims themselves: Triton renders it
+as a tiled `tl.dot` with prologue and epilogue on the tiles, numpy as one BLAS matmul.
 """
 from __future__ import annotations
 from dataclasses import dataclass, field
@@ -53,6 +60,8 @@ class Kernel:
   source: str = ""                 # filled by a renderer
   key: Any = field(default=None)
   out_st: Any = None               # where out_shape's elements land in slot 0 (None: contiguous)
+  contraction: Contraction | None = None   # set when the kernel's one REDUCE is a (batched) matmul
+  reasons: tuple = ()              # why each input buffer was not fused (scheduler's Reason per slot 1..)
 
   @property
   def reduce_axes(self) -> tuple[int, ...]:
@@ -63,6 +72,71 @@ class Kernel:
   def flops(self) -> int:
     n = math.prod(self.shape)
     return n * sum(1 for e in self.body.walk() if e.op not in (Ops.LOAD, Ops.CONST, Ops.VALID))
+
+
+LEAVES = (Ops.LOAD, Ops.VALID, Ops.RAND)
+
+
+def leaf_st(e: Expr):
+  """The ShapeTracker of a leaf (LOAD, VALID, RAND): from the iteration space to the buffer."""
+  return e.arg[1] if e.op is Ops.LOAD else e.arg if e.op is Ops.VALID else e.arg[0]
+
+
+def moves_along(e: Expr, d: int) -> bool:
+  """Whether the value of e can change along dim d of the iteration space: some leaf under
+  it reads with a non-zero stride or a mask along d. (The outermost view decides: an inner
+  view is indexed by the outer view's address, which does not change along d either.)"""
+  for x in e.walk():
+    if x.op in LEAVES:
+      v = leaf_st(x).views[-1]
+      if v.strides[d] != 0 or (v.mask is not None and v.mask[d] != (0, v.shape[d])): return True
+  return False
+
+
+@dataclass(frozen=True)
+class Contraction:
+  """sum over k of a * b, with a varying along batch, m, k and b along batch, n, k.
+
+  Dims are those of the kernel's iteration space; size-1 dims are in none of the lists,
+  a kept dim neither operand moves along counts as batch (both operands are broadcast)."""
+  acc: Expr                  # the REDUCE(ADD, MUL(a, b)) node inside Kernel.body
+  a: Expr                    # operand A's expression (its prologue over loads)
+  b: Expr                    # operand B's expression
+  batch: tuple[int, ...]
+  m: tuple[int, ...]
+  n: tuple[int, ...]
+  k: tuple[int, ...]
+
+  def sizes(self, shape) -> tuple[int, int, int, int]:
+    """(batch, m, n, k) extents: the matmul's problem size."""
+    return tuple(math.prod(shape[d] for d in ds) for ds in (self.batch, self.m, self.n, self.k))
+
+
+def find_contraction(body: Expr, shape) -> Contraction | None:
+  """The Contraction of a kernel body whose REDUCEs are one REDUCE(ADD) of a product whose
+  two factors split the space into batch/m/n/k, else None. Every reduced dim must be one
+  both factors move along (a dim only one of them moves along is a sum, not a matmul), and
+  loads outside the reduce (the epilogue) read per output element only."""
+  reduces = [e for e in body.walk() if e.op is Ops.REDUCE]
+  if len(reduces) != 1 or reduces[0].arg[0] is not Ops.ADD: return None
+  acc = reduces[0]
+  prod = acc.srcs[0]
+  if prod.op is Ops.CAST and prod.srcs[0].dtype.is_float and prod.dtype.is_float: prod = prod.srcs[0]
+  if prod.op is not Ops.MUL: return None
+  a, b = prod.srcs
+  axes = acc.arg[1]
+  batch, m, n, k = [], [], [], []
+  for d, size in enumerate(shape):
+    if size == 1: continue
+    ma, mb = moves_along(a, d), moves_along(b, d)
+    if d in axes:
+      if not (ma and mb): return None
+      k.append(d)
+    elif ma and mb or not (ma or mb): batch.append(d)
+    elif ma: m.append(d)
+    else: n.append(d)
+  if not k: return None
+  return Contraction(acc, a, b, tuple(batch), tuple(m), tuple(n), tuple(k))
 
 
 def kernel_name(body: Expr, shape) -> str:

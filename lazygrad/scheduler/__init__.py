@@ -15,7 +15,7 @@ import sys
 import numpy as np
 from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE, toposort
 from lazygrad.ops.view import ShapeTracker
-from lazygrad.kernels.ir import Expr, Kernel, kernel_name
+from lazygrad.kernels.ir import Expr, Kernel, kernel_name, find_contraction
 from lazygrad.dtype import dtypes
 from lazygrad.helpers import getenv
 
@@ -354,7 +354,11 @@ def _kernel_for(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple]
   shape = space
   var_names = tuple(f"v{i}" for i in range(2 * len(vars_)))
   buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
-  kernel = Kernel(kernel_name(body, shape), tuple(shape), tuple(out_shape), body, buf_dtypes, var_names, out_st=out_st)
+  # a contraction's epilogue is per output element: only kernels storing per-row values qualify
+  per_row = root.op is Ops.REDUCE or row is not None
+  contraction = find_contraction(body, shape) if per_row else None
+  kernel = Kernel(kernel_name(body, shape), tuple(shape), tuple(out_shape), body, buf_dtypes, var_names, out_st=out_st,
+                  contraction=contraction)
   # Expr equality says 0.0 == -0.0 == False; the constants' reprs keep such kernels apart
   consts = tuple(repr(e.arg) for e in body.walk() if e.op is Ops.CONST)
   kernel.key = (kernel.shape, kernel.out_shape, body, buf_dtypes, var_names, consts, out_st)
