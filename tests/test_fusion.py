@@ -379,15 +379,17 @@ def test_random_graphs_with_small_triton_blocks(device, monkeypatch):
   runs many programs and loops over long reductions. Shrinking the blocks runs those
   paths of the generated Triton source (grids of several programs, reduce loops)."""
   if device != "interp": pytest.skip("Triton block sizes: interp only")
-  from lazygrad.runtime.triton_device import TritonDevice
-  blocks = TritonDevice.blocks
+  import math
+  from lazygrad.kernels import triton_render as tr
 
-  def small_blocks(self, k):
-    b = blocks(self, k)
-    if "BM" in b: return b   # tl.dot tiles stay >= 16
-    if "BLOCK_O" in b: return {"BLOCK_O": min(2, b["BLOCK_O"]), "BLOCK_R": min(4, b["BLOCK_R"])}
-    return {"BLOCK": 16}
-  monkeypatch.setattr(TritonDevice, "blocks", small_blocks)
+  def small_elementwise(k, interp):
+    return (tr.LaunchConfig({"BLOCK": 16}, (max(1, -(-math.prod(k.shape) // 16)),)),)
+
+  def small_reduce(k, interp):
+    n_out = math.prod(s for d, s in enumerate(k.shape) if d not in k.reduce_axes)
+    return (tr.LaunchConfig({"BLOCK_O": 2, "BLOCK_R": 4}, (max(1, -(-n_out // 2)),)),)
+  monkeypatch.setattr(tr, "elementwise_configs", small_elementwise)
+  monkeypatch.setattr(tr, "reduce_configs", small_reduce)
 
   @settings(max_examples=int(os.environ.get("FUSION_EXAMPLES", 0)) or 20, deadline=None, derandomize=True, database=None,
             suppress_health_check=list(HealthCheck))

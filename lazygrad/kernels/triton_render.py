@@ -8,6 +8,7 @@ kept dims) and loops over the reduced extent in chunks of BLOCK_R, accumulating 
 
 Only pointer arithmetic (no make_block_ptr), so the source is valid on Triton 3.6-3.9."""
 from __future__ import annotations
+from dataclasses import dataclass, field
 import math
 from lazygrad.ops import Ops
 from lazygrad.ops.view import View, ShapeTracker
@@ -309,6 +310,62 @@ class TritonRenderer:
 
 def render_triton(k: Kernel) -> str:
   return TritonRenderer(k).render()
+
+
+# ---- the renderer -> runtime contract
+
+@dataclass(frozen=True)
+class LaunchConfig:
+  """One way to launch a program: its tl.constexpr block sizes, grid, warps and stages."""
+  constexprs: dict
+  grid: tuple
+  num_warps: int = 4
+  num_stages: int = 3
+
+
+@dataclass(frozen=True)
+class TritonProgram:
+  """What the runtime needs to run a kernel: the source and its entry point, the launch
+  signature, and the launch configs (configs[0] is the default; a cuda device may time
+  the others on first use and keep the fastest)."""
+  name: str
+  source: str
+  signature: dict
+  configs: tuple[LaunchConfig, ...] = field(default_factory=tuple)
+
+
+def next_pow2(n: int) -> int: return 1 << max(0, (n - 1)).bit_length()
+
+
+def elementwise_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
+  n = math.prod(k.shape)
+  block = max(16, min(next_pow2(max(n, 1)), 65536 if interp else 1024))
+  return (LaunchConfig({"BLOCK": block}, (max(1, -(-n // block)),), num_warps=4),)
+
+
+def reduce_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
+  axes = k.reduce_axes
+  n_red = math.prod(k.shape[d] for d in axes)
+  n_out = math.prod(s for d, s in enumerate(k.shape) if d not in axes)
+  br = min(next_pow2(max(n_red, 1)), 4096 if interp else 1024)
+  bo = max(1, min(next_pow2(max(n_out, 1)), (65536 if interp else 4096) // br))
+  return (LaunchConfig({"BLOCK_O": bo, "BLOCK_R": br}, (max(1, -(-n_out // bo)),), num_warps=4),)
+
+
+def matmul_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
+  plan = matmul_plan(k)
+  cap = 128 if interp else 64
+  bm, bn = max(16, min(next_pow2(plan.m_size), cap)), max(16, min(next_pow2(plan.n_size), cap))
+  bk = max(16, min(next_pow2(plan.k_size), 128 if interp else 32))
+  grid = (-(-plan.m_size // bm) * -(-plan.n_size // bn), max(1, plan.b_size))
+  return (LaunchConfig({"BM": bm, "BN": bn, "BK": bk}, grid, num_warps=4),)
+
+
+def triton_program(k: Kernel, interp: bool = False) -> TritonProgram:
+  """Render a kernel and choose how to launch it (interp: few, large programs)."""
+  configs = (matmul_configs(k, interp) if matmul_plan(k) is not None else
+             reduce_configs(k, interp) if k.reduce_axes else elementwise_configs(k, interp))
+  return TritonProgram(k.name, render_triton(k), signature(k), configs)
 
 
 def signature(k: Kernel) -> dict:

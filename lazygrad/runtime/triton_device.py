@@ -18,9 +18,6 @@ def torch_dtype(dt: DType):
   return getattr(torch, dt.name)
 
 
-def next_pow2(n: int) -> int: return 1 << max(0, (n - 1)).bit_length()
-
-
 def load_source(src: str, name: str):
   """Write the source to the cache dir (by hash) and import it: Triton's JIT needs a real file."""
   digest = hashlib.sha256(src.encode()).hexdigest()[:20]
@@ -79,48 +76,23 @@ class TritonDevice:
       torch.cuda.synchronize()
 
   # ---- kernels
-  def blocks(self, k: Kernel) -> dict:
-    interp = self.name == "interp"
-    from lazygrad.kernels.triton_render import matmul_plan
-    plan = matmul_plan(k)
-    if plan is not None:
-      cap = 128 if interp else 64
-      return {"BM": max(16, min(next_pow2(plan.m_size), cap)), "BN": max(16, min(next_pow2(plan.n_size), cap)),
-              "BK": max(16, min(next_pow2(plan.k_size), 128 if interp else 32))}
-    if k.reduce_axes:
-      axes = k.reduce_axes
-      n_red = math.prod(k.shape[d] for d in axes)
-      n_out = math.prod(s for d, s in enumerate(k.shape) if d not in axes)
-      br = min(next_pow2(max(n_red, 1)), 4096 if interp else 1024)
-      bo = max(1, min(next_pow2(max(n_out, 1)), (65536 if interp else 4096) // br))
-      return {"BLOCK_O": bo, "BLOCK_R": br}
-    n = math.prod(k.shape)
-    return {"BLOCK": max(16, min(next_pow2(max(n, 1)), 65536 if interp else 1024))}
+  def program(self, k: Kernel):
+    from lazygrad.kernels.triton_render import triton_program
+    return triton_program(k, interp=self.name == "interp")
 
   def compile(self, k: Kernel):
     key = k.key
     if key not in self._fns:
-      from lazygrad.kernels.triton_render import render_triton
-      src = render_triton(k)
-      fn = load_source(src, k.name)
+      prog = self.program(k)
       import triton
-      kern = triton.jit(fn)   # an InterpretedFunction under TRITON_INTERPRET=1
-      self._fns[key] = (src, self._launcher(k, kern))
-    k.source, launch = self._fns[key]
+      kern = triton.jit(load_source(prog.source, prog.name))   # an InterpretedFunction under TRITON_INTERPRET=1
+      self._fns[key] = (prog, self._launcher(prog, kern))
+    prog, launch = self._fns[key]
+    k.source = prog.source
     return launch
 
-  def _launcher(self, k: Kernel, kern):
-    blocks = self.blocks(k)
-    if "BM" in blocks:
-      from lazygrad.kernels.triton_render import matmul_plan
-      plan = matmul_plan(k)
-      grid = (-(-plan.m_size // blocks["BM"]) * -(-plan.n_size // blocks["BN"]), max(1, plan.b_size))
-    elif "BLOCK" in blocks: grid = (max(1, -(-math.prod(k.shape) // blocks["BLOCK"])),)
-    else:
-      axes = k.reduce_axes
-      n_out = math.prod(s for d, s in enumerate(k.shape) if d not in axes)
-      grid = (max(1, -(-n_out // blocks["BLOCK_O"])),)
-    k.grid = grid
+  def _launcher(self, prog, kern):
+    cfg = prog.configs[0]
     def launch(bufs, var_values):
-      kern[grid](*bufs, *[int(v) for v in var_values], **blocks)
+      kern[cfg.grid](*bufs, *[int(v) for v in var_values], **cfg.constexprs, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
     return launch
