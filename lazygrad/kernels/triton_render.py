@@ -89,12 +89,9 @@ class TritonRenderer:
     nin = len(k.buf_dtypes) - 1
     args = ["out_ptr"] + [f"in{i}_ptr" for i in range(1, nin + 1)] + list(k.var_names)
     self.indent = 1
-    plan = matmul_plan(k)
-    if plan is not None: self._render_matmul(plan)
-    elif self.is_reduce: self._render_reduce()
+    if self.is_reduce: self._render_reduce()
     else: self._render_elementwise()
-    blocks = ("BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr" if plan is not None else
-              "BLOCK_O: tl.constexpr, BLOCK_R: tl.constexpr" if self.is_reduce else "BLOCK: tl.constexpr")
+    blocks = "BLOCK_O: tl.constexpr, BLOCK_R: tl.constexpr" if self.is_reduce else "BLOCK: tl.constexpr"
     head = [f"def {k.name}({', '.join(args + [blocks])}):"]
     return "import triton\nimport triton.language as tl\n\n\n" + "\n".join(head + self.lines) + "\n"
 
@@ -194,57 +191,6 @@ class TritonRenderer:
     if final != out: self.emit(f"{out} = {final}")
     return out
 
-  def _render_matmul(self, plan: "MatmulPlan"):
-    """The matmul template: sum(a * b) over K as tiled tl.dot, [BM, BK] x [BK, BN] per step,
-    fp32 accumulation (exact fp32 products: input_precision="ieee")."""
-    k = self.k
-    (sa, a), (sb, b) = plan.a, plan.b
-    shape = k.shape
-    self.emit("pid = tl.program_id(0)")
-    self.emit("pid_b = tl.program_id(1)")
-    self.emit(f"pid_m = pid // {plan.tiles_n_expr}")
-    self.emit(f"pid_n = pid % {plan.tiles_n_expr}")
-    self.emit("rm = pid_m * BM + tl.arange(0, BM)")
-    self.emit("rn = pid_n * BN + tl.arange(0, BN)")
-    def unravel(flat, dims):
-      idx, rest = {}, flat
-      for n, d in enumerate(reversed(dims)):
-        if n == len(dims) - 1: idx[d] = rest
-        else:
-          name = self.tmp(); self.emit(f"{name} = {rest} % {shape[d]}"); idx[d] = name
-          nxt = self.tmp(); self.emit(f"{nxt} = {rest} // {shape[d]}"); rest = nxt
-      return idx
-    bidx, midx, nidx = unravel("pid_b", plan.batch), unravel("rm", plan.m), unravel("rn", plan.n)
-    def offset(view, idx_roles):
-      terms = [str(view.offset)]
-      for d, (name, role) in idx_roles.items():
-        st = view.strides[d]
-        if st == 0: continue
-        shaped = {"b": name, "m": f"{name}[:, None]", "n": f"{name}[None, :]", "ka": f"{name}[None, :]", "kb": f"{name}[:, None]"}[role]
-        terms.append(f"{shaped} * {st}")
-      return " + ".join(terms)
-    self.emit("acc = tl.zeros([BM, BN], dtype=tl.float32)")
-    self.emit(f"for k0 in range(0, {plan.k_size}, BK):")
-    self.indent += 1
-    self.emit("rk = k0 + tl.arange(0, BK)")
-    kidx = unravel("rk", plan.k)
-    roles_a = {**{d: (bidx[d], "b") for d in plan.batch}, **{d: (midx[d], "m") for d in plan.m}, **{d: (kidx[d], "ka") for d in plan.k}}
-    roles_b = {**{d: (bidx[d], "b") for d in plan.batch}, **{d: (nidx[d], "n") for d in plan.n}, **{d: (kidx[d], "kb") for d in plan.k}}
-    self.emit(f"a = tl.load(in{sa}_ptr + {offset(a, roles_a)}, mask=(rm < {plan.m_size})[:, None] & (rk < {plan.k_size})[None, :], other=0)")
-    self.emit(f"b = tl.load(in{sb}_ptr + {offset(b, roles_b)}, mask=(rk < {plan.k_size})[:, None] & (rn < {plan.n_size})[None, :], other=0)")
-    dt = plan.dot_dtype
-    precision = ', input_precision="ieee"' if dt == "tl.float32" else ""
-    self.emit(f"acc += tl.dot(a.to({dt}), b.to({dt}){precision}, out_dtype=tl.float32)")
-    self.indent -= 1
-    # the output is contiguous over the kept dims
-    kept = [d for d in range(len(shape)) if d not in plan.axes]
-    strides, acc_ = {}, 1
-    for d in reversed(kept): strides[d], acc_ = acc_, acc_ * shape[d]
-    terms = ["0"] + [f"{bidx[d]} * {strides[d]}" for d in plan.batch] + [f"{midx[d]}[:, None] * {strides[d]}" for d in plan.m] + \
-            [f"{nidx[d]}[None, :] * {strides[d]}" for d in plan.n]
-    out = self.cast("acc", None, k.buf_dtypes[0])
-    self.emit(f"tl.store(out_ptr + {' + '.join(terms)}, {out}, mask=(rm < {plan.m_size})[:, None] & (rn < {plan.n_size})[None, :])")
-
   # ---- expressions
   def cast(self, val: str, src_dt, out_dt, out_tl: str | None = None) -> str:
     tl_out = out_tl or TL_DTYPE[out_dt.name]
@@ -309,6 +255,8 @@ class TritonRenderer:
 
 
 def render_triton(k: Kernel) -> str:
+  from lazygrad.kernels.triton_matmul import render_matmul, template_ok
+  if template_ok(k): return render_matmul(k)   # tiled tl.dot with prologue/epilogue (triton_matmul.py)
   return TritonRenderer(k).render()
 
 
@@ -352,19 +300,11 @@ def reduce_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
   return (LaunchConfig({"BLOCK_O": bo, "BLOCK_R": br}, (max(1, -(-n_out // bo)),), num_warps=4),)
 
 
-def matmul_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
-  plan = matmul_plan(k)
-  cap = 128 if interp else 64
-  bm, bn = max(16, min(next_pow2(plan.m_size), cap)), max(16, min(next_pow2(plan.n_size), cap))
-  bk = max(16, min(next_pow2(plan.k_size), 128 if interp else 32))
-  grid = (-(-plan.m_size // bm) * -(-plan.n_size // bn), max(1, plan.b_size))
-  return (LaunchConfig({"BM": bm, "BN": bn, "BK": bk}, grid, num_warps=4),)
-
-
 def triton_program(k: Kernel, interp: bool = False) -> TritonProgram:
   """Render a kernel and choose how to launch it (interp: few, large programs)."""
-  configs = (matmul_configs(k, interp) if matmul_plan(k) is not None else
-             reduce_configs(k, interp) if k.reduce_axes else elementwise_configs(k, interp))
+  from lazygrad.kernels.triton_matmul import matmul_program, template_ok
+  if template_ok(k): return matmul_program(k, interp)
+  configs = reduce_configs(k, interp) if k.reduce_axes else elementwise_configs(k, interp)
   return TritonProgram(k.name, render_triton(k), signature(k), configs)
 
 
@@ -374,44 +314,3 @@ def signature(k: Kernel) -> dict:
   for i, dt in enumerate(k.buf_dtypes[1:], 1): sig[f"in{i}_ptr"] = PTR_DTYPE[dt.name]
   for v in k.var_names: sig[v] = "i64"
   return sig
-
-
-class MatmulPlan:
-  """How a sum(a * b) kernel maps onto a batched matmul: dims sorted into batch / m / n / k
-  by which operand's view moves along them."""
-  def __init__(self, k: Kernel, a, b, batch, m, n, kdims, dot_dtype):
-    self.a, self.b, self.batch, self.m, self.n, self.k, self.axes = a, b, batch, m, n, kdims, k.reduce_axes
-    size = lambda ds: math.prod(k.shape[d] for d in ds)
-    self.b_size, self.m_size, self.n_size, self.k_size = size(batch), size(m), size(n), size(kdims)
-    self.dot_dtype = dot_dtype
-    self.tiles_n_expr = f"tl.cdiv({self.n_size}, BN)"
-
-
-def matmul_plan(k: Kernel):
-  """A MatmulPlan when the kernel is exactly REDUCE(ADD, MUL(load a, load b)) over float
-  data with plain (unmasked, single-view) loads and a clean batch/m/n/k split; else None."""
-  body = k.body
-  if k.out_st is not None: return None   # the template stores contiguously
-  if body.op is not Ops.REDUCE or body.arg[0] is not Ops.ADD or body.srcs[0].op is not Ops.MUL: return None
-  if not body.dtype.is_float or body.dtype.name == "float64": return None
-  ops = []
-  for src in body.srcs[0].srcs:
-    x = src.srcs[0] if src.op is Ops.CAST and src.srcs[0].dtype.is_float else src
-    if x.op is not Ops.LOAD or len(x.arg[1].views) != 1 or x.arg[1].views[0].mask is not None: return None
-    ops.append((x.arg[0], x.arg[1].views[0]))
-  (sa, va), (sb, vb) = ops
-  axes = body.arg[1]
-  batch, m, n, kd = [], [], [], []
-  for d, size in enumerate(k.shape):
-    if size == 1: continue
-    ina, inb = va.strides[d] != 0, vb.strides[d] != 0
-    if d in axes:
-      if not (ina and inb): return None
-      kd.append(d)
-    elif ina and inb: batch.append(d)
-    elif ina: m.append(d)
-    elif inb: n.append(d)
-    else: return None
-  if not m or not n or not kd: return None
-  dot = "tl.float32" if body.dtype.name == "float32" else TL_DTYPE[body.dtype.name]
-  return MatmulPlan(k, (sa, va), (sb, vb), batch, m, n, kd, dot)
