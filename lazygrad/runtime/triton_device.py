@@ -2,11 +2,15 @@
 Triton's interpreter on the CPU). Memory comes from torch (its caching allocator on
 the GPU, plain CPU tensors for the interpreter)."""
 from __future__ import annotations
+
 import hashlib
 import importlib.util
+import json
 import math
 import os
+
 import numpy as np
+
 from lazygrad.dtype import DType
 from lazygrad.kernels.ir import Kernel
 
@@ -59,6 +63,7 @@ class TritonDevice:
 
   def from_numpy(self, arr: np.ndarray, dtype: DType):
     import torch
+
     from lazygrad.runtime import Buffer
     a = np.ascontiguousarray(arr, dtype=dtype.np).reshape(-1)
     t = torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) if dtype.name == "bfloat16" else torch.from_numpy(a.copy())
@@ -81,7 +86,8 @@ class TritonDevice:
     return triton_program(k, interp=self.name == "interp")
 
   def compile(self, k: Kernel):
-    key = k.key
+    from lazygrad import backends
+    key = (k.key, backends.cuda.matmul.allow_tf32)   # the flag changes fp32 matmul sources
     if key not in self._fns:
       prog = self.program(k)
       import triton
@@ -92,7 +98,81 @@ class TritonDevice:
     return launch
 
   def _launcher(self, prog, kern):
-    cfg = prog.configs[0]
-    def launch(bufs, var_values):
+    def run(cfg, bufs, var_values):
       kern[cfg.grid](*bufs, *[int(v) for v in var_values], **cfg.constexprs, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+    if self.name != "cuda" or len(prog.configs) == 1:   # interp: configs[0], no timing
+      cfg = prog.configs[0]
+      return lambda bufs, var_values: run(cfg, bufs, var_values)
+    chosen = []
+    def launch(bufs, var_values):
+      if not chosen: chosen.append(self._tune(prog, run, bufs, var_values))
+      run(chosen[0], bufs, var_values)
     return launch
+
+  def _tune(self, prog, run, bufs, var_values):
+    """The fastest config on the real buffers (timed on scratch copies of the output and of
+    inputs aliasing it: an in-place ASSIGN must not be applied once per timing run)."""
+    import torch
+    from triton.testing import do_bench
+    key = tune_key(prog, bufs, torch.cuda.get_device_name())
+    scratch = scratch_buffers(bufs)
+    return choose_config(prog.configs, key, tune_cache(), lambda cfg: do_bench(lambda: run(cfg, scratch, var_values), warmup=5, rep=20))
+
+
+# ---- autotuning: which launch config of a program is fastest, remembered on disk
+
+def tune_key(prog, bufs, device_name: str) -> str:
+  """A program (name + source hash) with its configs, the buffers' sizes and dtypes, the GPU."""
+  digest = hashlib.sha256((prog.source + repr(prog.configs)).encode()).hexdigest()[:16]
+  shapes = ",".join(f"{tuple(b.shape)}:{str(b.dtype).replace('torch.', '')}" for b in bufs)
+  return f"{prog.name}/{digest}/{shapes}/{device_name}"
+
+
+def scratch_buffers(bufs: list) -> list:
+  """bufs with the output (slot 0) and any input sharing its storage replaced by clones."""
+  out_storage = bufs[0].untyped_storage().data_ptr()
+  return [bufs[0].clone()] + [b.clone() if b.untyped_storage().data_ptr() == out_storage else b for b in bufs[1:]]
+
+
+class TuneCache:
+  """key -> chosen config index, in memory and in a json file (re-read before each write, so
+  processes sharing the cache dir add to it rather than overwrite each other's choices)."""
+  def __init__(self, path: str):
+    self.path, self.mem = path, None
+
+  def _read(self) -> dict:
+    try:
+      with open(self.path) as f: return json.load(f)
+    except (OSError, ValueError): return {}
+
+  def get(self, key: str):
+    if self.mem is None: self.mem = self._read()
+    return self.mem.get(key)
+
+  def put(self, key: str, index: int):
+    self.mem = {**self._read(), **(self.mem or {}), key: index}
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    tmp = f"{self.path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f: json.dump(self.mem, f, indent=0, sort_keys=True)
+    os.replace(tmp, self.path)
+
+
+_tune_cache: list = []
+
+def tune_cache() -> TuneCache:
+  if not _tune_cache: _tune_cache.append(TuneCache(os.path.join(CACHE_DIR, "autotune.json")))
+  return _tune_cache[0]
+
+
+def choose_config(configs, key: str, cache: TuneCache, bench):
+  """The cached choice for key, else time bench(cfg) for each config (ms; a config that fails,
+  e.g. out of shared memory, counts as infinitely slow), remember and return the fastest."""
+  idx = cache.get(key)
+  if not isinstance(idx, int) or not 0 <= idx < len(configs):
+    times = []
+    for cfg in configs:
+      try: times.append(float(bench(cfg)))
+      except Exception: times.append(math.inf)  # noqa: BLE001
+    idx = min(range(len(configs)), key=times.__getitem__)
+    cache.put(key, idx)
+  return configs[idx]
