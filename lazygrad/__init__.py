@@ -3,7 +3,7 @@ from lazygrad.dtype import dtypes, DType
 from lazygrad.tensor import Tensor, no_grad
 from lazygrad.helpers import GlobalCounters
 from lazygrad.autograd import grad, gradcheck
-from lazygrad import nn, optim, data
+from lazygrad import nn, optim, data, backends
 
 
 def schedule(*tensors):
