@@ -3,8 +3,9 @@ chained strided path vs the index-gather path) and contractions (the in-order ba
 matmul, the transposing one, and contract_cat) vs np.einsum. Pure numpy: run once."""
 import numpy as np
 import pytest
-from lazygrad.ops.view import ShapeTracker
+
 from lazygrad.kernels import numpy_lib
+from lazygrad.ops.view import ShapeTracker
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +77,29 @@ def _einsum_contract(a, b, axes, shape):
   return out.reshape([1 if d in axes else shape[d] for d in range(nd)])
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def dims_of(a, b, axes, shape):
+  """The reference classification (as find_contraction does it, on array shapes): batch,
+  m, n, k dims and the reduced dims only one operand varies along (summed out first), plus
+  the size of the reduced dims neither varies along (a scale)."""
+  batch, m, n, k, pa, pb, scale = [], [], [], [], [], [], 1
+  for d, s in enumerate(shape):
+    if s == 1: continue
+    ma, mb = a.shape[d] != 1, b.shape[d] != 1
+    if d in axes:
+      if ma and mb: k.append(d)
+      elif ma or mb: (pa if ma else pb).append(d)
+      else: scale *= s
+    elif ma == mb: batch.append(d)
+    else: (m if ma else n).append(d)
+  return (tuple(batch), tuple(m), tuple(n), tuple(k)), (tuple(pa), tuple(pb)), scale
+
+
+def contract(a, b, axes, shape, dtype):
+  dims, presum, scale = dims_of(a, b, axes, shape)
+  return numpy_lib.contract(a, b, dims, shape, dtype, presum, scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64, np.int64])
 def test_contract_matches_einsum(dtype):
   rng = np.random.default_rng(1)
   cases = 0
@@ -84,16 +107,39 @@ def test_contract_matches_einsum(dtype):
     for _ in range(80):
       shape = tuple(int(s) for s in rng.integers(1, 6, nd))
       ma, mb = rng.random(nd) < 0.35, rng.random(nd) < 0.35        # which dims each operand broadcasts
-      a = rng.standard_normal(tuple(1 if m else s for m, s in zip(ma, shape))).astype(dtype)
-      b = rng.standard_normal(tuple(1 if m else s for m, s in zip(mb, shape))).astype(dtype)
+      a = rng.standard_normal(tuple(1 if m else s for m, s in zip(ma, shape)))
+      b = rng.standard_normal(tuple(1 if m else s for m, s in zip(mb, shape)))
+      if dtype == np.int64: a, b = (a * 4).round(), (b * 4).round()
+      a, b = a.astype(dtype), b.astype(dtype)
       axes = tuple(sorted(set(rng.choice(nd, rng.integers(1, nd), replace=False).tolist())))
-      got = numpy_lib.contract(a, b, axes, shape, dtype)
+      got = contract(a, b, axes, shape, dtype)
       want = _einsum_contract(a, b, axes, shape)
       assert got.dtype == dtype and got.ndim == nd   # kept dims both operands broadcast may stay size 1
-      tol = 1e-4 if dtype == np.float32 else 2e-2
+      tol = 2e-2 if dtype == np.float16 else 1e-4 if dtype == np.float32 else 1e-9
       np.testing.assert_allclose(np.broadcast_to(got, want.shape).astype(np.float64), want, rtol=tol, atol=tol * 10)
       cases += 1
   assert cases == 240
+
+
+def test_contract_uses_dims_not_shapes():
+  """An operand broadcast (size 1) along a dim it varies along by the dims, and the padding
+  load of an empty buffer (zeros at full size along a dim it does not vary along)."""
+  rng = np.random.default_rng(4)
+  a, b = rng.standard_normal((4, 1, 5)).astype(np.float32), rng.standard_normal((1, 6, 5)).astype(np.float32)
+  want = np.einsum("ik,jk->ij", a[:, 0], b[0])[:, :, None]
+  np.testing.assert_allclose(numpy_lib.contract(a, b, ((), (0,), (1,), (2,)), (4, 6, 5), np.float32), want, rtol=1e-5)
+  # k dim 2 with b broadcast along it (constant): the same as b repeated
+  b1 = b[:, :, :1]
+  want1 = np.einsum("ik,jk->ij", a[:, 0], np.repeat(b1[0], 5, axis=1))[:, :, None]
+  np.testing.assert_allclose(numpy_lib.contract(a, b1, ((), (0,), (1,), (2,)), (4, 6, 5), np.float32), want1, rtol=1e-5)
+  # batch dim 0 with both operands of size 1 (neither varies along it): the result stays size 1 there
+  a3, b3 = rng.standard_normal((1, 3, 5)).astype(np.float32), rng.standard_normal((1, 3, 5)).astype(np.float32)
+  got = numpy_lib.contract(a3, b3, ((0, 1), (), (), (2,)), (7, 3, 5), np.float32)
+  np.testing.assert_allclose(got, (a3 * b3).sum(2, keepdims=True), rtol=1e-5)
+  zeros = np.zeros((4, 6, 5), np.float32)
+  np.testing.assert_array_equal(numpy_lib.contract(zeros, b, ((), (0,), (1,), (2,)), (4, 6, 5), np.float32), np.zeros((4, 6, 1)))
+  with pytest.raises(AssertionError): numpy_lib.contract(zeros + 1, b, ((), (0,), (1,), (2,)), (4, 6, 5), np.float32)
+  np.testing.assert_array_equal(numpy_lib.contract(a[:0], b, ((), (0,), (1,), (2,)), (0, 6, 5), np.float32), np.zeros((0, 6, 1)))
 
 
 def test_contract_conv_shapes_in_order():
@@ -105,8 +151,11 @@ def test_contract_conv_shapes_in_order():
   w = rng.standard_normal((1, 1, cout, cin, 1, 1, kh, kw)).astype(np.float32)
   g = rng.standard_normal((n, 1, cout, 1, oh, ow, 1, 1)).astype(np.float32)
   for a, b, axes in [(cols, w, (3, 6, 7)), (g, w, (2,)), (g, cols, (0, 4, 5))]:
-    got = numpy_lib.contract(a, b, axes, shape, np.float32)
+    dims, presum, scale = dims_of(a, b, axes, shape)
+    assert presum == ((), ()) and scale == 1
+    got = numpy_lib.contract(a, b, dims, shape, np.float32)
     np.testing.assert_allclose(got, _einsum_contract(a, b, axes, shape), rtol=1e-4, atol=1e-4)
+    if axes == (2,): assert numpy_lib._contract_in_order(a, b, dims, len(shape)) is not None   # no transposed copy
 
 
 @pytest.mark.parametrize("cat_first", [True, False])
@@ -119,7 +168,11 @@ def test_contract_cat_matches_concatenate(cat_first):
   other = rng.standard_normal((1, 3, 4, 3)).astype(np.float32)
   for axes in [(1, 3), (3,), (0, 1, 2, 3)]:
     cat = numpy_lib.cat_loads(pieces, 3)
-    want = numpy_lib.contract(cat, other, axes, shape, np.float32) if cat_first else numpy_lib.contract(other, cat, axes, shape, np.float32)
-    got = numpy_lib.contract_cat(pieces, 3, other, cat_first, axes, shape, np.float32)
+    a, b = (cat, other) if cat_first else (other, cat)
+    dims, presum, scale = dims_of(a, b, axes, shape)
+    want = numpy_lib.contract(a, b, dims, shape, np.float32, presum, scale)
+    np.testing.assert_allclose(want, _einsum_contract(a, b, axes, shape), rtol=1e-4, atol=1e-4)
+    got = numpy_lib.contract_cat(pieces, 3, other, cat_first, dims, shape, np.float32, presum, scale)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-  with pytest.raises(AssertionError): numpy_lib.contract_cat(pieces, 3, other, cat_first, (1,), shape, np.float32)
+  dims, presum, scale = dims_of(cat, other, (1,), shape)
+  with pytest.raises(AssertionError): numpy_lib.contract_cat(pieces, 3, other, cat_first, dims, shape, np.float32, presum, scale)

@@ -4,10 +4,13 @@ Arrays inside a numpy kernel keep every dim of the iteration space, but a dim th
 value is broadcast along has size 1 there, so numpy broadcasting does the expand and
 no broadcast product is ever materialised."""
 from __future__ import annotations
+
 import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
-from lazygrad.ops.view import View, ShapeTracker
+
+from lazygrad.ops.view import ShapeTracker, View
 
 
 def _is_broadcast(v: View, d: int) -> bool:
@@ -208,85 +211,110 @@ def rmax(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
   return np.max(x, axis=axes, keepdims=True, initial=lowest).astype(dtype, copy=False)
 
 
-def _contract_in_order(a: np.ndarray, b: np.ndarray, kdims, red, nd: int, size):
+def _acc_dtype(dtype: np.dtype):
+  """What a contraction accumulates in: float32 for half floats, int64 for integers and bools."""
+  return np.float32 if dtype.kind == 'f' and dtype.itemsize < 4 else (np.int64 if dtype.kind in 'biu' else dtype)
+
+
+def _conform(a: np.ndarray, b: np.ndarray, dims, nd: int):
+  """a and b shaped as `dims` says: size 1 along every dim an operand does not vary along
+  (an empty buffer's padding load is all zeros at full size: sliced to one), and equal sizes
+  along batch and k dims (a size-1 operand there is broadcast, a strided view)."""
+  batch, m, n, k = dims
+  for i, own in ((0, set(batch + m + k)), (1, set(batch + n + k))):
+    x = (a, b)[i]
+    for d in range(nd):
+      if x.shape[d] != 1 and d not in own:
+        assert not x.any(), f"contract: operand {'ab'[i]} varies along dim {d}, which dims {dims} say it does not"
+        x = x[(slice(None),) * d + (slice(0, 1),)]
+    a, b = (x, b) if i == 0 else (a, x)
+  for d in batch + k:
+    if a.shape[d] != b.shape[d]:
+      full = max(a.shape[d], b.shape[d])
+      if a.shape[d] == 1: a = np.broadcast_to(a, a.shape[:d] + (full,) + a.shape[d + 1:])
+      else: b = np.broadcast_to(b, b.shape[:d] + (full,) + b.shape[d + 1:])
+  return a, b
+
+
+def _contract_in_order(a: np.ndarray, b: np.ndarray, dims, nd: int):
   """The contraction as one (broadcast-)batched matmul whose result is already in the
   output's dim order, so the store after it is a plain copy, not a transposition.
 
-  The kept dims, in order, must end with a run of dims only one operand has (the matmul's
-  n) after a run only the other has (its m); every dim before those is a batch dim of
-  np.matmul, where either operand may be broadcast (size 1). Conv's input gradient then
-  needs no copy at all, and conv forward no transposed output. None when the dims do not
-  fall that way, or when the batch would be many tiny matmuls."""
-  out = [d for d in range(nd) if d not in red and (a.shape[d] != 1 or b.shape[d] != 1)]
-  side = lambda d: 0 if b.shape[d] == 1 else (1 if a.shape[d] == 1 else 2)   # 0: a only, 1: b only, 2: both
-  if not out or side(out[-1]) == 2: return None
+  The kept dims, in order, must end with a run of n dims (only b varies along them) after a
+  run of m dims (only a), or a run of m dims after one of n dims (then b @ a); every kept dim
+  before those is a batch dim of np.matmul, where an m or n dim is one operand broadcast
+  (size 1). Conv's input gradient then needs no copy at all, and conv forward no transposed
+  output. None when the dims do not fall that way, or when the batch would be many tiny matmuls."""
+  batch, m, n, k = dims
+  role = {**{d: 0 for d in m}, **{d: 1 for d in n}, **{d: 2 for d in batch}}   # 0: a only, 1: b only, 2: both
+  out = sorted(d for d in role if a.shape[d] != 1 or b.shape[d] != 1)
+  if not out or role[out[-1]] == 2: return None
   i = len(out)
-  while i > 0 and side(out[i - 1]) == side(out[-1]): i -= 1
+  while i > 0 and role[out[i - 1]] == role[out[-1]]: i -= 1
   j = i
-  while j > 0 and side(out[j - 1]) == 1 - side(out[-1]): j -= 1
+  while j > 0 and role[out[j - 1]] == 1 - role[out[-1]]: j -= 1
   if j == i: return None
-  batch, mrun, nrun = out[:j], out[j:i], out[i:]
-  left, right = (a, b) if side(out[-1]) == 1 else (b, a)
-  m, n, k = size(left, mrun), size(right, nrun), size(a, kdims)
-  if math.prod(max(a.shape[d], b.shape[d]) for d in batch) > 64 and m * n * k < 65536: return None   # many tiny gemms
-  rest = lambda x, first: [d for d in range(nd) if d not in first]   # all size 1 in x
-  l2 = left.transpose(batch + mrun + kdims + rest(left, batch + mrun + kdims))
-  l2 = l2.reshape([left.shape[d] for d in batch] + [m, k])
-  r2 = right.transpose(batch + kdims + nrun + rest(right, batch + kdims + nrun))
-  r2 = r2.reshape([right.shape[d] for d in batch] + [k, n])
-  c = np.matmul(l2, r2)
-  return c.reshape([max(a.shape[d], b.shape[d]) if d in out else 1 for d in range(nd)])
-
-
-def contract(a: np.ndarray, b: np.ndarray, axes, shape, dtype) -> np.ndarray:
-  """sum(a * b, axes) without forming a * b: a batched matmul over BLAS.
-
-  Dims are sorted into batch (both operands, kept), m (only a), n (only b), k (both,
-  reduced); a reduced dim only one operand has is summed out of it first."""
-  dtype = np.dtype(dtype)
-  acc = np.float32 if dtype.kind == 'f' and dtype.itemsize < 4 else (np.int64 if dtype.kind in 'biu' else dtype)
-  a, b = a.astype(acc, copy=False), b.astype(acc, copy=False)
-  nd, red = len(shape), set(axes)
-  only_a = tuple(d for d in red if a.shape[d] != 1 and b.shape[d] == 1)
-  only_b = tuple(d for d in red if b.shape[d] != 1 and a.shape[d] == 1)
-  if only_a: a = a.sum(axis=only_a, keepdims=True)
-  if only_b: b = b.sum(axis=only_b, keepdims=True)
-  scale = math.prod(shape[d] for d in red if a.shape[d] == 1 and b.shape[d] == 1 and d not in only_a + only_b)
-  kdims = [d for d in range(nd) if d in red and a.shape[d] != 1]
-  bdims = [d for d in range(nd) if d not in red and a.shape[d] != 1 and b.shape[d] != 1]
-  mdims = [d for d in range(nd) if d not in red and a.shape[d] != 1 and b.shape[d] == 1]
-  ndims = [d for d in range(nd) if d not in red and b.shape[d] != 1 and a.shape[d] == 1]
+  mbatch, mrun, nrun, kdims = out[:j], out[j:i], out[i:], list(k)
+  left, right = (a, b) if role[out[-1]] == 1 else (b, a)
   size = lambda x, ds: math.prod(x.shape[d] for d in ds)
-  c = _contract_in_order(a, b, kdims, red, nd, size)
-  if c is not None:
-    if scale != 1: c = c * np.asarray(scale, dtype=acc)
-    return c.astype(dtype, copy=False)
-  a2 = a.transpose(bdims + mdims + kdims + [d for d in range(nd) if d not in bdims + mdims + kdims])
-  a2 = a2.reshape(size(a, bdims), size(a, mdims), size(a, kdims))
-  b2 = b.transpose(bdims + kdims + ndims + [d for d in range(nd) if d not in bdims + kdims + ndims])
-  b2 = b2.reshape(size(b, bdims), size(b, kdims), size(b, ndims))
+  mm, nn, kk = size(left, mrun), size(right, nrun), size(a, kdims)
+  if math.prod(max(a.shape[d], b.shape[d]) for d in mbatch) > 64 and mm * nn * kk < 65536: return None   # many tiny gemms
+  rest = lambda first: [d for d in range(nd) if d not in first]   # all size 1 in that operand
+  l2 = left.transpose(mbatch + mrun + kdims + rest(mbatch + mrun + kdims)).reshape([left.shape[d] for d in mbatch] + [mm, kk])
+  r2 = right.transpose(mbatch + kdims + nrun + rest(mbatch + kdims + nrun)).reshape([right.shape[d] for d in mbatch] + [kk, nn])
+  return np.matmul(l2, r2).reshape([max(a.shape[d], b.shape[d]) if d in out else 1 for d in range(nd)])
+
+
+def _contract_transposed(a: np.ndarray, b: np.ndarray, dims, nd: int):
+  """The contraction as (batch, m, k) @ (batch, k, n), transposed back into dim order."""
+  batch, m, n, k = dims
+  bd, md, nd_, kd = [d for d in batch if a.shape[d] != 1], list(m), list(n), list(k)
+  size = lambda x, ds: math.prod(x.shape[d] for d in ds)
+  a2 = a.transpose(bd + md + kd + [d for d in range(nd) if d not in bd + md + kd])
+  a2 = a2.reshape(size(a, bd), size(a, md), size(a, kd))
+  b2 = b.transpose(bd + kd + nd_ + [d for d in range(nd) if d not in bd + kd + nd_])
+  b2 = b2.reshape(size(b, bd), size(b, kd), size(b, nd_))
   c = np.matmul(a2, b2)
-  out_dims = bdims + mdims + ndims
-  c = c.reshape([a.shape[d] if d in bdims + mdims else b.shape[d] for d in out_dims] + [1] * (nd - len(out_dims)))
-  rest = [d for d in range(nd) if d not in out_dims]
-  c = c.transpose(np.argsort(out_dims + rest))
+  out_dims = bd + md + nd_
+  c = c.reshape([a.shape[d] if d in bd + md else b.shape[d] for d in out_dims] + [1] * (nd - len(out_dims)))
+  return c.transpose(np.argsort(out_dims + [d for d in range(nd) if d not in out_dims]))
+
+
+def contract(a: np.ndarray, b: np.ndarray, dims, shape, dtype, presum=((), ()), scale=1) -> np.ndarray:
+  """sum(a * b) over the k dims without forming a * b: a batched matmul over BLAS.
+
+  dims = (batch, m, n, k): dims of the kernel's iteration space `shape`, as Kernel.contraction
+  says (the renderer passes them as a constant): a varies along batch, m, k; b along batch,
+  n, k; both have size 1 along any other dim. Nothing here looks at the arrays' shapes to
+  decide roles. `presum` and `scale` only come from the renderer's fallback for a sum(a * b)
+  the IR has no Contraction for: reduced dims only a (resp. b) varies along, summed out of it
+  first, and the product of the reduced sizes neither varies along."""
+  dtype, nd = np.dtype(dtype), len(shape)
+  if 0 in shape: return np.zeros([shape[d] if d in dims[0] + dims[1] + dims[2] else 1 for d in range(nd)], dtype)
+  acc = _acc_dtype(dtype)
+  a, b = a.astype(acc, copy=False), b.astype(acc, copy=False)
+  if presum[0]: a = a.sum(axis=presum[0], keepdims=True)
+  if presum[1]: b = b.sum(axis=presum[1], keepdims=True)
+  a, b = _conform(a, b, dims, nd)
+  c = _contract_in_order(a, b, dims, nd)
+  if c is None: c = _contract_transposed(a, b, dims, nd)
   if scale != 1: c = c * np.asarray(scale, dtype=acc)
   return c.astype(dtype, copy=False)
 
 
-def contract_cat(pieces, dim: int, other: np.ndarray, cat_first: bool, axes, shape, dtype) -> np.ndarray:
-  """contract(cat_loads(pieces, dim), other) for a reduced `dim`, without the concatenate:
-  one contraction per piece against the matching slice of `other`, summed. Conv's windows
-  are stacked along a kernel dim, so the forward pass never builds the im2col matrix whole."""
-  assert dim in axes, "contract_cat: the pieces must be joined along a reduced dim"
-  dtype = np.dtype(dtype)
-  acc = np.float32 if dtype.kind == 'f' and dtype.itemsize < 4 else (np.int64 if dtype.kind in 'biu' else dtype)
+def contract_cat(pieces, dim: int, other: np.ndarray, cat_first: bool, dims, shape, dtype, presum=((), ()), scale=1) -> np.ndarray:
+  """contract(cat_loads(pieces, dim), other, dims, ...) for a reduced `dim`, without the
+  concatenate: one contraction per piece against the matching slice of `other`, summed.
+  Conv's windows are stacked along a kernel dim, so the forward pass never builds the
+  im2col matrix whole. A piece may be broadcast (size 1) along a dim the whole varies along."""
+  assert dim in dims[3] + presum[0] + presum[1], "contract_cat: the pieces must be joined along a reduced dim"
+  acc = _acc_dtype(np.dtype(dtype))
   total, lo = None, 0
   for buf, st in pieces:
     w = st.shape[dim]
     o = other if other.shape[dim] == 1 else other[(slice(None),) * dim + (slice(lo, lo + w),)]
     p, sub = load(buf, st), tuple(w if d == dim else s for d, s in enumerate(shape))
-    r = contract(p, o, axes, sub, acc) if cat_first else contract(o, p, axes, sub, acc)
+    r = contract(p, o, dims, sub, acc, presum, scale) if cat_first else contract(o, p, dims, sub, acc, presum, scale)
     total = r if total is None else total + r
     lo += w
   return total.astype(dtype, copy=False)

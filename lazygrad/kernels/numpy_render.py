@@ -1,10 +1,15 @@
 """Kernel -> numpy source. One line per Expr node; the source is deterministic so the
 compile cache (keyed by source) hits across realizes."""
 from __future__ import annotations
+
+import itertools
+from typing import NamedTuple
+
 import numpy as np
-from lazygrad.ops import Ops
-from lazygrad.kernels.ir import Kernel, Expr
+
 from lazygrad.kernels import numpy_lib
+from lazygrad.kernels.ir import Expr, Kernel, moves_along
+from lazygrad.ops import Ops
 
 _UNARY = {Ops.NEG: "np.negative", Ops.EXP2: "np.exp2", Ops.LOG2: "np.log2", Ops.EXP: "np.exp", Ops.LOG: "np.log",
           Ops.SIN: "np.sin", Ops.SQRT: "np.sqrt", Ops.RECIP: "np.reciprocal"}
@@ -32,14 +37,15 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     for s_ in e.srcs: users[id(s_)] = users.get(id(s_), 0) + 1
   cats = _find_cats(order, users)
   skipped = {id(m) for members in cats.values() for m in members[1]}
+  plans = _contractions(k, order, users)
+  for p in plans.values(): skipped |= p.between
   # a cat along a reduced dim read only by a contraction is never concatenated: contract_cat
   # contracts piece by piece and sums (conv forward: the im2col matrix is never built whole)
   cat_operand = {}
-  for e in order:
-    if e.op is Ops.REDUCE and e.arg[0] is Ops.ADD and e.srcs[0].op is Ops.MUL and users[id(e.srcs[0])] == 1:
-      ops_ = e.srcs[0].srcs
-      i = next((i for i, s_ in enumerate(ops_) if id(s_) in cats and users[id(s_)] == 1 and ops_[1 - i] is not s_), None)
-      if i is not None and cats[id(ops_[i])][0] in e.arg[1]: cat_operand[id(e)] = i; skipped.add(id(ops_[i]))
+  for rid, p in plans.items():
+    ops_ = (p.a, p.b)
+    i = next((i for i, s_ in enumerate(ops_) if id(s_) in cats and users[id(s_)] == 1 and ops_[1 - i] is not s_), None)
+    if i is not None and cats[id(ops_[i])][0] in p.dims[3] + p.presum[i]: cat_operand[rid] = i; skipped.add(id(ops_[i]))
 
   def const_ref(value) -> str:
     name = f"C{len(consts)}"
@@ -63,19 +69,18 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
         return "\n".join(lines) + "\n", consts
       emit(e, f"{call})", what)
       continue
-    if id(e) in cat_operand:
-      i = cat_operand[id(e)]
-      cat, other = e.srcs[0].srcs[i], e.srcs[0].srcs[1 - i]
-      dim, parts = cats[id(cat)][0], cats[id(cat)][2]
-      refs = ", ".join(f"(b{slot}, {const_ref(st)})" for slot, st in parts)
-      emit(e, f"contract_cat([{refs}], {dim}, {names[id(other)]}, {i == 0}, {e.arg[1]}, {k.shape}, {_dt(e.dtype)})",
-           "a contraction over disjoint pieces: one per piece, no concatenate")
+    if id(e) in plans:
+      p = plans[id(e)]
+      extra = f", {p.presum}, {p.scale}" if p.presum != ((), ()) or p.scale != 1 else ""
+      if id(e) in cat_operand:
+        i = cat_operand[id(e)]
+        cat, other = (p.a, p.b)[i], (p.a, p.b)[1 - i]
+        dim, parts = cats[id(cat)][0], cats[id(cat)][2]
+        refs = ", ".join(f"(b{slot}, {const_ref(st)})" for slot, st in parts)
+        emit(e, f"contract_cat([{refs}], {dim}, {names[id(other)]}, {i == 0}, {p.dims}, {k.shape}, {_dt(e.dtype)}{extra})",
+             f"{p.what}, over disjoint pieces: one per piece, no concatenate")
+      else: emit(e, f"contract({names[id(p.a)]}, {names[id(p.b)]}, {p.dims}, {k.shape}, {_dt(e.dtype)}{extra})", p.what)
       continue
-    if e.op is Ops.REDUCE and e.arg[0] is Ops.ADD and e.srcs[0].op is Ops.MUL and users[id(e.srcs[0])] == 1:
-      a, b = (names[id(s)] for s in e.srcs[0].srcs)
-      emit(e, f"contract({a}, {b}, {e.arg[1]}, {k.shape}, {_dt(e.dtype)})")
-      continue
-    if e.op is Ops.MUL and e is not k.body and users[id(e)] == 1 and _feeds_sum(order, e): continue
     if e.op is Ops.LOAD:
       slot, st = e.arg
       emit(e, f"load(b{slot}, {const_ref(st)})", f"{st.views[-1].strides if len(st.views) == 1 else 'multi-view'}")
@@ -96,8 +101,52 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
   return "\n".join(lines) + "\n", consts
 
 
-def _feeds_sum(order, mul: Expr) -> bool:
-  return any(e.op is Ops.REDUCE and e.arg[0] is Ops.ADD and e.srcs[0] is mul for e in order)
+class _Plan(NamedTuple):
+  """How a numpy kernel renders one REDUCE(ADD) of a product: contract(a, b, dims, ...)."""
+  a: Expr
+  b: Expr
+  dims: tuple          # (batch, m, n, k) dims of the iteration space
+  presum: tuple        # reduced dims only a (only b) varies along: summed out of it first (fallback only)
+  scale: int           # product of the reduced sizes neither operand varies along (fallback only)
+  between: set         # ids of the nodes between the REDUCE and its operands (MUL, CAST) read by nothing else
+  what: str            # a comment for the source
+
+
+def _contractions(k: Kernel, order, users) -> dict:
+  """id(REDUCE) -> _Plan for every sum of a product the kernel computes as a matmul. The
+  kernel's IR Contraction says which dims are batch / m / n / k; a REDUCE(ADD, MUL) it has
+  none for (a reduced dim only one factor varies along, the sum of a product that is also
+  read elsewhere in a kernel that stores per element) goes through _fallback_plan."""
+  plans = {}
+  c = k.contraction
+  if c is not None:
+    between, x = set(), c.acc.srcs[0]   # MUL(a, b), or a float CAST of it
+    while x is not c.a and x is not c.b and users[id(x)] == 1: between.add(id(x)); x = x.srcs[0]
+    plans[id(c.acc)] = _Plan(c.a, c.b, (c.batch, c.m, c.n, c.k), ((), ()), 1, between, "matmul from the IR's contraction")
+  for e in order:
+    if e.op is Ops.REDUCE and e.arg[0] is Ops.ADD and id(e) not in plans and e.srcs[0].op is Ops.MUL and users[id(e.srcs[0])] == 1:
+      plans[id(e)] = _fallback_plan(e, k.shape)
+  return plans
+
+
+def _fallback_plan(e: Expr, shape) -> _Plan:
+  """The one place the numpy renderer classifies dims itself, for a sum(a * b) the IR has no
+  Contraction for: as find_contraction does (by which dims each factor varies along), except
+  that a reduced dim only one factor varies along is summed out of it first and a reduced dim
+  neither varies along multiplies the result by its size."""
+  a, b = e.srcs[0].srcs
+  batch, m, n, kd, pa, pb, scale = [], [], [], [], [], [], 1
+  for d, size in enumerate(shape):
+    if size == 1: continue
+    ma, mb = moves_along(a, d), moves_along(b, d)
+    if d in e.arg[1]:
+      if ma and mb: kd.append(d)
+      elif ma or mb: (pa if ma else pb).append(d)
+      else: scale *= size
+    elif ma == mb: batch.append(d)
+    else: (m if ma else n).append(d)
+  dims = (tuple(batch), tuple(m), tuple(n), tuple(kd))
+  return _Plan(a, b, dims, (tuple(pa), tuple(pb)), scale, {id(e.srcs[0])}, "matmul, dims classified by the renderer (no IR contraction)")
 
 
 def _find_cats(order, users) -> dict:
@@ -137,7 +186,7 @@ def _split_dim(views):
       m = v.mask[dim] if v.mask else (0, n)
       ranges.append(m)
     srt = sorted(ranges)
-    if srt[0][0] != 0 or srt[-1][1] != n or any(a[1] != b[0] for a, b in zip(srt, srt[1:])) or any(lo >= hi for lo, hi in srt): continue
+    if srt[0][0] != 0 or srt[-1][1] != n or any(a[1] != b[0] for a, b in itertools.pairwise(srt)) or any(lo >= hi for lo, hi in srt): continue
     return dim, ranges
   return None
 
@@ -156,6 +205,6 @@ def compile_numpy(k: Kernel):
     import ml_dtypes
     glb["BF16"] = np.dtype(ml_dtypes.bfloat16)
   glb.update(consts)
-  exec(compile(src, f"<lazygrad {k.name}>", "exec"), glb)
+  exec(compile(src, f"<lazygrad {k.name}>", "exec"), glb)  # noqa: S102 (the kernel source this module rendered)
   _cache[k.key] = (src, glb[k.name])
   return glb[k.name]
