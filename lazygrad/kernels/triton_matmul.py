@@ -60,9 +60,12 @@ def template_ok(k: Kernel) -> bool:
   return not any(moves_along(x, d) for x in leaves for d in c.k)
 
 
-def dot_dtype(k: Kernel) -> str:
-  """fp16/bf16 operands go to the tensor cores as they are; anything else as fp32."""
+def dot_dtype(k: Kernel, interp: bool = False) -> str:
+  """fp16/bf16 operands go to the tensor cores as they are; anything else as fp32. The
+  interpreter (Triton 3.9) multiplies bf16 tiles as their raw uint16 bits: it gets fp32
+  tiles (bf16 products are exact in fp32, so only the summation order differs)."""
   dt = k.contraction.a.dtype.name
+  if interp and dt == "bfloat16": return "tl.float32"
   return TL_DTYPE[dt] if dt in ("float16", "bfloat16") and k.contraction.b.dtype.name == dt else "tl.float32"
 
 
@@ -91,9 +94,10 @@ class MatmulRenderer(TritonRenderer):
   along columns, k along A's columns / B's rows, batch a scalar), `self.zero` is a zero
   tensor of the tile's shape (it shapes pointers and VALID masks), `self.inrange` masks
   the tile's overhang past m, n or k."""
-  def __init__(self, k: Kernel, name: str, tf32: bool = False):
+  def __init__(self, k: Kernel, name: str, tf32: bool = False, interp: bool = False):
     super().__init__(k)
     self.c, self.name, self.tf32 = k.contraction, name, tf32
+    self.dot_dt = dot_dtype(k, interp)
     self.B, self.M, self.N, self.K = self.c.sizes(k.shape)
     self.i64 = needs_int64(k)
     self.prefix, self.zero, self.acc = "x", "zero", "acc"
@@ -161,8 +165,7 @@ class MatmulRenderer(TritonRenderer):
     # or k-overhang garbage would enter the dot
     plain = e.op is Ops.LOAD or (e.op is Ops.CAST and e.srcs[0].op is Ops.LOAD)
     if not plain: self.emit(f"{name} = tl.where({mask}, {val}, 0)"); val = name
-    dt = dot_dtype(self.k)
-    return val if TL_DTYPE[e.dtype.name] == dt else f"{val}.to({dt})"
+    return val if TL_DTYPE[e.dtype.name] == self.dot_dt else f"{val}.to({self.dot_dt})"
 
   def _k_loop(self):
     c, i64 = self.c, ".to(tl.int64)" if self.i64 else ""
@@ -177,7 +180,7 @@ class MatmulRenderer(TritonRenderer):
     self.emit("mask_b = kmask[:, None] & nmask")
     a = self._operand(c.a, "a", {**self.bidx, **self.midx, **ka}, "zero_a", "mask_a")
     b = self._operand(c.b, "b", {**self.bidx, **self.nidx, **kb}, "zero_b", "mask_b")
-    prec = "" if dot_dtype(self.k) != "tl.float32" else ', input_precision="tf32"' if self.tf32 else ', input_precision="ieee"'
+    prec = "" if self.dot_dt != "tl.float32" else ', input_precision="tf32"' if self.tf32 else ', input_precision="ieee"'
     self.emit(f"acc = tl.dot({a}, {b}, acc{prec}, out_dtype=tl.float32)")
     self.indent -= 1
 
@@ -228,8 +231,8 @@ def program_name(k: Kernel) -> str:
   return k.name + ("_tf32" if uses_tf32(k) else "")   # the flag changes the source: a different program
 
 
-def render_matmul(k: Kernel) -> str:
-  return MatmulRenderer(k, program_name(k), uses_tf32(k)).render()
+def render_matmul(k: Kernel, interp: bool = False) -> str:
+  return MatmulRenderer(k, program_name(k), uses_tf32(k), interp).render()
 
 
 def _fit(block: int, size: int) -> int:
@@ -259,5 +262,5 @@ def matmul_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
 
 
 def matmul_program(k: Kernel, interp: bool) -> TritonProgram:
-  name = program_name(k)
-  return TritonProgram(name, MatmulRenderer(k, name, uses_tf32(k)).render(), signature(k), matmul_configs(k, interp))
+  name = program_name(k)   # (the interp source differs from cuda's only for bf16, and never meets it)
+  return TritonProgram(name, render_matmul(k, interp), signature(k), matmul_configs(k, interp))
