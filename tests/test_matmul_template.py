@@ -11,6 +11,7 @@ bf16 cases keep the arithmetic in fp32 around the bf16 matmul: Triton 3.9's inte
 adds and multiplies bf16 tensors as their raw uint16 bits (a bug outside the template)."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -24,8 +25,10 @@ from helpers import helper_test_op
 
 import lazygrad
 from lazygrad import GlobalCounters, Tensor, no_grad, schedule
+from lazygrad.kernels import triton_matmul
 from lazygrad.kernels.triton_matmul import matmul_program, template_ok
 from lazygrad.kernels.triton_render import LaunchConfig, TritonProgram, render_triton
+from lazygrad.ops.view import ShapeTracker, View
 from lazygrad.runtime import triton_device
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,6 +114,18 @@ def test_linear_relu_forward_is_one_kernel():
   np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-4, atol=1e-4)
 
 
+def test_int64_indexing(device, monkeypatch):
+  """The int64 index path (taken when some offset can pass 2**31), forced on a small problem."""
+  monkeypatch.setattr(triton_matmul, "needs_int64", lambda k: True)
+  helper_test_op([(29, 37), (37, 31), (31,)], lambda a, b, c: a @ b + c, **GRAD_TOL)
+
+
+def test_batch_past_the_grid_limit(device, monkeypatch):
+  """Past 65535 batch entries the batch index folds into program_id(0) (forced here at 2)."""
+  monkeypatch.setattr(triton_matmul, "MAX_GRID_Y", 2)
+  helper_test_op([(3, 13, 21), (3, 21, 11)], lambda a, b: a @ b, **GRAD_TOL)
+
+
 # ---------------------------------------------------------------- structure (rendering only)
 
 def _training_graphs():
@@ -145,6 +160,15 @@ def test_every_contraction_renders_as_dot(device):
       assert "tl.dot(" in render_triton(it.kernel), it.kernel.name
       n += 1
   assert n >= 20
+
+
+def test_needs_int64_only_past_int32(device):
+  if device != "interp": pytest.skip("rendering only: once, in the interp run")
+  k = schedule(Tensor.randn(16, 32).realize() @ Tensor.randn(32, 16).realize())[0].kernel
+  assert not triton_matmul.needs_int64(k) and "tl.int64" not in render_triton(k)
+  big = copy.copy(k)
+  big.out_st = ShapeTracker((View(k.out_shape, (2 ** 27, 0, 1)),))   # an output row pitch of 2**27 elements
+  assert triton_matmul.needs_int64(big) and "rm = (pid_m * BM + tl.arange(0, BM)).to(tl.int64)" in render_triton(big)
 
 
 def test_tf32_flag_changes_the_program(device):
