@@ -25,7 +25,7 @@ def run_schedule(sched: Schedule) -> None:
     buf = node.srcs[0].buffer if it.in_place else Buffer(node.device, math.prod(node.shape), node.dtype)
     ins = [n.buffer if n.realized else out_bufs[id(n)] for n in it.inputs]
     fn = dev.compile(it.kernel)
-    if DEBUG() >= 3: print(f"  {it.kernel.name}: {_graph_text(it)}")
+    if DEBUG() >= 3: print(_explain(it))
     verify = getenv("VERIFY", 0) and node.device != "cpu"
     if verify: before = [buf.numpy().copy()] + [b.numpy().copy() for b in ins]
     t = time.perf_counter()
@@ -72,6 +72,15 @@ def _count(it, buf, ins, dt):
     print(f"  {it.kernel.name:<40} {str(it.kernel.shape):<20} grid {str(grid or '-'):<10} {dt * 1e6:9.1f} us "
           f"{mem / max(dt, 1e-9) / 1e9:8.2f} GB/s {it.kernel.flops / max(dt, 1e-9) / 1e9:8.2f} GFLOP/s")
   if DEBUG() >= 4: print(it.kernel.source)
+
+
+def _explain(it) -> str:
+  """DEBUG=3: what a kernel fused, and why each of its inputs is a buffer rather than fused."""
+  why = it.reason.value if it.reason is not None else "?"
+  lines = [f"  {it.kernel.name} -> {list(it.shape)} {it.out.dtype.name}  [own kernel: {why}]", f"    computes {_graph_text(it)}"]
+  for i, (n, r) in enumerate(zip(it.inputs, it.reasons)):
+    lines.append(f"    in{i + 1} {list(n.shape)} {n.dtype.name}: {r.value}")
+  return "\n".join(lines)
 
 
 def _graph_text(it) -> str:

@@ -61,7 +61,6 @@ class Kernel:
   key: Any = field(default=None)
   out_st: Any = None               # where out_shape's elements land in slot 0 (None: contiguous)
   contraction: Contraction | None = None   # set when the kernel's one REDUCE is a (batched) matmul
-  reasons: tuple = ()              # why each input buffer was not fused (scheduler's Reason per slot 1..)
 
   @property
   def reduce_axes(self) -> tuple[int, ...]:
@@ -139,7 +138,39 @@ def find_contraction(body: Expr, shape) -> Contraction | None:
   return Contraction(acc, a, b, tuple(batch), tuple(m), tuple(n), tuple(k))
 
 
-def kernel_name(body: Expr, shape) -> str:
+def _epilogue_tags(body: Expr, c: Contraction) -> list[str]:
+  """What a contraction's epilogue does, in words: bias (a value per output column or row
+  added to the accumulator), relu (a select against 0), act (other transcendental ops),
+  scale, and so on."""
+  tags = []
+  inside = {id(x) for x in c.acc.walk()}
+  epi = [e for e in body.walk() if id(e) not in inside]
+  if any(e.op is Ops.ADD and any(s.op is Ops.LOAD for s in e.srcs) for e in epi): tags.append("bias")
+  if any(e.op in (Ops.WHERE, Ops.MAX) and any(s.op is Ops.CONST and s.arg == 0 for s in e.srcs) for e in epi): tags.append("relu")
+  if any(e.op in (Ops.EXP, Ops.EXP2, Ops.LOG, Ops.LOG2, Ops.SIN, Ops.SQRT, Ops.RECIP) for e in epi): tags.append("act")
+  return tags
+
+
+def _row_name(body: Expr):
+  """Names of well-known row kernels, recognised by the reduces and ops they combine."""
+  reds = {e.arg[0] for e in body.walk() if e.op is Ops.REDUCE}
+  ops = {e.op for e in body.walk()}
+  exp = bool(ops & {Ops.EXP, Ops.EXP2})
+  if reds == {Ops.ADD, Ops.MAX} and exp: return "logsoftmax" if ops & {Ops.LOG, Ops.LOG2} else "softmax"
+  if reds == {Ops.ADD} and Ops.SQRT in ops and Ops.RECIP in ops: return "norm"
+  return None
+
+
+def kernel_name(body: Expr, shape, contraction: Contraction | None = None, update: bool = False) -> str:
+  """A name that says what runs: mm_bias_relu_64x96x80, bmm_…, softmax_…, E_add_mul_…
+  (E: elementwise, R: other reduce), with _update when it writes a tensor in place."""
+  dims = "x".join(str(s) for s in shape) or "1"
+  if contraction is not None:
+    bsz, msz, nsz, ksz = contraction.sizes(shape)
+    # an update's epilogue is `w - lr * acc`: the contraction is the weight's gradient
+    head = ["bmm" if bsz > 1 else "mm"] + (["wgrad", "update"] if update else _epilogue_tags(body, contraction))
+    return "_".join(head + [f"{msz}x{nsz}x{ksz}" + (f"x{bsz}" if bsz > 1 else "")])
+  if (row := _row_name(body)) is not None: return "_".join([row] + (["update"] if update else []) + [dims])
   ops = []
   for e in body.walk():
     if e.op in (Ops.LOAD, Ops.CONST, Ops.VALID, Ops.CAST): continue
@@ -147,5 +178,4 @@ def kernel_name(body: Expr, shape) -> str:
     if e.op is Ops.REDUCE: nm = {"add": "sum", "max": "max"}[nm]
     if nm not in ops: ops.append(nm)
   prefix = "R" if any(e.op is Ops.REDUCE for e in body.walk()) else "E"
-  dims = "x".join(str(s) for s in shape) or "1"
   return "_".join([prefix] + ops[:4] + [dims])

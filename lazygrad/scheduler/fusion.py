@@ -1,0 +1,163 @@
+"""Pass 2, fusion decisions: which nodes get a buffer of their own (become kernel roots).
+
+Everything not chosen here is computed inline by the kernel of the root that reads it:
+elementwise chains fuse, elementwise prologues fuse into a reduce's loads, a reduce read
+per row fuses into its consumer (softmax is one kernel), per-row epilogues (bias,
+activation, `w - lr * grad`) fuse into the reduce they follow.
+
+Every decision goes through `buffer_reason`, which returns a `Reason`. The rules come in
+tiers, settled in order: a tier is applied until it finds nothing new, then the next one
+is looked at (most rules depend on the roots chosen so far). A reduce that turns out not
+to fit the kernel it would land in (the last tier) restarts the rules after the first."""
+from __future__ import annotations
+from enum import Enum
+import math
+from lazygrad.helpers import getenv
+from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE
+from lazygrad.scheduler import graph as G
+from lazygrad.scheduler.lower import misfit_reduces
+
+MAX_FUSE_DEPTH = 100   # longest chain of graph nodes fused into one kernel (lowering is recursive)
+
+
+class Reason(Enum):
+  """Why a value is stored in a buffer instead of being computed inside its readers' kernels."""
+  INPUT = "realized before this schedule"
+  TARGET = "realize target"
+  CONTIGUOUS = "contiguous()"
+  ASSIGN = "assign"
+  NOFUSE = "NOFUSE=1: one kernel per op"
+  COSTLY_BROADCAST = "costly value a reduce reads broadcast (a contraction operand): stored once, not recomputed per output"
+  REDUCE_NEW_SPACE = "reduce read outside its rows (a new iteration space)"
+  DEPTH = f"fused chain deeper than {MAX_FUSE_DEPTH} ops"
+  RANDOM_BROADCAST = "random numbers read broadcast"
+  MULTI_VIEW = "read through several views (windows, taps)"
+  SHARED = "needed by two kernels and costly to recompute"
+  REDUCE_MISFIT = "reduce over other axes or another space than the kernel reading it"
+
+  def __repr__(self): return f"Reason.{self.name}"
+
+
+TIERS = [(Reason.TARGET, Reason.CONTIGUOUS, Reason.ASSIGN, Reason.NOFUSE), (Reason.COSTLY_BROADCAST,), (Reason.REDUCE_NEW_SPACE,),
+         (Reason.DEPTH,), (Reason.RANDOM_BROADCAST, Reason.MULTI_VIEW), (Reason.SHARED,), (Reason.REDUCE_MISFIT,)]
+
+
+class _Round:
+  """The analyses the rules read, computed at most once per round (they depend on the roots)."""
+  def __init__(self, g: G.Graph, roots: dict, targets: set[int]):
+    self.g, self.roots, self.targets = g, roots, targets
+    self._cache: dict = {}
+
+  def once(self, name, fn):
+    if name not in self._cache: self._cache[name] = fn()
+    return self._cache[name]
+
+  def costly_broadcast(self) -> set[int]:
+    def find():
+      out = set()
+      for r in self.g.nodes:
+        if r.op is Ops.REDUCE and not r.realized:
+          out |= {id(x) for x, _ in G.broadcast_into_reduce(r, self.g, self.roots) if G.costly(x, self.g, self.roots)}
+      # only the outermost: a value inside another one that is stored anyway is read from it
+      return G.outermost(out, self.g, self.roots)
+    return self.once("costly", find)
+
+  def epilogue_ends(self) -> set[int]:
+    """For each reduce read outside its rows, the value that ends its per-row epilogue."""
+    def find():
+      return {id(G.epilogue_end(r, self.g, self.roots)) for r in self.g.nodes
+              if r.op is Ops.REDUCE and not r.realized and id(r) not in self.roots and not G.row_broadcast_only(r, self.g, self.roots)}
+    return self.once("epilogue", find)
+
+  def depth(self) -> dict[int, int]:
+    def find():
+      d: dict[int, int] = {}
+      for n in self.g.nodes:
+        d[id(n)] = 0 if n.realized or id(n) in self.roots or not n.srcs else 1 + max(d.get(id(s), 0) for s in n.srcs)
+      return d
+    return self.once("depth", find)
+
+  def has_rand(self) -> dict[int, bool]:
+    def find():
+      h: dict[int, bool] = {}
+      for n in self.g.nodes:
+        h[id(n)] = not n.realized and id(n) not in self.roots and (n.op is Ops.RAND or any(h[id(s)] for s in n.srcs))
+      return h
+    return self.once("rand", find)
+
+  def shared(self) -> set[int]:
+    def find():
+      owned = G.owners(self.g, self.roots)
+      ids = {i for i, o in owned.items() if len(o) > 1 and not G.cheap(self.g.by_id[i], self.roots)}
+      return G.outermost(ids, self.g, self.roots)
+    return self.once("shared", find)
+
+  def misfits(self) -> set[int]:
+    def find():
+      ids = set(self.roots)
+      return {id(r) for root in self.roots.values() for r in misfit_reduces(root, ids)}
+    return self.once("misfit", find)
+
+
+def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
+  """Why n needs a buffer of its own, judged by the rules of one tier; None: fuse it.
+
+  The rules, tier by tier (n is an unrealized node that is not a root yet):
+  0. structure: a realize target, contiguous(), an assign; NOFUSE=1 makes every op a root.
+  1. cost: a value containing a transcendental op, a division, random numbers or a reduce,
+     read broadcast along a dim a reduce keeps (a matmul operand: x[:, None, :] under
+     sum(x[:, None, :] * w, -1)) would be recomputed for every output column; it is stored
+     once instead (loads and casts are always cheap enough to recompute).
+  2. a reduce read other than per row or broadcast back over its own input: the value
+     ending its per-row epilogue (bias, activation: see graph.epilogue_end) is stored, and
+     the reduce is computed inside that value's kernel.
+  3. fusion depth: the chain under n is longer than MAX_FUSE_DEPTH.
+  4. reuse: random numbers broadcast by a growing expand; a computed value read through
+     several different windows (conv taps, cat pieces) is stored, not recomputed per read.
+  5. sharing: an elementwise node two kernels compute inline, unless cheap to recompute.
+  6. fit: an inline reduce over other axes, or in another space, than the kernel reading it.
+  """
+  g, roots = rnd.g, rnd.roots
+  if tier == 0:
+    if id(n) in rnd.targets: return Reason.TARGET
+    if n.op is Ops.CONTIGUOUS: return Reason.CONTIGUOUS
+    if n.op is Ops.ASSIGN: return Reason.ASSIGN
+    if getenv("NOFUSE", 0) and n.op not in MOVEMENT and n.op is not Ops.CONST: return Reason.NOFUSE
+  elif tier == 1:
+    if id(n) in rnd.costly_broadcast(): return Reason.COSTLY_BROADCAST
+  elif tier == 2:
+    if id(n) in rnd.epilogue_ends(): return Reason.REDUCE_NEW_SPACE
+  elif tier == 3:
+    if rnd.depth()[id(n)] > MAX_FUSE_DEPTH and (n.op in ELEMENTWISE or n.op in MOVEMENT): return Reason.DEPTH
+  elif tier == 4:
+    if g.const_only[id(n)] or not (n.op in ELEMENTWISE or n.op is Ops.RAND): return None
+    users = g.users(n)
+    if rnd.has_rand()[id(n)] and any(u.op is Ops.EXPAND and math.prod(u.shape) > math.prod(n.shape) for u in users): return Reason.RANDOM_BROADCAST
+    if any(u.op in MOVEMENT for u in users) and G.reads_through_views(n, g) > 1: return Reason.MULTI_VIEW
+  elif tier == 5:
+    if id(n) in rnd.shared(): return Reason.SHARED
+  elif tier == 6:
+    if id(n) in rnd.misfits(): return Reason.REDUCE_MISFIT
+  return None
+
+
+def find_roots(g: G.Graph) -> tuple[list[Node], dict[int, Reason], list[Node]]:
+  """The roots (in graph order) with the reason of each, and the targets that are views
+  of another node's buffer (movement ops only: realized as views, no kernel)."""
+  roots: dict[int, Node] = {}
+  reasons: dict[int, Reason] = {}
+  views, targets = [], set()
+  for t in g.targets:
+    if t.realized: continue
+    base, mops = G.movement_base(t)
+    if mops: views.append(t)
+    if not base.realized: targets.add(id(base))
+  pending = [n for n in g.nodes if not n.realized]
+  tier = 0
+  while tier < len(TIERS):
+    rnd = _Round(g, roots, targets)
+    new = [(n, r) for n in pending if id(n) not in roots and (r := buffer_reason(n, rnd, tier)) is not None]
+    for n, r in new: roots[id(n)], reasons[id(n)] = n, r
+    if new and TIERS[tier][0] is Reason.REDUCE_MISFIT: tier = 1   # the old analyses no longer hold: decide again
+    elif not new or tier in (0, 2, 3, 4): tier += 1                # these tiers find everything in one round
+  return [n for n in g.nodes if id(n) in roots], reasons, views
