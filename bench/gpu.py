@@ -12,7 +12,7 @@ chain is measured against). Inputs are realized first. A time is the median over
 repeats after warm-up (compiles, autotuning, caches), with torch.cuda.synchronize on
 cuda; a lazygrad time is building the lazy graph + realize (scheduling, launches). The
 ratio is lazygrad / other: below 1 means lazygrad is faster. torch.compile is skipped
-where it cannot compile (said so in the table), and on cpu/interp unless --compile on.
+where it cannot compile (said so in the table), and with --quick or on interp unless --compile on.
 
 For every lazygrad kernel of every case the script also prints what the Kernel IR says it
 moves and computes: bytes = the kernel's output written once + each input buffer read
@@ -51,26 +51,27 @@ PEAKS = {
 
 def parse_args():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--device", default=None, help="cuda, cpu or interp (default: cuda when a GPU is present, else cpu)")
+  p.add_argument("--device", default=None, help="cuda, cpu or interp (default: LAZYGRAD_DEVICE, else cuda when a GPU is present, else cpu)")
   p.add_argument("--quick", action="store_true", help="small sizes, few repeats (cpu/interp smoke run)")
   p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
-                 help="torch.compile column: auto = on for cuda, off for cpu/interp (inductor's C++ build takes minutes there)")
+                 help="torch.compile column: auto = off with --quick or on interp (inductor's C++ builds take seconds per case on a CPU)")
   p.add_argument("--cases", default="", help="comma-separated case name prefixes to run (default: all)")
   p.add_argument("--min-time", type=float, default=None, help="seconds of timed repeats per measurement")
   p.add_argument("--peak-gbs", type=float, default=None, help="memory bandwidth for roofline estimates (GB/s)")
   p.add_argument("--peak-tflops", type=float, default=None, help="matmul peak for roofline estimates (TFLOP/s, all precisions)")
+  p.add_argument("--threads", type=int, default=None,
+                 help="CPU threads for numpy's BLAS and torch (default 1 on cpu/interp: steadier on a shared machine, and the same for both)")
   p.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
   return p.parse_args()
 
 
 ARGS = parse_args()
-DEVICE = ARGS.device
-if DEVICE is None:
-  try:
-    import torch
-    DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-  except ImportError: DEVICE = "cpu"
+# the default without importing torch (it loads numpy, whose BLAS reads its thread count at load)
+DEVICE = ARGS.device or os.environ.get("LAZYGRAD_DEVICE") or ("cuda" if os.path.exists("/dev/nvidiactl") else "cpu")
 if DEVICE == "interp": os.environ.setdefault("TRITON_INTERPRET", "1")   # before anything imports triton
+THREADS = ARGS.threads if ARGS.threads is not None else (None if DEVICE == "cuda" else 1)
+if THREADS is not None:   # before numpy loads its BLAS
+  for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"): os.environ[_var] = str(THREADS)
 os.environ["LAZYGRAD_DEVICE"] = DEVICE
 
 sys.path.insert(0, ROOT)
@@ -82,6 +83,7 @@ import lazygrad
 from lazygrad import Tensor
 
 TORCH_DEV = "cuda" if DEVICE == "cuda" else "cpu"
+if THREADS is not None: torch.set_num_threads(THREADS)
 TDT = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}
 
@@ -136,8 +138,19 @@ def kernel_stats(items) -> list[dict]:
       n = math.prod(node.shape)
       if node.realized: n = min(n, node.buffer.size)
       rb += n * dt.itemsize
-    out.append({"name": k.name, "shape": tuple(k.shape), "bytes": wb + rb, "flops": k.flops, "tl.dot": "tl.dot" in (k.source or "")})
+    out.append({"name": k.name, "shape": tuple(k.shape), "bytes": wb + rb, "flops": ir_flops(k), "kernel_flops": k.flops,
+                "tl.dot": "tl.dot" in (k.source or "")})
   return out
+
+
+def ir_flops(k) -> int:
+  """Kernel.flops counts every op of the body over the whole iteration space; here the ops
+  under a REDUCE count over `shape` and the rest (the epilogue) over `out_shape`."""
+  from lazygrad.ops import Ops
+  nodes = k.body.walk()
+  inner = {id(x) for e in nodes if e.op is Ops.REDUCE for x in e.walk()}
+  n_in, n_out = math.prod(k.shape), math.prod(k.out_shape)
+  return sum(n_in if id(e) in inner else n_out for e in nodes if e.op not in (Ops.LOAD, Ops.CONST, Ops.VALID))
 
 
 # ---------------------------------------------------------------- cases
@@ -262,7 +275,7 @@ class TF32:
 
 
 def use_compile() -> bool:
-  return ARGS.compile == "on" or (ARGS.compile == "auto" and DEVICE == "cuda")
+  return ARGS.compile == "on" or (ARGS.compile == "auto" and (DEVICE == "cuda" or (DEVICE == "cpu" and not ARGS.quick)))
 
 
 def run_case(case: Case) -> dict:
@@ -285,7 +298,7 @@ def run_case(case: Case) -> dict:
       except Exception as e:  # noqa: BLE001  a backend or compiler that fails: say so, go on
         row["compile_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
     else:
-      row["compile_error"] = "off (--compile auto on cpu/interp)"
+      row["compile_error"] = "off (--compile auto with --quick or interp)"
   row["min_bytes"], row["min_flops"], row["kind"] = case.min_bytes, case.min_flops, case.kind
   return row
 
@@ -339,12 +352,12 @@ def table(rows, bw, fl) -> list[str]:
 
 
 def kernel_lines(rows) -> list[str]:
-  out = ["| case | shape | dtype | kernel | iteration space | IR bytes | IR FLOPs | tl.dot |", "|---|---|---|---|---|---:|---:|---|"]
+  out = ["| case | shape | dtype | kernel | iteration space | IR bytes | IR FLOPs | Kernel.flops | tl.dot |", "|---|---|---|---|---|---:|---:|---:|---|"]
   for r in rows:
     for k in r["kernels"]:
       out.append(f"| `{r['case']}` | {r['shape']} | {r['dtype']} | `{k['name']}` | {'x'.join(map(str, k['shape']))} | "
-                 f"{k['bytes'] / 1e6:.2f} MB | {k['flops'] / 1e6:.1f} M | {'yes' if k['tl.dot'] else ''} |")
-    out.append(f"| | | | *minimum for the op* | | {r['min_bytes'] / 1e6:.2f} MB | {r['min_flops'] / 1e6:.1f} M | |")
+                 f"{k['bytes'] / 1e6:.2f} MB | {k['flops'] / 1e6:.1f} M | {k['kernel_flops'] / 1e6:.1f} M | {'yes' if k['tl.dot'] else ''} |")
+    out.append(f"| | | | *minimum for the op* | | {r['min_bytes'] / 1e6:.2f} MB | {r['min_flops'] / 1e6:.1f} M | | |")
   return out
 
 
@@ -354,7 +367,7 @@ def device_name() -> str:
   try:
     with open("/proc/cpuinfo") as f: cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
   except (OSError, StopIteration): pass
-  return f"{os.cpu_count()}-core CPU ({cpu}), lazygrad device `{DEVICE}`"
+  return f"{os.cpu_count()}-core CPU ({cpu}; {THREADS or 'default'} thread(s) for BLAS and torch), lazygrad device `{DEVICE}`"
 
 
 def write_results(text: str, dev_label: str) -> None:
@@ -404,7 +417,8 @@ def main():
     "Median after warm-up; lazygrad = graph building + realize (scheduling and launches included). Rates use the op's minimum "
     "FLOPs (matmul-like rows) or minimum bytes (the rest). `/ torch`, `/ compile`: lazygrad time / other (below 1: lazygrad faster). "
     "`IR bytes / min`: bytes the lazygrad kernels move by the Kernel IR (outputs written once, input buffers read once) over the op's "
-    "minimum; `IR FLOPs / min` likewise (Kernel.flops counts every op of the body over the whole iteration space)."
+    "minimum; `IR FLOPs / min` likewise, counting the ops under a REDUCE over the iteration space and the epilogue over the "
+    "output (Kernel.flops, in the kernel table, counts every op over the whole iteration space)."
     + (" `*`: see notes." if any(r["note"] for r in rows) else ""),
     "", *table(rows, bw, fl), "",
     *[f"`*` {r['case']} {r['shape']} {r['dtype']}: {r['note']}" for r in rows if r["note"]],
