@@ -55,6 +55,8 @@ def parse_args():
   p.add_argument("--quick", action="store_true", help="small sizes, few repeats (cpu/interp smoke run)")
   p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
                  help="torch.compile column: auto = off with --quick or on interp (inductor's C++ builds take seconds per case on a CPU)")
+  p.add_argument("--compile-budget", type=float, default=None,
+                 help="seconds of torch.compile warm-up (compiling) after which later cases skip it (default 150 on cuda, unlimited elsewhere)")
   p.add_argument("--cases", default="", help="comma-separated case name prefixes to run (default: all)")
   p.add_argument("--min-time", type=float, default=None, help="seconds of timed repeats per measurement")
   p.add_argument("--peak-gbs", type=float, default=None, help="memory bandwidth for roofline estimates (GB/s)")
@@ -105,7 +107,19 @@ def sizes():
 
 def min_time() -> float:
   if ARGS.min_time is not None: return ARGS.min_time
-  return 0.25 if DEVICE == "cuda" else 0.1 if ARGS.quick else 0.5
+  return 0.25 if DEVICE == "cuda" else 0.3 if ARGS.quick else 0.5
+
+
+def pin_malloc_thresholds() -> str:
+  """As bench/fusion.py: fixed glibc mmap/trim thresholds, so large numpy/torch temporaries
+  come from the heap instead of fresh (page-faulting) mmaps depending on earlier frees."""
+  try:
+    import ctypes
+    libc = ctypes.CDLL("libc.so.6")
+    ok = libc.mallopt(-3, 1 << 30) == 1 and libc.mallopt(-1, 1 << 30) == 1   # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    return "malloc thresholds pinned" if ok else "adaptive malloc"
+  except OSError:
+    return "not glibc"
 
 
 # ---------------------------------------------------------------- timing
@@ -167,10 +181,10 @@ def tensors(*shapes, dtype="fp32", scale=1.0):
   return ts, [Tensor.from_torch(t, device=DEVICE).realize() for t in ts]
 
 
-def case_matmul(n, dt):
+def case_matmul(n, dt, compile_it=True):
   (a, b), (la, lb) = tensors((n, n), (n, n), dtype=dt, scale=n ** -0.25)
   return Case("matmul", f"{n}x{n}x{n}", dt, lambda: [la @ lb], lambda: a @ b, 3 * n * n * BYTES[dt], 2 * n ** 3, "flops",
-              compile_fn=lambda f: (lambda: f(a, b)), tf32=dt == "tf32")
+              compile_fn=(lambda f: (lambda: f(a, b))) if compile_it else None, tf32=dt == "tf32")
 
 
 def case_mm_bias_relu(n, dt):
@@ -235,7 +249,8 @@ def build_cases() -> list:
   s = sizes()
   cases = []
   for dt in s["mm_dtypes"]:
-    for n in s["mm"]: cases.append(lambda n=n, dt=dt: case_matmul(n, dt))
+    # torch.compile of a plain matmul calls the same cuBLAS/BLAS kernel as eager: compiled at the largest size only
+    for n in s["mm"]: cases.append(lambda n=n, dt=dt: case_matmul(n, dt, compile_it=n == max(s["mm"])))
   epi_dt = ["fp32", "fp16"]
   for dt in epi_dt: cases.append(lambda dt=dt: case_mm_bias_relu(s["mm_epi"], dt))
   for dt in epi_dt: cases.append(lambda dt=dt: case_linear(*s["linear"], dt))
@@ -274,6 +289,22 @@ class TF32:
     torch.backends.cuda.matmul.allow_tf32 = self.saved[1]
 
 
+COMPILE_SPENT = [0.0]
+
+
+def compile_budget() -> float:
+  if ARGS.compile_budget is not None: return ARGS.compile_budget
+  return 150.0 if DEVICE == "cuda" else float("inf")
+
+
+def raise_recompile_limit():
+  """Each case is a new shape/dtype for the same torch function: one compile each (dynamic=False), more than dynamo's default 8."""
+  try:
+    import torch._dynamo.config as dc
+    dc.cache_size_limit = 64
+  except (ImportError, AttributeError): pass
+
+
 def use_compile() -> bool:
   return ARGS.compile == "on" or (ARGS.compile == "auto" and (DEVICE == "cuda" or (DEVICE == "cpu" and not ARGS.quick)))
 
@@ -291,14 +322,20 @@ def run_case(case: Case) -> dict:
     row["lazygrad"] = median_time(lg_run)
     row["torch"] = median_time(case.torch_fn)
     row["compile"] = None
-    if use_compile():
-      try:
-        cf = torch.compile(torch_fn_for(case.name))
-        row["compile"] = median_time(case.compile_fn(cf), warmup=3)
-      except Exception as e:  # noqa: BLE001  a backend or compiler that fails: say so, go on
-        row["compile_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
+    if not use_compile(): row["compile_error"] = "off"
+    elif case.compile_fn is None: row["compile_error"] = "same BLAS call as eager"
+    elif COMPILE_SPENT[0] > compile_budget(): row["compile_error"] = "compile budget spent"
     else:
-      row["compile_error"] = "off (--compile auto with --quick or interp)"
+      t0 = time.perf_counter()
+      try:
+        fn = case.compile_fn(torch.compile(torch_fn_for(case.name), dynamic=False))
+        fn(); fn(); sync()   # compiles (and recompiles once for the second call's grad state, if any)
+        COMPILE_SPENT[0] += time.perf_counter() - t0
+        row["compile"] = median_time(fn, warmup=1)
+      except Exception as e:  # noqa: BLE001  a backend or compiler that fails: say so, go on
+        COMPILE_SPENT[0] += time.perf_counter() - t0
+        msg = str(e).strip().splitlines()[0][:60] if str(e).strip() else ""
+        row["compile_error"] = f"failed ({type(e).__name__}{': ' + msg if msg else ''})".replace("|", "/")
   row["min_bytes"], row["min_flops"], row["kind"] = case.min_bytes, case.min_flops, case.kind
   return row
 
@@ -323,9 +360,9 @@ def roofline_s(row, bw, fl):
 
 def rate(row, t) -> str:
   if t is None: return "-"
-  if row["kind"] == "bytes": return f"{row['min_bytes'] / t / 1e9:.1f} GB/s"
+  if row["kind"] == "bytes": return f"{row['min_bytes'] / t / 1e9:.3g} GB/s"
   f = row["min_flops"] / t
-  return f"{f / 1e12:.1f} TFLOP/s" if f >= 1e12 else f"{f / 1e9:.1f} GFLOP/s"
+  return f"{f / 1e12:.3g} TFLOP/s" if f >= 1e12 else f"{f / 1e9:.3g} GFLOP/s"
 
 
 def fmt_ms(t) -> str: return "-" if t is None else f"{t * 1e3:.3f}" if t < 0.01 else f"{t * 1e3:.2f}"
@@ -340,7 +377,7 @@ def table(rows, bw, fl) -> list[str]:
     kb, kf = sum(k["bytes"] for k in r["kernels"]), sum(k["flops"] for k in r["kernels"])
     comp = r["compile"]
     cells = [f"`{r['case']}`", r["shape"], r["dtype"] + (" *" if r["note"] else ""), str(len(r["kernels"])), fmt_ms(r["lazygrad"]),
-             fmt_ms(r["torch"]), fmt_ms(comp) if comp is not None else f"skipped: {r.get('compile_error', '?')}",
+             fmt_ms(r["torch"]), fmt_ms(comp) if comp is not None else r.get("compile_error", "-"),
              rate(r, r["lazygrad"]), rate(r, r["torch"]), rate(r, comp),
              f"{r['lazygrad'] / r['torch']:.2f}", f"{r['lazygrad'] / comp:.2f}" if comp else "-",
              f"{kb / r['min_bytes']:.2f}", f"{kf / r['min_flops']:.2f}" if r["min_flops"] else "-"]
@@ -387,6 +424,8 @@ def main():
   prefixes = [p.strip() for p in ARGS.cases.split(",") if p.strip()]
   cases = build_cases()
   bw, fl = peaks()
+  if DEVICE != "cuda": pin_malloc_thresholds()
+  if use_compile(): raise_recompile_limit()
   rows = []
   print(f"bench/gpu.py on {device_name()} | torch {torch.__version__} | lazygrad device {DEVICE} | quick={ARGS.quick} | "
         f"torch.compile {'on' if use_compile() else 'off'}", flush=True)
@@ -416,6 +455,8 @@ def main():
     "",
     "Median after warm-up; lazygrad = graph building + realize (scheduling and launches included). Rates use the op's minimum "
     "FLOPs (matmul-like rows) or minimum bytes (the rest). `/ torch`, `/ compile`: lazygrad time / other (below 1: lazygrad faster). "
+    "torch.compile: `dynamic=False`, default mode; `off`: not run (`--compile auto` skips it with --quick and on interp), "
+    "`same BLAS call as eager`: plain matmul compiled at the largest size only, `compile budget spent`: --compile-budget reached. "
     "`IR bytes / min`: bytes the lazygrad kernels move by the Kernel IR (outputs written once, input buffers read once) over the op's "
     "minimum; `IR FLOPs / min` likewise, counting the ops under a REDUCE over the iteration space and the epilogue over the "
     "output (Kernel.flops, in the kernel table, counts every op over the whole iteration space)."
