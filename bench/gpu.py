@@ -127,7 +127,7 @@ def sync():
   if DEVICE == "cuda": torch.cuda.synchronize()
 
 
-def median_time(fn, warmup: int = 2, max_reps: int = 50) -> float:
+def median_time(fn, warmup: int = 2, max_reps: int = 200) -> float:
   """Median seconds of fn() after `warmup` calls; repeats until min_time() is spent (at least 3)."""
   for _ in range(warmup): fn()
   sync()
@@ -404,7 +404,8 @@ def device_name() -> str:
   try:
     with open("/proc/cpuinfo") as f: cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
   except (OSError, StopIteration): pass
-  return f"{os.cpu_count()}-core CPU ({cpu}; {THREADS or 'default'} thread(s) for BLAS and torch), lazygrad device `{DEVICE}`"
+  load = f"; load average {os.getloadavg()[0]:.1f} at start" if hasattr(os, "getloadavg") else ""
+  return f"{os.cpu_count()}-core CPU ({cpu}; {THREADS or 'default'} thread(s) for BLAS and torch{load}), lazygrad device `{DEVICE}`"
 
 
 def write_results(text: str, dev_label: str) -> None:
@@ -421,13 +422,14 @@ def write_results(text: str, dev_label: str) -> None:
 
 def main():
   t_start = time.perf_counter()
+  dev_name = device_name()
   prefixes = [p.strip() for p in ARGS.cases.split(",") if p.strip()]
   cases = build_cases()
   bw, fl = peaks()
   if DEVICE != "cuda": pin_malloc_thresholds()
   if use_compile(): raise_recompile_limit()
   rows = []
-  print(f"bench/gpu.py on {device_name()} | torch {torch.__version__} | lazygrad device {DEVICE} | quick={ARGS.quick} | "
+  print(f"bench/gpu.py on {dev_name} | torch {torch.__version__} | lazygrad device {DEVICE} | quick={ARGS.quick} | "
         f"torch.compile {'on' if use_compile() else 'off'}", flush=True)
   for make in cases:
     case = make()
@@ -450,7 +452,10 @@ def main():
         (f" --compile {ARGS.compile}" if ARGS.compile != "auto" else "") + (f" --cases {ARGS.cases}" if ARGS.cases else "")
   text = "\n".join([
     f"{SECTION}: {label}", "",
-    f"Date: {when}. Device: {device_name()}. Python {platform.python_version()}, torch {torch.__version__}, "
+    *([] if DEVICE == "cuda" else [
+      (f"Not GPU numbers: the same script on `{DEVICE}` ({'numpy kernels' if DEVICE == 'cpu' else 'Triton interpreter'} vs torch on the CPU), "
+       "to show it runs and what the Kernel IR accounting says; the GPU table comes from `python bench/gpu.py` on a GPU machine."), ""]),
+    f"Date: {when}. Device: {dev_name}. Python {platform.python_version()}, torch {torch.__version__}, "
     f"numpy {np.__version__}" + (f", triton {__import__('triton').__version__}" if DEVICE != "cpu" else "") + f". Command: `{cmd}` ({total:.0f} s).",
     "",
     "Median after warm-up; lazygrad = graph building + realize (scheduling and launches included). Rates use the op's minimum "
