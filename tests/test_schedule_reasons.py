@@ -135,6 +135,21 @@ def test_transformer_block_contractions_have_no_costly_prologue():
       pytest.fail(f"{it.name}: a sum of a product without a contraction")
 
 
+def test_transformer_block_matmuls_render_tl_dot():
+  """Forward and backward of a transformer block: every matmul-shaped kernel (qkv, scores,
+  P.V, projections, MLP, their input and weight gradients fused with the update) is
+  rendered by the tl.dot template, whatever prologue and epilogue are fused into it."""
+  from lazygrad.kernels.triton_render import triton_program
+  items = lazygrad.schedule(*_transformer_block_step())
+  matmuls = [it for it in items if it.kernel.contraction is not None and it.kernel.contraction.m and it.kernel.contraction.n]
+  assert len(matmuls) >= 18
+  for it in matmuls:
+    src = triton_program(it.kernel).source
+    assert "tl.dot(" in src, it.name
+  assert any(it.name.startswith("mm_wgrad_update") for it in matmuls)
+  assert any(it.name.startswith("bmm_") for it in matmuls)
+
+
 def test_reasons_survive_the_schedule_cache():
   x, w, b = _realized((8, 12), (6, 12), (6,))
   first = [(it.reason, it.reasons) for it in lazygrad.schedule((x @ w.T + b).relu().sum())]

@@ -168,7 +168,9 @@ def kernel_name(body: Expr, shape, contraction: Contraction | None = None, updat
   if contraction is not None:
     bsz, msz, nsz, ksz = contraction.sizes(shape)
     # an update's epilogue is `w - lr * acc`: the contraction is the weight's gradient
-    head = ["bmm" if bsz > 1 else "mm"] + (["wgrad", "update"] if update else _epilogue_tags(body, contraction))
+    # no m or no n: a dot product per output (a row-wise sum of products), not a matmul
+    kind = "dot" if not (contraction.m and contraction.n) else "bmm" if bsz > 1 else "mm"
+    head = [kind] + (["wgrad", "update"] if update else _epilogue_tags(body, contraction))
     return "_".join(head + [f"{msz}x{nsz}x{ksz}" + (f"x{bsz}" if bsz > 1 else "")])
   if (row := _row_name(body)) is not None: return "_".join([row] + (["update"] if update else []) + [dims])
   ops = []
