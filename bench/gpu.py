@@ -167,6 +167,23 @@ def ir_flops(k) -> int:
   return sum(n_in if id(e) in inner else n_out for e in nodes if e.op not in (Ops.LOAD, Ops.CONST, Ops.VALID))
 
 
+def kernel_replay(items):
+  """A function launching just the case's kernels on fresh output buffers (what realize does
+  minus graph building and scheduling), or None where an item writes in place."""
+  from lazygrad.runtime import Buffer, get_device
+  dev, bufs, launches = get_device(DEVICE), {}, []
+  for it in items:
+    if it.in_place: return None
+    node = it.out
+    buf = Buffer(DEVICE, math.prod(node.shape), node.dtype)
+    ins = [n.buffer if n.realized else bufs[id(n)] for n in it.inputs]
+    launches.append((dev.compile(it.kernel), [buf.data] + [b.data for b in ins], it.var_values))
+    bufs[id(node)] = buf
+  def run():
+    for fn, args, var_values in launches: fn(args, var_values)
+  return run
+
+
 # ---------------------------------------------------------------- cases
 class Case:
   """One benchmark row: lazygrad and torch versions of the same computation on the same data."""
@@ -320,6 +337,8 @@ def run_case(case: Case) -> dict:
       ts = case.lg_fn()
       ts[0].realize(*ts[1:])
     row["lazygrad"] = median_time(lg_run)
+    replay = kernel_replay(items)
+    row["kernels_only"] = median_time(replay) if replay is not None else None
     row["torch"] = median_time(case.torch_fn)
     row["compile"] = None
     if not use_compile(): row["compile_error"] = "off"
@@ -369,21 +388,23 @@ def fmt_ms(t) -> str: return "-" if t is None else f"{t * 1e3:.3f}" if t < 0.01 
 
 
 def table(rows, bw, fl) -> list[str]:
-  head = ["case", "shape", "dtype", "kernels", "lazygrad ms", "torch ms", "torch.compile ms", "lazygrad rate", "torch rate", "compile rate",
+  head = ["case", "shape", "dtype", "kernels", "lazygrad ms", "kernels only ms", "torch ms", "torch.compile ms", "lazygrad rate", "torch rate", "compile rate",
           "/ torch", "/ compile", "IR bytes / min", "IR FLOPs / min"]
-  if bw is not None: head += ["roofline ms", "lazygrad % of roofline", "torch % of roofline"]
+  if bw is not None: head += ["roofline ms", "lazygrad % of roofline", "kernels only % of roofline", "torch % of roofline"]
   lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|"]
   for r in rows:
     kb, kf = sum(k["bytes"] for k in r["kernels"]), sum(k["flops"] for k in r["kernels"])
     comp = r["compile"]
     cells = [f"`{r['case']}`", r["shape"], r["dtype"] + (" *" if r["note"] else ""), str(len(r["kernels"])), fmt_ms(r["lazygrad"]),
+             fmt_ms(r["kernels_only"]),
              fmt_ms(r["torch"]), fmt_ms(comp) if comp is not None else r.get("compile_error", "-"),
              rate(r, r["lazygrad"]), rate(r, r["torch"]), rate(r, comp),
              f"{r['lazygrad'] / r['torch']:.2f}", f"{r['lazygrad'] / comp:.2f}" if comp else "-",
              f"{kb / r['min_bytes']:.2f}", f"{kf / r['min_flops']:.2f}" if r["min_flops"] else "-"]
     if bw is not None:
       rt = roofline_s(r, bw, fl)
-      cells += [fmt_ms(rt), f"{100 * rt / r['lazygrad']:.0f}%", f"{100 * rt / r['torch']:.0f}%"]
+      ko = r["kernels_only"]
+      cells += [fmt_ms(rt), f"{100 * rt / r['lazygrad']:.0f}%", f"{100 * rt / ko:.0f}%" if ko else "-", f"{100 * rt / r['torch']:.0f}%"]
     lines.append("| " + " | ".join(cells) + " |")
   return lines
 
@@ -441,7 +462,9 @@ def main():
       continue
     rows.append(row)
     comp = f"{row['compile'] * 1e3:9.3f}" if row["compile"] is not None else "        -"
+    ko = f"{row['kernels_only'] * 1e3:9.3f}" if row["kernels_only"] is not None else "        -"
     print(f"  {case.name[:34]:<34} {case.shape:<16} {case.dtype:<5} kernels {len(row['kernels']):>2}  lazygrad {row['lazygrad'] * 1e3:9.3f} ms"
+          f" (kernels {ko} ms)"
           f"  torch {row['torch'] * 1e3:9.3f} ms  compile {comp} ms  ratio {row['lazygrad'] / row['torch']:6.2f}"
           f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
     del case
@@ -458,7 +481,8 @@ def main():
     f"Date: {when}. Device: {dev_name}. Python {platform.python_version()}, torch {torch.__version__}, "
     f"numpy {np.__version__}" + (f", triton {__import__('triton').__version__}" if DEVICE != "cpu" else "") + f". Command: `{cmd}` ({total:.0f} s).",
     "",
-    "Median after warm-up; lazygrad = graph building + realize (scheduling and launches included). Rates use the op's minimum "
+    "Median after warm-up; lazygrad = graph building + realize (scheduling and launches included); `kernels only`: the same "
+    "kernels launched again on their buffers, without building or scheduling (the Python launch cost stays). Rates use the op's minimum "
     "FLOPs (matmul-like rows) or minimum bytes (the rest). `/ torch`, `/ compile`: lazygrad time / other (below 1: lazygrad faster). "
     "torch.compile: `dynamic=False`, default mode; `off`: not run (`--compile auto` skips it with --quick and on interp), "
     "`same BLAS call as eager`: plain matmul compiled at the largest size only, `compile budget spent`: --compile-budget reached. "
