@@ -114,9 +114,16 @@ class TritonDevice:
     inputs aliasing it: an in-place ASSIGN must not be applied once per timing run)."""
     import torch
     from triton.testing import do_bench
+
+    from lazygrad.helpers import DEBUG
     key = tune_key(prog, bufs, torch.cuda.get_device_name())
-    scratch = scratch_buffers(bufs)
-    return choose_config(prog.configs, key, tune_cache(), lambda cfg: do_bench(lambda: run(cfg, scratch, var_values), warmup=5, rep=20))
+    scratch = []   # cloned only when something is timed (not when the choice is cached)
+    def bench(cfg):
+      if not scratch: scratch.append(scratch_buffers(bufs))
+      return do_bench(lambda: run(cfg, scratch[0], var_values), warmup=5, rep=20)
+    cfg = choose_config(prog.configs, key, tune_cache(), bench)
+    if DEBUG() >= 2: print(f"  autotune {prog.name}: {cfg.constexprs} warps {cfg.num_warps} stages {cfg.num_stages}")
+    return cfg
 
 
 # ---- autotuning: which launch config of a program is fastest, remembered on disk
