@@ -84,13 +84,22 @@ def _explain(it) -> str:
 
 
 def _graph_text(it) -> str:
-  """The fused expression of a kernel, one line (DEBUG=3)."""
+  """The fused expression of a kernel (DEBUG=3): each reduce named once (r0 = sum(...)),
+  then the expression over them."""
+  names: dict[int, str] = {}
+  parts = []
   def show(e, depth=0):
+    if id(e) in names: return names[id(e)]
     if e.op is Ops.LOAD: return f"in{e.arg[0]}"
     if e.op is Ops.CONST: return repr(e.arg)
     if depth > 12: return "..."
     return f"{e.op.name.lower()}({', '.join(show(s_, depth + 1) for s_ in e.srcs)})"
-  return show(it.kernel.body)
+  for e in it.kernel.body.walk():
+    if e.op is Ops.REDUCE:
+      text = f"{'sum' if e.arg[0] is Ops.ADD else 'max'}{list(e.arg[1])}({show(e.srcs[0])})"
+      names[id(e)] = f"r{len(names)}"
+      parts.append(f"{names[id(e)]} = {text}")
+  return "; ".join(parts + [show(it.kernel.body)])
 
 
 _dot_count = 0
