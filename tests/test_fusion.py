@@ -377,21 +377,28 @@ def test_random_graphs_fused_equals_unfused_and_torch(device):
 def test_random_graphs_with_small_triton_blocks(device, monkeypatch):
   """The interpreter picks blocks that cover a small test tensor in one program; a GPU
   runs many programs and loops over long reductions. Shrinking the blocks runs those
-  paths of the generated Triton source (grids of several programs, reduce loops)."""
+  paths of the generated Triton source: grids of several programs, persistent row kernels
+  (whole rows in one tile) with 2 rows per program, and, with PERSISTENT_MAX_R lowered to 8,
+  looped row kernels (reductions longer than 8, in chunks of 4: online softmax, Welford)."""
   if device != "interp": pytest.skip("Triton block sizes: interp only")
   import math
+
   from lazygrad.kernels import triton_render as tr
+  from lazygrad.runtime import get_device
 
   def small_elementwise(k, interp):
     return (tr.LaunchConfig({"BLOCK": 16}, (max(1, -(-math.prod(k.shape) // 16)),)),)
 
   def small_reduce(k, interp):
     n_out = math.prod(s for d, s in enumerate(k.shape) if d not in k.reduce_axes)
-    return (tr.LaunchConfig({"BLOCK_O": 2, "BLOCK_R": 4}, (max(1, -(-n_out // 2)),)),)
+    n_red = math.prod(k.shape[d] for d in k.reduce_axes)
+    return (tr.LaunchConfig({"BLOCK_O": 2, "BLOCK_R": tr.next_pow2(n_red) if tr.is_persistent(k) else 4}, (max(1, -(-n_out // 2)),)),)
   monkeypatch.setattr(tr, "elementwise_configs", small_elementwise)
   monkeypatch.setattr(tr, "reduce_configs", small_reduce)
+  monkeypatch.setattr(tr, "PERSISTENT_MAX_R", 8)
+  monkeypatch.setattr(get_device("interp"), "_fns", {})   # programs compiled earlier keep their blocks: compile afresh
 
-  @settings(max_examples=int(os.environ.get("FUSION_EXAMPLES", 0)) or 20, deadline=None, derandomize=True, database=None,
+  @settings(max_examples=int(os.environ.get("FUSION_EXAMPLES", "0")) or 20, deadline=None, derandomize=True, database=None,
             suppress_health_check=list(HealthCheck))
   @given(programs(), st.integers(0, 2 ** 16))
   def check(prog, data_seed): _check_program(prog, data_seed)

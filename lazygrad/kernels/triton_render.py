@@ -2,17 +2,25 @@
 
 An elementwise kernel: each program owns BLOCK flat output indices; per-dim indices
 come from div/mod of the flat index; every LOAD turns its ShapeTracker into pointer
-offsets and a mask. A reduce kernel: each program owns BLOCK_O outputs (flat over the
-kept dims) and loops over the reduced extent in chunks of BLOCK_R, accumulating a
-[BLOCK_O, BLOCK_R] tile that is reduced once at the end (fp32 for fp16/bf16).
+offsets and a mask. A reduce (row) kernel: each program owns BLOCK_O outputs (flat over
+the kept dims). Rows up to PERSISTENT_MAX_R long are persistent: one [BLOCK_O, BLOCK_R]
+tile holds whole rows, each input is loaded once and every REDUCE and the output are
+computed from it. Longer rows loop over the reduced extent in chunks of BLOCK_R,
+accumulating per-lane tiles reduced once at the end (fp32 for fp16/bf16), with as few
+loops as the reduces' dependencies allow: online softmax (running max and rescaled sum)
+and Welford (mean and M2) put a max+sum(exp) or a sum+sum of squared deviations in one
+statistics pass. A float max propagates NaN in its combine function. Index math is int32
+unless a buffer offset may not fit (needs_int64).
 
 Only pointer arithmetic (no make_block_ptr), so the source is valid on Triton 3.6-3.9."""
 from __future__ import annotations
-from dataclasses import dataclass, field
+
 import math
+from dataclasses import dataclass, field, replace
+
+from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moves_along
 from lazygrad.ops import Ops
-from lazygrad.ops.view import View, ShapeTracker
-from lazygrad.kernels.ir import Kernel, Expr
+from lazygrad.ops.view import ShapeTracker, View
 
 TL_DTYPE = {"bool": "tl.int1", "uint8": "tl.uint8", "int8": "tl.int8", "int16": "tl.int16", "int32": "tl.int32",
             "int64": "tl.int64", "float16": "tl.float16", "bfloat16": "tl.bfloat16", "float32": "tl.float32", "float64": "tl.float64"}
@@ -69,6 +77,99 @@ def st_index(st: ShapeTracker, idx: list[str], tmp) -> tuple[str, str, list[str]
   return addr, " & ".join(c for c in conds if c), lines
 
 
+# reduced extents up to this run as persistent row kernels (one tile per row, no loops); longer
+# ones loop over the extent in BLOCK_R chunks. A pure function of the kernel: the source is cached by key.
+PERSISTENT_MAX_R = 16384
+
+# the float max's combine function: tl.max may drop NaN (and has no propagate_nan in Triton 3.6-3.9)
+_MAX_NAN = '''def _max_nan(a, b):
+  return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+_max_nan = triton.jit(_max_nan)
+
+
+'''
+
+
+def is_persistent(k: Kernel) -> bool:
+  return math.prod(k.shape[d] for d in k.reduce_axes) <= PERSISTENT_MAX_R
+
+
+def needs_int64(k: Kernel) -> bool:
+  """Index math in int64 only when an offset can pass int32: the iteration space's size, or
+  offset + sum((size - 1) * |stride|) of any view of any buffer (plus room for a block past the end)."""
+  reach = math.prod(k.shape)
+  sts = [leaf_st(x) for x in k.body.walk() if x.op in LEAVES] + ([k.out_st] if k.out_st is not None else [])
+  for st in sts:
+    for v in st.views: reach = max(reach, abs(v.offset) + sum((s - 1) * abs(st_) for s, st_ in zip(v.shape, v.strides)))
+  return reach >= 2 ** 31 - 2 ** 24
+
+
+def _acc(red: Expr) -> tuple[str, str]:
+  """(accumulator dtype, identity) of a REDUCE: fp32 for fp16/bf16, int32 for bool."""
+  dt = red.dtype
+  acc_dt = "tl.float32" if dt.name in ("float16", "bfloat16") else "tl.int32" if dt.is_bool else TL_DTYPE[dt.name]
+  if red.arg[0] is Ops.ADD or dt.is_bool: return acc_dt, "0"
+  return acc_dt, "float('-inf')" if dt.is_float else str(-(2 ** (8 * dt.itemsize - 1))) if dt.kind == 'i' else "0"
+
+
+def _reads(e: Expr, r: Expr) -> bool:
+  return any(x is r for x in e.walk())
+
+
+def _peel(e: Expr) -> Expr:
+  while e.op is Ops.CAST and e.dtype.is_float and e.srcs[0].dtype.is_float: e = e.srcs[0]
+  return e
+
+
+def _per_row(e: Expr, axes) -> bool:
+  """Whether e is constant along the reduced axes (REDUCEs are; leaves that do not move along them)."""
+  seen = set()
+  def ok(x):
+    if id(x) in seen or x.op is Ops.REDUCE: return True
+    seen.add(id(x))
+    if x.op in LEAVES: return not any(moves_along(x, d) for d in axes)
+    return all(ok(s) for s in x.srcs)
+  return ok(e)
+
+
+def _split(e: Expr, r: Expr, axes):
+  """(A, B) with e == A + B, A not reading r and B per row (None for a zero part), or None."""
+  if not _reads(e, r): return e, None
+  if _per_row(e, axes): return None, e
+  s = e.srcs
+  if e.op is Ops.ADD and (a := _split(s[0], r, axes)) and (b := _split(s[1], r, axes)):
+    join = lambda x, y: y if x is None else x if y is None else replace(e, srcs=(x, y))
+    return join(a[0], b[0]), join(a[1], b[1])
+  if e.op is Ops.NEG and (a := _split(s[0], r, axes)):
+    return tuple(None if x is None else replace(e, srcs=(x,)) for x in a)
+  if e.op is Ops.MUL and e.dtype.is_float:
+    for i in (0, 1):
+      c = s[1 - i]
+      if not _reads(c, r) and _per_row(c, axes) and (a := _split(s[i], r, axes)):
+        return tuple(None if x is None else replace(e, srcs=(x, c) if i == 0 else (c, x)) for x in a)
+  return None
+
+
+def _online_softmax(r: Expr, m: Expr, axes):
+  """sum(exp(A + B(m))) (or exp2) of a float max m: ("online", r, m, B)."""
+  if r.arg[0] is not Ops.ADD or m.arg[0] is not Ops.MAX or not (r.dtype.is_float and m.dtype.is_float): return None
+  e = _peel(r.srcs[0])
+  if e.op not in (Ops.EXP, Ops.EXP2) or (ab := _split(e.srcs[0], m, axes)) is None or ab[1] is None: return None
+  return "online", r, m, ab[1]
+
+
+def _welford(r: Expr, s: Expr, axes):
+  """sum(D * D) with D = A + B(s) (e.g. A - mean): ("welford", r, s, (A, B))."""
+  if r.arg[0] is not Ops.ADD or not r.dtype.is_float: return None
+  e = _peel(r.srcs[0])
+  if e.op is not Ops.MUL or e.srcs[0] != e.srcs[1] or not e.dtype.is_float: return None
+  ab = _split(e.srcs[0], s, axes)
+  if ab is None or ab[0] is None or ab[1] is None: return None
+  return "welford", r, s, ab
+
+
 class TritonRenderer:
   def __init__(self, k: Kernel):
     self.k = k
@@ -76,7 +177,9 @@ class TritonRenderer:
     self.names: dict[int, str] = {}
     self.ntmp = 0
     self.is_reduce = bool(k.reduce_axes)
-    self.index64 = max([math.prod(k.shape)] + [1]) >= 2 ** 31
+    self.index64 = needs_int64(k)
+    self.helpers: list[str] = []   # module-level source the kernel calls (combine functions)
+    self.nx = 0
 
   def tmp(self) -> str:
     self.ntmp += 1
@@ -93,7 +196,7 @@ class TritonRenderer:
     else: self._render_elementwise()
     blocks = "BLOCK_O: tl.constexpr, BLOCK_R: tl.constexpr" if self.is_reduce else "BLOCK: tl.constexpr"
     head = [f"def {k.name}({', '.join(args + [blocks])}):"]
-    return "import triton\nimport triton.language as tl\n\n\n" + "\n".join(head + self.lines) + "\n"
+    return "import triton\nimport triton.language as tl\n\n\n" + "".join(self.helpers) + "\n".join(head + self.lines) + "\n"
 
   # ---- index setup
   def _unravel(self, flat: str, dims: list[int]) -> dict[int, str]:
@@ -121,9 +224,12 @@ class TritonRenderer:
     self.emit(f"tl.store(out_ptr + gidx, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
 
   def _render_reduce(self):
-    """A row kernel: each REDUCE (all over the same axes) is one loop over the reduced
-    extent producing a [BLOCK_O, 1] value per row; the result is stored per row, or by a
-    last loop over the reduced extent when the kernel's output is the full space."""
+    """A row kernel (every REDUCE reduces the same axes). Persistent (reduced extent <=
+    PERSISTENT_MAX_R): one [BLOCK_O, BLOCK_R] tile covers whole rows, each input is loaded
+    once, every REDUCE and the output are computed from the tiles, no loops. Looped: the
+    reduces run in as few loops over the reduced extent as their dependencies allow (see
+    _passes), then the result is stored per row, or by a last loop when the kernel's output
+    is the full space."""
     k = self.k
     reduces = [e for e in k.body.walk() if e.op is Ops.REDUCE]
     axes = reduces[0].arg[1]
@@ -136,8 +242,17 @@ class TritonRenderer:
     self.emit("zero = oidx * 0")
     self.row_idx = self._unravel("oidx", keep)
     self.reduced: dict[int, str] = {}
-    for n, red in enumerate(reduces):
-      self.reduced[id(red)] = self._reduce_loop(red, n, axes, i64)
+    self.red_n = {id(r): n for n, r in enumerate(reduces)}
+    persistent = self.n_red <= PERSISTENT_MAX_R
+    if persistent:   # BLOCK_R = next_pow2(n_red) (reduce_configs): the tile is the whole row
+      self.emit(f"tl.static_assert(BLOCK_R >= {self.n_red})")
+      self._reduced_index(axes, "tl.arange(0, BLOCK_R)", i64)
+      for red in reduces:
+        n, (acc_dt, ident) = self.red_n[id(red)], _acc(red)
+        self.emit(f"v{n} = tl.where(omask & rmask, {self._src(red, acc_dt)}, {ident})")
+        self.reduced[id(red)] = self._finish(red, f"v{n}", acc_dt)
+    else:
+      for group in self._passes(reduces): self._reduce_pass(group, axes, i64)
     row_output = tuple(k.out_shape) != tuple(k.shape) or k.out_st is not None   # (reduced dims may all be size 1)
     if row_output:
       # every value left is per row: reduced dims index as 0 (their strides are 0)
@@ -148,48 +263,129 @@ class TritonRenderer:
         addr = "zero + " + view_index(k.out_st.views[0], [self.row_idx.get(d, "0") for d in range(len(k.shape))])[0]
       self.emit(f"tl.store(out_ptr + {addr}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
       return
-    self._loop_over_reduced(axes, i64)
-    val = self.expr(k.body)
+    if not persistent: self._loop_over_reduced(axes, i64)
+    val = self.expr(k.body)   # persistent: the tiles the reduces read are reused (self.names)
     strides, acc = [0] * len(k.shape), 1
     for d in reversed(range(len(k.shape))): strides[d], acc = acc, acc * k.shape[d]
     # "ridx * 0" keeps the pointer [BLOCK_O, BLOCK_R] like the mask even when every reduced dim has size 1
     flat = " + ".join(["zero", "ridx * 0"] + [f"{self.idx[d]} * {strides[d]}" for d in range(len(k.shape)) if d in self.idx])
     self.emit(f"tl.store(out_ptr + {flat}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask & rmask)")
-    self.indent -= 1
+    if not persistent: self.indent -= 1
 
-  def _loop_over_reduced(self, axes, i64):
-    self.emit(f"for r0 in range(0, {self.n_red}, BLOCK_R):")
-    self.indent += 1
-    self.emit(f"ridx = (r0 + tl.arange(0, BLOCK_R)){i64}[None, :]")
+  def _reduced_index(self, axes, ridx: str, i64: str):
+    self.emit(f"ridx = ({ridx}){i64}[None, :]")
     self.emit(f"rmask = ridx < {self.n_red}")
     self.names = {}   # values inside a loop are per-chunk tiles: nothing carries over
     self.idx = dict(self.row_idx)
     self.idx.update(self._unravel("ridx", list(axes)))
     self.inrange = "omask & rmask"
 
-  def _reduce_loop(self, red: Expr, n: int, axes, i64) -> str:
-    op, dt = red.arg[0], red.dtype
-    acc_dt = "tl.float32" if dt.name in ("float16", "bfloat16") else "tl.int8" if dt.is_bool else TL_DTYPE[dt.name]
-    ident = ("0" if op is Ops.ADD else ("float('-inf')" if dt.is_float else
-             ("0" if dt.is_bool else str(-(2 ** (8 * dt.itemsize - 1)) if dt.kind == 'i' else 0))))
-    acc = f"acc{n}"
-    self.emit(f"{acc} = tl.full([BLOCK_O, BLOCK_R], {ident}, {acc_dt})")
-    self._loop_over_reduced(axes, i64)
-    val = self.cast(self.expr(red.srcs[0]), red.srcs[0].dtype, None, acc_dt)
-    self.emit(f"v = tl.where(omask & rmask, {val}, {ident})")
-    if op is Ops.ADD: self.emit(f"{acc} = {acc} + v")
-    elif dt.is_float: self.emit(f"{acc} = tl.maximum({acc}, v, propagate_nan=tl.PropagateNan.ALL)")
-    else: self.emit(f"{acc} = tl.maximum({acc}, v)")
-    self.indent -= 1
-    out = f"red{n}"
-    if op is Ops.ADD: self.emit(f"{out} = tl.sum({acc}, axis=1)[:, None]")
-    else:
-      self.emit(f"{out} = tl.max({acc}, axis=1)[:, None]")
-      if dt.is_float:   # tl.max may drop NaN: put it back
-        self.emit(f"{out} = tl.where(tl.sum(({acc} != {acc}).to(tl.int32), axis=1)[:, None] > 0, float('nan'), {out})")
-    final = self.cast(out, None, dt, None) if acc_dt != TL_DTYPE[dt.name] else out
-    if final != out: self.emit(f"{out} = {final}")
+  def _loop_over_reduced(self, axes, i64):
+    self.emit(f"for r0 in range(0, {self.n_red}, BLOCK_R):")
+    self.indent += 1
+    self._reduced_index(axes, "r0 + tl.arange(0, BLOCK_R)", i64)
+
+  def _src(self, red: Expr, acc_dt: str) -> str:
+    return self.cast(self.expr(red.srcs[0]), red.srcs[0].dtype, None, acc_dt)
+
+  def _finish(self, red: Expr, tile: str, acc_dt: str) -> str:
+    """Reduce a [BLOCK_O, BLOCK_R] tile along axis 1 into red{n} ([BLOCK_O, 1], the REDUCE's dtype).
+    A float max propagates NaN inside its combine function (tl.max may drop it)."""
+    out = f"red{self.red_n[id(red)]}"
+    if red.arg[0] is Ops.ADD: self.emit(f"{out} = tl.sum({tile}, axis=1)[:, None]")
+    elif red.dtype.is_float:
+      if _MAX_NAN not in self.helpers: self.helpers.append(_MAX_NAN)
+      self.emit(f"{out} = tl.reduce({tile}, 1, _max_nan)[:, None]")
+    else: self.emit(f"{out} = tl.max({tile}, axis=1)[:, None]")
+    if acc_dt != TL_DTYPE[red.dtype.name]: self.emit(f"{out} = {self.cast(out, None, red.dtype)}")
     return out
+
+  def _fresh(self, e: Expr, subst: dict[int, str]) -> str:
+    """e rendered with some REDUCEs standing for other values (running or per-lane ones):
+    what does not read them is shared (CSE), the rest is rendered under new names."""
+    names, reduced = self.names, self.reduced
+    stale, self.reduced = set(subst), {**reduced, **subst}
+    for x in self.k.body.walk():
+      if any(id(s) in stale for s in x.srcs): stale.add(id(x))
+    self.names = {i: v for i, v in names.items() if i not in stale}
+    try: return self.expr(e)
+    finally: self.names, self.reduced = names, reduced
+
+  # ---- looped row kernels: reduces grouped into passes
+  def _passes(self, reduces: list[Expr]) -> list[list[tuple]]:
+    """Loops over the reduced extent, each a list of (kind, reduce, partner, B): a reduce runs
+    in the loop after the last reduce it reads, so independent reduces share a loop. Two
+    patterns join the loop of the reduce they read instead (one statistics pass):
+      online softmax: sum(exp(A + B(m))) (or exp2) where m is a float max, A does not read m and
+        B is per row: each lane keeps a running max and a sum rescaled by exp(B(m_new) - B(m_old));
+      Welford: sum(D * D) with D = A - s * c, s = sum(A), c a constant (var, layer_norm):
+        each lane keeps count, mean and M2, merged around the kernel's mean s * c at the end."""
+    level, plan = {}, {}
+    for r in reduces:
+      deps = [d for d in reduces if d is not r and _reads(r.srcs[0], d)]
+      lv = 1 + max(level[id(d)] for d in deps) if deps else 0
+      for d in deps:
+        if level[id(d)] != lv - 1 or id(d) in plan or any(level[id(o)] >= lv - 1 for o in deps if o is not d): continue
+        if (p := _online_softmax(r, d, self.k.reduce_axes)) or (p := _welford(r, d, self.k.reduce_axes)):
+          plan[id(r)], lv = p, lv - 1
+          break
+      level[id(r)] = lv
+    groups = [[] for _ in range(max(level.values()) + 1)]
+    for r in reduces: groups[level[id(r)]].append(plan.get(id(r), ("plain", r, None, None)))
+    return groups
+
+  def _reduce_pass(self, group: list[tuple], axes, i64):
+    partners = {id(p) for kind, _, p, _ in group if kind == "online"}
+    for kind, r, p, _ in group:
+      n, (acc_dt, ident) = self.red_n[id(r)], _acc(r)
+      if kind == "welford":
+        for a in ("cnt", "mean", "m2"): self.emit(f"{a}{n} = tl.zeros([BLOCK_O, BLOCK_R], {acc_dt})")
+      else: self.emit(f"acc{n} = tl.full([BLOCK_O, BLOCK_R], {ident}, {acc_dt})")
+    self._loop_over_reduced(axes, i64)
+    for kind, r, p, b in group:
+      n, (acc_dt, ident) = self.red_n[id(r)], _acc(r)
+      if kind == "plain":
+        self.emit(f"v{n} = tl.where(omask & rmask, {self._src(r, acc_dt)}, {ident})")
+        if id(r) in partners: self.emit(f"prev{n} = acc{n}")
+        if r.arg[0] is Ops.ADD: self.emit(f"acc{n} = acc{n} + v{n}")
+        elif r.dtype.is_float: self.emit(f"acc{n} = tl.maximum(acc{n}, v{n}, propagate_nan=tl.PropagateNan.ALL)")
+        else: self.emit(f"acc{n} = tl.maximum(acc{n}, v{n})")
+      elif kind == "online":   # lane reference: the running max, 0 while it is -inf (exp(-inf - -inf) is nan)
+        m = self.red_n[id(p)]
+        self.emit(f"ref{m} = tl.where(acc{m} == float('-inf'), 0.0, acc{m})")
+        self.emit(f"old{m} = tl.where(prev{m} == float('-inf'), 0.0, prev{m})")
+        mref = f"ref{m}" if TL_DTYPE[p.dtype.name] == _acc(p)[0] else f"ref{m}.to({TL_DTYPE[p.dtype.name]})"
+        term = self.cast(self._fresh(r.srcs[0], {id(p): mref}), r.srcs[0].dtype, None, acc_dt)
+        step = self._scale(r, b, f"ref{m}", f"old{m}", p)
+        self.emit(f"acc{n} = tl.where(acc{n} == 0, acc{n}, acc{n} * {step}) + tl.where(omask & rmask, {term}, 0)")
+      else:   # welford on A (for var: the mean's source, already loaded: CSE)
+        a = b[0]
+        self.emit(f"a{n} = {self.cast(self.expr(a), a.dtype, None, acc_dt)}")
+        self.emit(f"cnt{n} = cnt{n} + (omask & rmask).to({acc_dt})")
+        self.emit(f"d{n} = a{n} - mean{n}")
+        self.emit(f"mean{n} = mean{n} + tl.where(omask & rmask, d{n} / tl.maximum(cnt{n}, 1.0), 0.0)")
+        self.emit(f"m2{n} = m2{n} + tl.where(omask & rmask, d{n} * (a{n} - mean{n}), 0.0)")
+    self.indent -= 1
+    self.names = {}
+    for kind, r, p, b in group:
+      n, (acc_dt, ident) = self.red_n[id(r)], _acc(r)
+      if kind == "plain": self.reduced[id(r)] = self._finish(r, f"acc{n}", acc_dt)
+      elif kind == "online":   # lanes rescaled to the row's max (lanes that summed nothing stay 0)
+        m = self.red_n[id(p)]
+        self.emit(f"ref{m} = tl.where(acc{m} == float('-inf'), 0.0, acc{m})")
+        step = self._scale(r, b, f"red{m}", f"ref{m}", p)
+        self.emit(f"acc{n} = tl.where(acc{n} == 0, acc{n}, acc{n} * {step})")
+        self.reduced[id(r)] = self._finish(r, f"acc{n}", acc_dt)
+      else:   # Chan's merge of the lanes around the kernel's own mean (-B = s * c)
+        self.emit(f"dm{n} = mean{n} + ({self._fresh(b[1], {})}).to({acc_dt})")
+        self.emit(f"acc{n} = tl.where(cnt{n} > 0, m2{n} + cnt{n} * dm{n} * dm{n}, 0.0)")
+        self.reduced[id(r)] = self._finish(r, f"acc{n}", acc_dt)
+
+  def _scale(self, r: Expr, b: Expr, new: str, old: str, m: Expr) -> str:
+    """exp(B(new) - B(old)) (exp2 for an exp2 sum): moves a lane's sum from reference old to new."""
+    bn, bo = (self._fresh(b, {id(m): x}) for x in (new, old))
+    fn = "tl.exp2" if _peel(r.srcs[0]).op is Ops.EXP2 else "tl.exp"
+    return f"{fn}(({bn}).to(tl.float32) - ({bo}).to(tl.float32))"
 
   # ---- expressions
   def cast(self, val: str, src_dt, out_dt, out_tl: str | None = None) -> str:
@@ -209,7 +405,7 @@ class TritonRenderer:
     if id(e) in self.names: return self.names[id(e)]
     srcs = [self.expr(s) for s in e.srcs]
     code = self._code(e, srcs)
-    name = f"x{len(self.names)}"
+    name, self.nx = f"x{self.nx}", self.nx + 1   # unique: a name may outlive a names dict (_fresh)
     self.emit(f"{name} = {code}")
     self.names[id(e)] = name
     return name
@@ -285,6 +481,11 @@ class TritonProgram:
 def next_pow2(n: int) -> int: return 1 << max(0, (n - 1)).bit_length()
 
 
+def _warps(elems: int) -> int:
+  """Warps for a program whose tile has this many elements per row (or in all)."""
+  return 4 if elems <= 2048 else 8 if elems <= 8192 else 16
+
+
 def elementwise_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
   n = math.prod(k.shape)
   block = max(16, min(next_pow2(max(n, 1)), 65536 if interp else 1024))
@@ -292,12 +493,21 @@ def elementwise_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
 
 
 def reduce_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
+  """Persistent (is_persistent): BLOCK_R = next_pow2(reduced extent), whole rows in one tile;
+  cuda: rows per program so the tile stays <= 8K elements, fewer while that leaves under ~2
+  programs per SM. Looped: 4K-element chunks on cuda (one row per program). The interpreter
+  pays per program and per op: tiles of up to 64K elements."""
   axes = k.reduce_axes
   n_red = math.prod(k.shape[d] for d in axes)
   n_out = math.prod(s for d, s in enumerate(k.shape) if d not in axes)
-  br = min(next_pow2(max(n_red, 1)), 4096 if interp else 1024)
-  bo = max(1, min(next_pow2(max(n_out, 1)), (65536 if interp else 4096) // br))
-  return (LaunchConfig({"BLOCK_O": bo, "BLOCK_R": br}, (max(1, -(-n_out // bo)),), num_warps=4),)
+  rows = next_pow2(max(n_out, 1))
+  if is_persistent(k): br = next_pow2(max(n_red, 1))
+  else: br = 4096
+  if interp: bo = max(1, min(rows, 65536 // br))
+  else:
+    bo = max(1, min(rows, 8192 // br))
+    while bo > 1 and -(-n_out // bo) < 256: bo //= 2
+  return (LaunchConfig({"BLOCK_O": bo, "BLOCK_R": br}, (max(1, -(-n_out // bo)),), num_warps=_warps(br if bo == 1 else bo * br)),)
 
 
 def triton_program(k: Kernel, interp: bool = False) -> TritonProgram:
