@@ -54,10 +54,9 @@ class _Round:
 
   def costly_broadcast(self) -> set[int]:
     def find():
-      out = set()
+      costly, out = G.costly_values(self.g, self.roots), set()
       for r in self.g.nodes:
-        if r.op is Ops.REDUCE and not r.realized:
-          out |= {id(x) for x, _ in G.broadcast_into_reduce(r, self.g, self.roots) if G.costly(x, self.g, self.roots)}
+        if r.op is Ops.REDUCE and not r.realized: out |= {id(x) for x in G.broadcast_into_reduce(r, self.g, self.roots, costly)}
       # only the outermost: a value inside another one that is stored anyway is read from it
       return G.outermost(out, self.g, self.roots)
     return self.once("costly", find)

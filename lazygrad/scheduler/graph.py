@@ -138,34 +138,34 @@ def cheap(n: Node, roots: dict, budget: int = 4) -> bool:
   return True
 
 
-def costly(n: Node, g: Graph, roots: dict) -> bool:
-  """n's inline computation contains an op that costs more than a load and a cast. A reduce
-  under n is a boundary: whether it gets its own kernel is decided by its own rules."""
-  stack, seen = [n], set()
-  while stack:
-    x = stack.pop()
-    if id(x) in seen or x.realized or (id(x) in roots and x is not n) or g.const_only[id(x)]: continue
-    seen.add(id(x))
-    if x.op in COSTLY_OPS: return True
-    if x.op is not Ops.REDUCE: stack.extend(x.srcs)
-  return False
+def costly_values(g: Graph, roots: dict) -> set[int]:
+  """The nodes whose inline computation contains an op that costs more than a load and a
+  cast (one pass, sources first). A reduce is a boundary: whether it gets its own kernel is
+  decided by its own rules, so its inputs' cost does not count for its readers."""
+  out: set[int] = set()
+  for n in g.nodes:
+    if n.realized or id(n) in roots or g.const_only[id(n)]: continue
+    if n.op in COSTLY_OPS or (n.op is not Ops.REDUCE and any(id(s) in out and not (id(s) in roots) for s in n.srcs)):
+      out.add(id(n))
+  return out
 
 
 def _moves(v, d: int) -> bool:
   return v.strides[d] != 0 or (v.mask is not None and v.mask[d] != (0, v.shape[d]))
 
 
-def broadcast_into_reduce(r: Node, g: Graph, roots: dict):
-  """The values inside reduce r's inline source that its kernel recomputes for every output
-  element: they vary along a reduced dim and are broadcast along a kept one (x[:, None, :]
-  under sum(x[:, None, :] * w, -1): a matmul operand). A value constant along the reduced
-  dims is per row: computed once per row, it is not returned. Yields (node, its view)."""
+def broadcast_into_reduce(r: Node, g: Graph, roots: dict, costly: set[int]):
+  """The costly values inside reduce r's inline source that its kernel recomputes for every
+  output element: they vary along a reduced dim and are broadcast along a kept one
+  (x[:, None, :] under sum(x[:, None, :] * w, -1): a matmul operand). A value constant
+  along the reduced dims is per row: computed once per row, it is not returned. Only paths
+  leading to costly values are walked (`costly`: from costly_values)."""
   axes = set(r.arg[1])
   space = r.srcs[0].shape
   stack, seen = [(r.srcs[0], ())], set()
   while stack:
     x, mops = stack.pop()
-    if (id(x), mops) in seen or x.realized or id(x) in roots or g.const_only[id(x)]: continue
+    if id(x) not in costly or (id(x), mops) in seen: continue
     seen.add((id(x), mops))
     if x.op in MOVEMENT:
       stack.append((x.srcs[0], ((x.op, x.arg),) + mops))
@@ -173,9 +173,8 @@ def broadcast_into_reduce(r: Node, g: Graph, roots: dict):
     v = apply_mops(ShapeTracker.from_shape(x.shape), mops).views[-1]
     kept_broadcast = any(d not in axes and space[d] > 1 and not _moves(v, d) for d in range(len(space)))
     if kept_broadcast and any(_moves(v, d) for d in axes):
-      yield x, v
+      yield x
       continue
-    if x.op is Ops.REDUCE: continue   # a nested reduce is judged on its own
     stack.extend((s, mops) for s in x.srcs)
 
 
