@@ -222,6 +222,42 @@ def test_template_compiles_to_tensor_cores_for_hopper(device):
     assert {"wgmma", "mma.sync"} & set(res["ptx_has"]), (tag, res["ptx_has"])
 
 
+def test_backward_compiles_to_tensor_cores_for_hopper(device):
+  """A half-precision Linear's whole training step: dX, and dW fused with the SGD update
+  stored in W's layout, keep tensor-core dots (fp16 and bf16) once compiled for sm_90."""
+  if device != "interp": pytest.skip("compiled once, from the interp run")
+  jobs, tags = [], []
+  for dt in ("half", "bfloat16"):
+    x = getattr(Tensor.randn(128, 64), dt)().realize()
+    w = getattr(Tensor.randn(96, 64), dt)().realize().requires_grad_()
+    b = getattr(Tensor.randn(96), dt)().realize().requires_grad_()
+    x.requires_grad_()
+    out = x.linear(w, b).relu()
+    (out * getattr(Tensor.randn(128, 96), dt)().realize()).sum().backward()
+    with no_grad():
+      for p in (w, b): p.assign(p - 0.1 * p.grad)
+    kernels = [it.kernel for it in schedule(out, x.grad, w, b) if it.kernel.contraction is not None]
+    names = {k.name.split("_")[0] + ("_update" if "update" in k.name else "") for k in kernels}
+    assert names >= {"mm", "mm_update"}, names
+    for k in kernels:
+      assert template_ok(k), k.name
+      p = matmul_program(k, interp=False)
+      c = p.configs[0]
+      jobs.append({"source": p.source, "name": p.name, "signature": p.signature, "constexprs": c.constexprs,
+                   "num_warps": c.num_warps, "num_stages": c.num_stages})
+      tags.append(f"{dt}:{k.name}")
+  path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lazygrad_matmul_bwd_jobs_{os.getpid()}.json")
+  with open(path, "w") as f: json.dump(jobs, f)
+  env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton_compile", path], check=False, env=env, capture_output=True, text=True, timeout=600)
+  results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+  assert len(results) == len(jobs), r.stderr[-2000:]
+  for tag, res in zip(tags, results):
+    assert "error" not in res, res
+    assert {"wgmma", "mma.sync"} & set(res["ptx_has"]), (tag, res["ptx_has"])
+
+
 # ---------------------------------------------------------------- autotuning (fake kernel, fake timer)
 
 def _configs(n):
