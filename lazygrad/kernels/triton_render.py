@@ -9,7 +9,7 @@ computed from it. Longer rows loop over the reduced extent in chunks of BLOCK_R,
 accumulating per-lane tiles reduced once at the end (fp32 for fp16/bf16), with as few
 loops as the reduces' dependencies allow: online softmax (running max and rescaled sum)
 and Welford (mean and M2) put a max+sum(exp) or a sum+sum of squared deviations in one
-statistics pass. A float max propagates NaN in its combine function. Index math is int32
+statistics pass. A float max propagates NaN (one integer max, see _finish). Index math is int32
 unless a buffer offset may not fit (needs_int64).
 
 Only pointer arithmetic (no make_block_ptr), so the source is valid on Triton 3.6-3.9."""
@@ -80,16 +80,6 @@ def st_index(st: ShapeTracker, idx: list[str], tmp) -> tuple[str, str, list[str]
 # reduced extents up to this run as persistent row kernels (one tile per row, no loops); longer
 # ones loop over the extent in BLOCK_R chunks. A pure function of the kernel: the source is cached by key.
 PERSISTENT_MAX_R = 16384
-
-# the float max's combine function: tl.max may drop NaN (and has no propagate_nan in Triton 3.6-3.9)
-_MAX_NAN = '''def _max_nan(a, b):
-  return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
-
-
-_max_nan = triton.jit(_max_nan)
-
-
-'''
 
 
 def is_persistent(k: Kernel) -> bool:
@@ -178,7 +168,6 @@ class TritonRenderer:
     self.ntmp = 0
     self.is_reduce = bool(k.reduce_axes)
     self.index64 = needs_int64(k)
-    self.helpers: list[str] = []   # module-level source the kernel calls (combine functions)
     self.nx = 0
 
   def tmp(self) -> str:
@@ -196,7 +185,7 @@ class TritonRenderer:
     else: self._render_elementwise()
     blocks = "BLOCK_O: tl.constexpr, BLOCK_R: tl.constexpr" if self.is_reduce else "BLOCK: tl.constexpr"
     head = [f"def {k.name}({', '.join(args + [blocks])}):"]
-    return "import triton\nimport triton.language as tl\n\n\n" + "".join(self.helpers) + "\n".join(head + self.lines) + "\n"
+    return "import triton\nimport triton.language as tl\n\n\n" + "\n".join(head + self.lines) + "\n"
 
   # ---- index setup
   def _unravel(self, flat: str, dims: list[int]) -> dict[int, str]:
@@ -290,12 +279,20 @@ class TritonRenderer:
 
   def _finish(self, red: Expr, tile: str, acc_dt: str) -> str:
     """Reduce a [BLOCK_O, BLOCK_R] tile along axis 1 into red{n} ([BLOCK_O, 1], the REDUCE's dtype).
-    A float max propagates NaN inside its combine function (tl.max may drop it)."""
-    out = f"red{self.red_n[id(red)]}"
+    A float max must propagate NaN, which tl.max may drop (and has no propagate_nan in Triton
+    3.6-3.9): it is one tl.max over the float's bits as a signed int, negatives' magnitude bits
+    flipped so the ints order like the floats, NaN mapped above +inf, then mapped back. (A
+    tl.reduce with a NaN-propagating combine function is as fast on a GPU, but Triton's
+    interpreter runs custom combines element by element in Python.)"""
+    n = self.red_n[id(red)]
+    out = f"red{n}"
     if red.arg[0] is Ops.ADD: self.emit(f"{out} = tl.sum({tile}, axis=1)[:, None]")
-    elif red.dtype.is_float:
-      if _MAX_NAN not in self.helpers: self.helpers.append(_MAX_NAN)
-      self.emit(f"{out} = tl.reduce({tile}, 1, _max_nan)[:, None]")
+    elif red.dtype.is_float:   # one integer max over an order-preserving key of the bits, NaN above +inf
+      it, sh, mag, nan = ("tl.int64", 63, "0x7FFFFFFFFFFFFFFF", "0x7FF8000000000000") if acc_dt == "tl.float64" else \
+                         ("tl.int32", 31, "0x7FFFFFFF", "0x7FC00000")
+      self.emit(f"b{n} = {tile}.to({it}, bitcast=True)")
+      self.emit(f"k{n} = tl.max(tl.where({tile} != {tile}, {nan}, b{n} ^ ((b{n} >> {sh}) & {mag})), axis=1)[:, None]")
+      self.emit(f"{out} = (k{n} ^ ((k{n} >> {sh}) & {mag})).to({acc_dt}, bitcast=True)")
     else: self.emit(f"{out} = tl.max({tile}, axis=1)[:, None]")
     if acc_dt != TL_DTYPE[red.dtype.name]: self.emit(f"{out} = {self.cast(out, None, red.dtype)}")
     return out
