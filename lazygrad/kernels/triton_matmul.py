@@ -38,11 +38,16 @@ def _reduces(e: Expr) -> set[Expr]:
   return {x for x in e.walk() if x.op is Ops.REDUCE}   # by value: equal copies of the acc are one REDUCE
 
 
-def _epilogue_leaves(e: Expr, out: list):
-  """The leaves of the body outside the REDUCE (the loads the epilogue does)."""
-  if e.op is Ops.REDUCE: return out
-  if e.op in LEAVES: out.append(e)
-  for s in e.srcs: _epilogue_leaves(s, out)
+def _epilogue_leaves(body: Expr) -> list[Expr]:
+  """The leaves of the body outside the REDUCE (the loads the epilogue does), each once
+  (iterative, each node visited once: the epilogue is a DAG)."""
+  out, seen, stack = [], set(), [body]
+  while stack:
+    e = stack.pop()
+    if id(e) in seen or e.op is Ops.REDUCE: continue
+    seen.add(id(e))
+    if e.op in LEAVES: out.append(e)
+    stack.extend(e.srcs)
   return out
 
 
@@ -54,10 +59,7 @@ def template_ok(k: Kernel) -> bool:
   if any(dt.name not in DOT_DTYPES for dt in (c.acc.dtype, c.a.dtype, c.b.dtype)): return False
   if len(_reduces(k.body)) != 1: return False
   if k.out_st is not None and len(k.out_st.views) != 1: return False
-  seen, leaves = set(), []
-  for x in _epilogue_leaves(k.body, []):
-    if id(x) not in seen: seen.add(id(x)); leaves.append(x)
-  return not any(moves_along(x, d) for x in leaves for d in c.k)
+  return not any(moves_along(x, d) for x in _epilogue_leaves(k.body) for d in c.k)
 
 
 def dot_dtype(k: Kernel, interp: bool = False) -> str:
