@@ -72,8 +72,11 @@ class Placeholder(Tensor):
     _symbol_tensor(self, "placeholder", name, [int(d) for d in shape], dtypes.from_any(dtype), device)
 
   @property
-  def name(self) -> str: return self.node.arg.name
+  def name(self) -> str:
+    """The placeholder's name (given, or placeholder_<n>)."""
+    return self.node.arg.name
   def numpy(self):
+    """Raises: a placeholder has a value only inside Session.run."""
     raise RuntimeError(f"placeholder {self.name!r} has a value only inside Session.run(fetches, feed_dict={{...}})")
 
 
@@ -93,8 +96,12 @@ class Variable(Tensor):
     _variables.add(self)
 
   @property
-  def name(self) -> str: return self.node.arg.name
-  def numpy(self) -> np.ndarray: return self.value.numpy()
+  def name(self) -> str:
+    """The Variable's name (given, or Variable_<n>)."""
+    return self.node.arg.name
+  def numpy(self) -> np.ndarray:
+    """The current value (after the last Session.run that assigned it), as a numpy array."""
+    return self.value.numpy()
   def __repr__(self): return f"Variable({self.name!r}, {self.numpy()!r})"
 
 
@@ -113,7 +120,8 @@ def assign(var: Variable, value) -> Tensor:
   if not isinstance(value, Tensor): value = Tensor(np.asarray(value, dtype=var.dtype.np), device=var.device)
   if value.shape != var.shape:
     try: value = value.expand(var.shape)
-    except (ValueError, RuntimeError): raise ValueError(f"assign: value of shape {value.shape} does not fit Variable {var.name!r} of shape {var.shape}") from None
+    except (ValueError, RuntimeError):
+      raise ValueError(f"assign: value of shape {value.shape} does not fit Variable {var.name!r} of shape {var.shape}") from None
   value = value.cast(var.dtype)
   return Tensor._from_node(Node(Ops.ASSIGN, (var.node, value.node), None, var.shape, var.dtype, var.device))
 
@@ -124,7 +132,9 @@ class Group:
   def __repr__(self): return f"Group({len(self.ops)} ops)"
 
 
-def group(*ops) -> Group: return Group(ops)
+def group(*ops) -> Group:
+  """tf.group: the ops run together, fetching the group yields None."""
+  return Group(ops)
 
 
 def global_variables_initializer() -> Group:
@@ -168,6 +178,7 @@ class GradientDescentOptimizer:
   """TinyFlow's optimizer: `minimize(loss)` is the group of assigns v <- v - lr * dloss/dv."""
   def __init__(self, learning_rate: float): self.learning_rate = learning_rate
   def minimize(self, loss: Tensor, var_list: Optional[Sequence[Variable]] = None) -> Group:
+    """The update op for var_list (default: every float Variable the loss depends on)."""
     var_list = list(var_list) if var_list is not None else [v for v in _variables_in([loss.node]) if v.dtype.is_float]
     grads = gradients(loss, var_list)
     return Group([assign(v, v - self.learning_rate * g) for v, g in zip(var_list, grads) if g is not None])
@@ -178,9 +189,13 @@ class Session:
   or a list/tuple/dict of them (nested), and come back as numpy arrays in the same structure."""
   def __enter__(self): return self
   def __exit__(self, *exc): self.close()
-  def close(self): pass
+  def close(self):
+    """Nothing to free (kept for TensorFlow's `with Session() as sess:` pattern)."""
 
   def run(self, fetches, feed_dict: Optional[dict] = None):
+    """Evaluate `fetches` with the placeholders bound to feed_dict's values (arrays or Tensors of
+    the placeholder's shape) and every Variable to its current value, in one schedule; then the
+    assigns among them update their Variables. Returns numpy arrays in fetches' structure."""
     leaves: list[Tensor] = []
     _collect(fetches, leaves)
     feeds = self._bind_feeds(feed_dict or {})

@@ -171,6 +171,7 @@ def parse_cifar10_bin(raw: bytes, name: str = "<bytes>") -> tuple[np.ndarray, np
 
 
 def read_cifar10_bin(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
+  """(images uint8 (N, 3, 32, 32), labels int64 (N,)) from a CIFAR-10 binary batch file (data_batch_1.bin, ...)."""
   return parse_cifar10_bin(Path(path).read_bytes(), str(path))
 
 

@@ -6,8 +6,8 @@ import numpy as np
 
 
 class Dataset:
-  """A map-style dataset: `len(ds)` items, `ds[i]` is one sample (an array, a number,
-  or a tuple/list/dict of them: the fields). Subclasses may also define
+  """A map-style dataset, as torch.utils.data.Dataset: `len(ds)` items, `ds[i]` is one sample
+  (an array, a number, or a tuple/list/dict of them: the fields). Subclasses may also define
   `getbatch(indices)` returning a whole batch at once, fields already stacked (much
   faster than one item at a time); torch's `__getitems__` (a list of samples) works too."""
   def __getitem__(self, index: int): raise NotImplementedError
@@ -23,7 +23,9 @@ def _as_numpy(x) -> np.ndarray:
 
 class TensorDataset(Dataset):
   """Samples are rows of the given arrays (numpy arrays, lazygrad or torch tensors), which
-  must agree in their first dimension; sample i is the tuple `(a[i], b[i], ...)`."""
+  must agree in their first dimension; sample i is the tuple `(a[i], b[i], ...)`, as
+  torch.utils.data.TensorDataset. Differs: the arrays are copied to host numpy arrays once
+  (`.arrays`, also as `.tensors`), and samples are numpy rows, not tensors."""
   def __init__(self, *arrays):
     if not arrays: raise ValueError("TensorDataset: needs at least one array")
     self.arrays = tuple(_as_numpy(a) for a in arrays)
@@ -36,18 +38,21 @@ class TensorDataset(Dataset):
   def __len__(self) -> int: return len(self.arrays[0])
   def __getitem__(self, index): return tuple(a[index] for a in self.arrays)
   def getbatch(self, indices) -> tuple[np.ndarray, ...]:
+    """The rows at `indices` of every array, as a tuple of numpy arrays (one fancy-index per field)."""
     idx = np.asarray(indices, dtype=np.int64)
     return tuple(a[idx] for a in self.arrays)
   def __repr__(self): return f"TensorDataset({len(self)} samples, fields {[(a.shape[1:], a.dtype.name) for a in self.arrays]})"
 
 
 class Subset(Dataset):
-  """The samples of `dataset` at `indices`, in that order."""
+  """The samples of `dataset` at `indices`, in that order, as torch.utils.data.Subset."""
   def __init__(self, dataset: Dataset, indices: Sequence[int]):
     self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.int64)
   def __len__(self) -> int: return len(self.indices)
   def __getitem__(self, index): return self.dataset[int(self.indices[index])]
-  def getbatch(self, indices): return fetch_batch(self.dataset, self.indices[np.asarray(indices, dtype=np.int64)])
+  def getbatch(self, indices):
+    """The samples at positions `indices` of this subset, stacked field by field."""
+    return fetch_batch(self.dataset, self.indices[np.asarray(indices, dtype=np.int64)])
 
 
 def collate(samples: list) -> Any:
@@ -79,11 +84,16 @@ def _to_tensors(batch, device):
 
 
 class DataLoader:
-  """Iterate over `dataset` in batches of lazygrad Tensors (one Tensor per field).
+  """Iterate over `dataset` in batches of lazygrad Tensors (one Tensor per field, on `device`),
+  as torch.utils.data.DataLoader with the default collate: a (x, y) dataset gives (x, y)
+  batches with a leading batch dim of batch_size.
 
   shuffle: a new permutation each epoch (each `iter()`), drawn from a numpy Generator
   seeded by `seed` (None: fresh OS entropy), so two loaders with the same seed give the
   same batches epoch after epoch. drop_last: skip the last, smaller batch.
+  Differs from torch: no worker processes, samplers, collate_fn or pin_memory; batches
+  are gathered on the host with the dataset's getbatch when it has one; `seed` replaces
+  torch's generator argument.
   """
   def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
                seed: Optional[int] = None, device=None):

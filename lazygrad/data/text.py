@@ -30,18 +30,23 @@ class CharCorpus:
     self.val = np.concatenate([a[c:] for a, c in zip(ids, cuts)])
 
   @property
-  def vocab_size(self) -> int: return len(self.chars)
+  def vocab_size(self) -> int:
+    """The number of distinct characters (ids are 0 .. vocab_size-1, in sorted character order)."""
+    return len(self.chars)
 
   def encode(self, s: str) -> np.ndarray:
+    """A string as an int64 id array; ValueError for a character outside the vocabulary."""
     try: return np.fromiter((self.stoi[c] for c in s), dtype=np.int64, count=len(s))
     except KeyError as e: raise ValueError(f"encode: character {e.args[0]!r} is not in the vocabulary") from None
 
   def decode(self, ids) -> str:
+    """Ids (a list, numpy array or Tensor, any shape, read flat) back to a string."""
     from lazygrad.tensor import Tensor
     if isinstance(ids, Tensor): ids = ids.numpy()
     return "".join(self.itos[np.asarray(ids, dtype=np.int64).reshape(-1)])
 
   def split(self, name: str) -> np.ndarray:
+    """The 'train' or 'val' id array."""
     if name not in ("train", "val"): raise ValueError(f"split must be 'train' or 'val', got {name!r}")
     return self.train if name == "train" else self.val
 
@@ -57,7 +62,9 @@ class CharCorpus:
     win = data[idx]
     return Tensor(win[:, :-1], device=device), Tensor(win[:, 1:], device=device)
 
-  def windows(self, split: str, context: int) -> "CharWindows": return CharWindows(self.split(split), context)
+  def windows(self, split: str, context: int) -> "CharWindows":
+    """Every `context`-long window of a split as a Dataset of (x, y) pairs, for a DataLoader."""
+    return CharWindows(self.split(split), context)
 
   def __repr__(self):
     return f"CharCorpus({len(self.text)} chars, vocab {self.vocab_size}, train {len(self.train)}, val {len(self.val)})"
@@ -74,6 +81,7 @@ class CharWindows(Dataset):
     i %= len(self)
     return self.data[i:i + self.context], self.data[i + 1:i + 1 + self.context]
   def getbatch(self, indices):
+    """(x, y) int64 arrays of shape (len(indices), context): the windows starting at `indices`."""
     idx = np.asarray(indices, dtype=np.int64)[:, None] + np.arange(self.context + 1)
     win = self.data[idx]
     return win[:, :-1], win[:, 1:]

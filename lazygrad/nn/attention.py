@@ -19,9 +19,14 @@ def _additive_mask(mask: Optional[Tensor], what: str) -> Optional[Tensor]:
 
 
 class MultiheadAttention(Module):
-  """Self/cross attention over (B, L, E) inputs with batch_first=True ((L, B, E) otherwise).
-  Parameters: in_proj_weight (3E, E) xavier-uniform, in_proj_bias zeros, out_proj (a Linear
-  with zero bias). forward returns (output, attention weights averaged over heads or None)."""
+  """Multi-head self/cross attention, as torch.nn.MultiheadAttention: query (L, B, E), key and
+  value (S, B, E) -> output (L, B, E); (B, L, E) with batch_first=True, or unbatched (L, E).
+  Parameters as torch: in_proj_weight (3E, E) xavier-uniform, in_proj_bias zeros, out_proj
+  (a Linear with zero bias). forward(query, key, value, key_padding_mask, need_weights,
+  attn_mask, average_attn_weights, is_causal) returns (output, attention weights (B, L, S),
+  averaged over heads unless average_attn_weights=False, or None when need_weights=False).
+  Masks follow torch: bool True = not allowed, float = added to the scores. Not supported:
+  add_bias_kv, add_zero_attn, kdim/vdim different from embed_dim."""
   def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True, add_bias_kv: bool = False,
                add_zero_attn: bool = False, kdim: Optional[int] = None, vdim: Optional[int] = None, batch_first: bool = False,
                device=None, dtype=None):
@@ -40,6 +45,7 @@ class MultiheadAttention(Module):
 
   def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Optional[Tensor] = None, need_weights: bool = True,
               attn_mask: Optional[Tensor] = None, average_attn_weights: bool = True, is_causal: bool = False):
+    """(output, weights or None); need_weights=False takes the scaled_dot_product_attention path (no weights materialised)."""
     unbatched = query.ndim == 2
     if unbatched: query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)   # (L, 1, E)
     elif self.batch_first: query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
@@ -95,13 +101,18 @@ _ACTIVATIONS = {"relu": Tensor.relu, "gelu": Tensor.gelu}
 
 
 class TransformerEncoderLayer(Module):
-  """Self-attention + feed-forward with residuals; post-norm by default, pre-norm with norm_first=True."""
+  """One transformer encoder block, as torch.nn.TransformerEncoderLayer: self-attention and a
+  feed-forward network (linear1, activation, dropout, linear2), each with dropout and a
+  residual; post-norm by default, pre-norm with norm_first=True. src (S, B, E), or (B, S, E)
+  with batch_first=True -> the same shape. activation: 'relu', 'gelu' or a callable.
+  Submodule names match torch's, so its state dicts load."""
   def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                activation: Union[str, Callable] = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                norm_first: bool = False, bias: bool = True, device=None, dtype=None):
     super().__init__()
     if isinstance(activation, str):
-      if activation not in _ACTIVATIONS: raise ValueError(f"TransformerEncoderLayer: activation must be 'relu', 'gelu' or a callable, got {activation!r}")
+      if activation not in _ACTIVATIONS:
+        raise ValueError(f"TransformerEncoderLayer: activation must be 'relu', 'gelu' or a callable, got {activation!r}")
       activation = _ACTIVATIONS[activation]
     kw = {"device": device, "dtype": dtype}
     self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw)
@@ -116,6 +127,7 @@ class TransformerEncoderLayer(Module):
 
   def forward(self, src: Tensor, src_mask: Optional[Tensor] = None, src_key_padding_mask: Optional[Tensor] = None,
               is_causal: bool = False) -> Tensor:
+    """The block on src; src_mask and src_key_padding_mask as MultiheadAttention's attn_mask and key_padding_mask."""
     x = src
     if self.norm_first:
       x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)

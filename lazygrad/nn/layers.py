@@ -21,12 +21,17 @@ def _positive(layer: str, **sizes) -> None:
 
 
 class Identity(Module):
+  """Returns its input unchanged (any shape); ignores its arguments, as torch.nn.Identity."""
   def __init__(self, *args, **kwargs): super().__init__()
   def forward(self, x: Tensor) -> Tensor: return x
 
 
 class Linear(Module):
-  """y = x @ W.T + b; W, b ~ U(-1/sqrt(in_features), 1/sqrt(in_features)) (torch's kaiming_uniform(a=sqrt(5)))."""
+  """y = x @ W.T + b over the last dim, as torch.nn.Linear: x (..., in_features) -> (..., out_features).
+
+  weight (out_features, in_features) and bias (out_features,) ~ U(-1/sqrt(in_features),
+  1/sqrt(in_features)) (torch's kaiming_uniform(a=sqrt(5)) and bias init). With a bias the
+  forward is one fused matmul+bias kernel (`mm_bias_...`)."""
   def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
     super().__init__()
     if not isinstance(in_features, int) or in_features < 0 or not isinstance(out_features, int) or out_features < 0:
@@ -42,6 +47,10 @@ class Linear(Module):
 
 
 class Conv2d(Module):
+  """2-D convolution (cross-correlation) as torch.nn.Conv2d: (N, C_in, H, W) -> (N, C_out, H', W')
+  (batched input only: torch also takes an unbatched (C_in, H, W)). weight (C_out, C_in/groups, kH, kW) and bias (C_out,) ~
+  U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C_in/groups*kH*kW, as torch. stride, padding
+  (ints or 'same'/'valid'), dilation and groups as torch; only padding_mode='zeros'."""
   def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1,
                bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
     super().__init__()
@@ -53,7 +62,8 @@ class Conv2d(Module):
     self.kernel_size, self.stride, self.dilation = _pair(kernel_size, "kernel_size", "Conv2d"), _pair(stride, "stride", "Conv2d"), \
       _pair(dilation, "dilation", "Conv2d")
     self.padding = padding if isinstance(padding, str) else _pair(padding, "padding", "Conv2d")
-    if isinstance(padding, str) and padding not in ("same", "valid"): raise ValueError(f"Conv2d: padding must be 'same', 'valid' or ints, got {padding!r}")
+    if isinstance(padding, str) and padding not in ("same", "valid"):
+      raise ValueError(f"Conv2d: padding must be 'same', 'valid' or ints, got {padding!r}")
     fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
     bound = 1 / math.sqrt(fan_in)
     self.weight = uniform_param(out_channels, in_channels // groups, *self.kernel_size, bound=bound, dtype=dtype, device=device)
@@ -63,11 +73,17 @@ class Conv2d(Module):
   def forward(self, x: Tensor) -> Tensor:
     return x.conv2d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
   def extra_repr(self):
-    return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+    s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+    if self.padding != (0, 0): s += f", padding={self.padding}"
+    if self.dilation != (1, 1): s += f", dilation={self.dilation}"
+    if self.groups != 1: s += f", groups={self.groups}"
+    return s + (", bias=False" if self.bias is None else "")
 
 
 class Embedding(Module):
-  """weight ~ N(0, 1); the padding_idx row starts at zero and gets no gradient, as torch."""
+  """A lookup table, as torch.nn.Embedding: integer ids of any shape (...) -> (..., embedding_dim).
+  weight (num_embeddings, embedding_dim) ~ N(0, 1); the padding_idx row starts at zero and
+  gets no gradient, as torch. No max_norm, scale_grad_by_freq or sparse gradients."""
   def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None, _weight: Optional[Tensor] = None,
                device=None, dtype=None):
     super().__init__()
@@ -78,7 +94,8 @@ class Embedding(Module):
       padding_idx %= num_embeddings
     self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
     if _weight is not None:
-      if _weight.shape != (num_embeddings, embedding_dim): raise ValueError(f"Embedding: _weight must be {(num_embeddings, embedding_dim)}, got {_weight.shape}")
+      if _weight.shape != (num_embeddings, embedding_dim):
+        raise ValueError(f"Embedding: _weight must be {(num_embeddings, embedding_dim)}, got {_weight.shape}")
       w = _weight.detach().requires_grad_()
     else:
       w = normal_param(num_embeddings, embedding_dim, dtype=dtype, device=device)
@@ -92,72 +109,98 @@ class Embedding(Module):
     if self.padding_idx is None: return out
     # rows looked up by padding_idx pass their value but no gradient
     return (idx == self.padding_idx).unsqueeze(-1).where(out.detach(), out)
-  def extra_repr(self): return f"{self.num_embeddings}, {self.embedding_dim}"
+  def extra_repr(self):
+    return f"{self.num_embeddings}, {self.embedding_dim}" + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
 
 
 class Dropout(Module):
+  """Zero each element with probability p in training mode and scale the rest by 1/(1-p);
+  the identity in eval mode (any shape), as torch.nn.Dropout. The mask comes from lazygrad's
+  counter-based generator (Philox), so it is fused into the kernel and differs from torch's
+  numbers. `inplace` is accepted and ignored (every op makes a new lazy value)."""
   def __init__(self, p: float = 0.5, inplace: bool = False):
     super().__init__()
     if not 0 <= p <= 1: raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
-    self.p = p
+    self.p, self.inplace = p, inplace
   def forward(self, x: Tensor) -> Tensor: return x.dropout(self.p, self.training)
-  def extra_repr(self): return f"p={self.p}"
+  def extra_repr(self): return f"p={self.p}, inplace={self.inplace}"
 
 
 # ---- activations
 class ReLU(Module):
+  """max(x, 0) elementwise, as torch.nn.ReLU (`inplace` is accepted and ignored)."""
   def __init__(self, inplace: bool = False): super().__init__()
   def forward(self, x: Tensor) -> Tensor: return x.relu()
 
 class GELU(Module):
+  """x * Phi(x) elementwise, as torch.nn.GELU; approximate='tanh' is the tanh formula (GPT-2's)."""
   def __init__(self, approximate: str = "none"):
     super().__init__()
     if approximate not in ("none", "tanh"): raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
     self.approximate = approximate
   def forward(self, x: Tensor) -> Tensor: return x.gelu(approximate=self.approximate)
+  def extra_repr(self): return f"approximate={self.approximate!r}"
 
 class SiLU(Module):
+  """x * sigmoid(x) elementwise, as torch.nn.SiLU (`inplace` is accepted and ignored)."""
   def __init__(self, inplace: bool = False): super().__init__()
   def forward(self, x: Tensor) -> Tensor: return x.silu()
 
 class Sigmoid(Module):
+  """1 / (1 + exp(-x)) elementwise, as torch.nn.Sigmoid."""
   def forward(self, x: Tensor) -> Tensor: return x.sigmoid()
 
 class Tanh(Module):
+  """tanh(x) elementwise, as torch.nn.Tanh."""
   def forward(self, x: Tensor) -> Tensor: return x.tanh()
 
 class LeakyReLU(Module):
+  """x if x >= 0 else negative_slope * x, as torch.nn.LeakyReLU (`inplace` is accepted and ignored)."""
   def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
     super().__init__()
     self.negative_slope = negative_slope
   def forward(self, x: Tensor) -> Tensor: return x.leaky_relu(self.negative_slope)
+  def extra_repr(self): return f"negative_slope={self.negative_slope}"
 
 class Softmax(Module):
+  """softmax along `dim` (default -1; torch's default None is not accepted), as torch.nn.Softmax: one fused kernel."""
   def __init__(self, dim: int = -1):
     super().__init__()
     self.dim = dim
   def forward(self, x: Tensor) -> Tensor: return x.softmax(self.dim)
+  def extra_repr(self): return f"dim={self.dim}"
 
 
 # ---- pooling and reshaping
 class MaxPool2d(Module):
+  """Max over kernel_size windows, as torch.nn.MaxPool2d: (N, C, H, W) or (C, H, W) -> (..., H', W');
+  stride defaults to kernel_size; padding pads with -inf. No return_indices or ceil_mode.
+  The gradient goes to every element equal to the window's max, shared equally between
+  ties (torch picks one)."""
   def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False, ceil_mode: bool = False):
     super().__init__()
     if return_indices or ceil_mode: raise ValueError("MaxPool2d: return_indices and ceil_mode are not supported")
     self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
   def forward(self, x: Tensor) -> Tensor: return x.max_pool2d(self.kernel_size, self.stride, self.padding, self.dilation)
-  def extra_repr(self): return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+  def extra_repr(self):
+    stride = self.kernel_size if self.stride is None else self.stride
+    return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}, ceil_mode=False"
 
 class AvgPool2d(Module):
+  """Mean over kernel_size windows, as torch.nn.AvgPool2d: (N, C, H, W) or (C, H, W) -> (..., H', W');
+  stride defaults to kernel_size; count_include_pad as torch. No ceil_mode or divisor_override."""
   def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
     super().__init__()
     if ceil_mode: raise ValueError("AvgPool2d: ceil_mode is not supported")
     self.kernel_size, self.stride, self.padding, self.count_include_pad = kernel_size, stride, padding, count_include_pad
   def forward(self, x: Tensor) -> Tensor:
     return x.avg_pool2d(self.kernel_size, self.stride, self.padding, count_include_pad=self.count_include_pad)
-  def extra_repr(self): return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+  def extra_repr(self):
+    return f"kernel_size={self.kernel_size}, stride={self.kernel_size if self.stride is None else self.stride}, padding={self.padding}"
 
 class AdaptiveAvgPool2d(Module):
+  """Mean pooling to a fixed output_size (an int or a pair of ints; torch also takes None for a kept dim), as
+  torch.nn.AdaptiveAvgPool2d: (..., H, W) -> (..., *output_size), torch's windows (floor(i*H/out) to ceil((i+1)*H/out))."""
   def __init__(self, output_size):
     super().__init__()
     self.output_size = output_size
@@ -165,7 +208,9 @@ class AdaptiveAvgPool2d(Module):
   def extra_repr(self): return f"output_size={self.output_size}"
 
 class Flatten(Module):
+  """Merge dims start_dim..end_dim into one, as torch.nn.Flatten (a view, no copy): (N, C, H, W) -> (N, C*H*W) by default."""
   def __init__(self, start_dim: int = 1, end_dim: int = -1):
     super().__init__()
     self.start_dim, self.end_dim = start_dim, end_dim
   def forward(self, x: Tensor) -> Tensor: return x.flatten(self.start_dim, self.end_dim)
+  def extra_repr(self): return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

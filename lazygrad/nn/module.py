@@ -21,6 +21,9 @@ from lazygrad.tensor import Tensor, no_grad
 _PENDING: dict[int, weakref.ref] = {}
 
 def realize_with_next_step(*tensors) -> None:
+  """Mark lazy tensors to be realized by the next optimizer step, in its one schedule
+  (lazygrad-specific: a layer's buffer update, such as BatchNorm's running stats, rides
+  along with the step instead of growing a lazy chain). Realized tensors are ignored."""
   for t in tensors:
     if not isinstance(t, Tensor) or t.is_realized: continue
     key = id(t)
@@ -29,6 +32,7 @@ def realize_with_next_step(*tensors) -> None:
     _PENDING[key] = weakref.ref(t, drop)
 
 def take_pending() -> list[Tensor]:
+  """The tensors marked by realize_with_next_step that are still alive and lazy; clears the marks."""
   out = [t for t in (r() for r in list(_PENDING.values())) if t is not None and not t.is_realized]
   _PENDING.clear()
   return out
@@ -42,6 +46,20 @@ def Parameter(data, requires_grad: bool = True) -> Tensor:
 
 
 class Module:
+  """The base class of every layer and model, as torch.nn.Module.
+
+  Subclasses call `super().__init__()` first, then assign parameters (Tensors that require
+  grad), buffers (`register_buffer`) and submodules as attributes, and define `forward`.
+  Calling the module runs `forward`; nothing is computed until a realize. Parameter,
+  buffer and state-dict names, their order, `train()`/`eval()`, `to()`, `apply()` and
+  `load_state_dict` follow torch, so torch checkpoints load unchanged. Differences from
+  torch: parameters are plain Tensors (no Parameter subclass), there are no hooks, and a
+  top-level call's outputs are realized together with the next optimizer step (see
+  realize_with_next_step) unless realized earlier.
+
+  repr is torch's: `Linear(in_features=784, out_features=128, bias=True)`, a container
+  lists its children one per line, indented, with `extra_repr()` giving the one-line part.
+  """
   training: bool
 
   def __init__(self):
@@ -52,10 +70,12 @@ class Module:
     object.__setattr__(self, "training", True)
 
   def forward(self, *args, **kwargs):
+    """The computation; every subclass defines it. Call the module (`m(x)`), not forward."""
     raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
   _call_depth = 0
   def __call__(self, *args, **kwargs):
+    """Run forward(*args, **kwargs) (torch's __call__, without hooks)."""
     Module._call_depth += 1
     try: out = self.forward(*args, **kwargs)
     finally: Module._call_depth -= 1
@@ -96,32 +116,42 @@ class Module:
     object.__delattr__(self, name)
 
   def register_parameter(self, name: str, param: Optional[Tensor]) -> None:
+    """Add a parameter slot `name` holding `param` (None: a declared but absent parameter, such as bias=False)."""
     if param is not None and not isinstance(param, Tensor): raise TypeError(f"register_parameter: {name!r} must be a Tensor or None")
     self._unregister(name)
     self._parameters[name] = param
 
   def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
+    """Add a buffer: state that is not trained (running statistics); in the state dict unless persistent=False."""
     if tensor is not None and not isinstance(tensor, Tensor): raise TypeError(f"register_buffer: {name!r} must be a Tensor or None")
     self._unregister(name)
     self._buffers[name] = tensor
     if not persistent: self._non_persistent.add(name)
 
   def register_module(self, name: str, module: Optional[Module]) -> None:
+    """Add a submodule under `name` (what assigning a Module attribute does); `add_module` is the same."""
     self._unregister(name)
     self._modules[name] = module
   add_module = register_module
 
   # ---- traversal
   def named_modules(self, memo: Optional[set] = None, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    """(dotted name, module) for this module ("") and every submodule, depth first, each module once."""
     memo = set() if memo is None else memo
     if id(self) in memo: return
     memo.add(id(self))
     yield prefix, self
     for name, m in self._modules.items():
       if m is not None: yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name)
-  def modules(self) -> Iterator[Module]: return (m for _, m in self.named_modules())
-  def named_children(self) -> Iterator[tuple[str, Module]]: return ((n, m) for n, m in self._modules.items() if m is not None)
-  def children(self) -> Iterator[Module]: return (m for _, m in self.named_children())
+  def modules(self) -> Iterator[Module]:
+    """This module and every submodule, each once."""
+    return (m for _, m in self.named_modules())
+  def named_children(self) -> Iterator[tuple[str, Module]]:
+    """(name, module) for the direct submodules."""
+    return ((n, m) for n, m in self._modules.items() if m is not None)
+  def children(self) -> Iterator[Module]:
+    """The direct submodules."""
+    return (m for _, m in self.named_children())
 
   def _named_members(self, store: str, recurse: bool) -> Iterator[tuple[str, Tensor]]:
     seen = set()
@@ -133,29 +163,41 @@ class Module:
         yield (f"{prefix}.{name}" if prefix else name), t
 
   def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+    """(dotted name, parameter) in registration order, each tensor once (a shared weight appears under its first name)."""
     for n, p in self._named_members("_parameters", recurse): yield (f"{prefix}.{n}" if prefix else n), p
-  def parameters(self, recurse: bool = True) -> Iterator[Tensor]: return (p for _, p in self.named_parameters(recurse=recurse))
+  def parameters(self, recurse: bool = True) -> Iterator[Tensor]:
+    """The parameters (what an optimizer takes), each once."""
+    return (p for _, p in self.named_parameters(recurse=recurse))
   def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+    """(dotted name, buffer), non-persistent buffers included."""
     for n, b in self._named_members("_buffers", recurse): yield (f"{prefix}.{n}" if prefix else n), b
-  def buffers(self, recurse: bool = True) -> Iterator[Tensor]: return (b for _, b in self.named_buffers(recurse=recurse))
+  def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+    """The buffers (BatchNorm's running statistics), each once."""
+    return (b for _, b in self.named_buffers(recurse=recurse))
 
   def apply(self, fn: Callable[[Module], None]) -> Module:
+    """Call fn on every submodule (children first) and then on self, as torch; returns self."""
     for m in self.children(): m.apply(fn)
     fn(self)
     return self
 
   # ---- modes and gradients
   def train(self, mode: bool = True) -> Module:
+    """Set training mode on this module and all submodules (Dropout drops, BatchNorm uses batch statistics); returns self."""
     if not isinstance(mode, bool): raise ValueError(f"train: mode must be a bool, got {mode!r}")
     for m in self.modules(): object.__setattr__(m, "training", mode)
     return self
-  def eval(self) -> Module: return self.train(False)
+  def eval(self) -> Module:
+    """train(False): evaluation mode; returns self."""
+    return self.train(False)
 
   def requires_grad_(self, requires_grad: bool = True) -> Module:
+    """Set requires_grad on every parameter (False freezes them); returns self."""
     for p in self.parameters(): p.requires_grad_(requires_grad)
     return self
 
   def zero_grad(self, set_to_none: bool = True) -> None:
+    """Drop every parameter's .grad (set_to_none=False: replace it by zeros), as torch."""
     for p in self.parameters():
       if p.grad is None: continue
       p.grad = None if set_to_none else Tensor.zeros(p.shape, dtype=p.dtype, device=p.device)
@@ -174,8 +216,12 @@ class Module:
       if rg: t.node.requires_grad = True
       t.grad = None
     return self
-  def float(self) -> Module: return self.to(dtype=dtypes.float32)
-  def half(self) -> Module: return self.to(dtype=dtypes.float16)
+  def float(self) -> Module:
+    """Cast float parameters and buffers to float32 in place; returns self."""
+    return self.to(dtype=dtypes.float32)
+  def half(self) -> Module:
+    """Cast float parameters and buffers to float16 in place; returns self."""
+    return self.to(dtype=dtypes.float16)
 
   # ---- state dict
   def _state_entries(self) -> "OrderedDict[str, Tensor]":
@@ -230,11 +276,18 @@ class Module:
     return _IncompatibleKeys(missing, unexpected)
 
   # ---- printing
-  def extra_repr(self) -> str: return ""
+  def extra_repr(self) -> str:
+    """The module's own settings for its repr, e.g. "in_features=784, out_features=128, bias=True" (torch's hook)."""
+    return ""
+
   def __repr__(self) -> str:
-    lines = [f"  ({n}): " + repr(m).replace("\n", "\n  ") for n, m in self._modules.items()]
-    head = f"{type(self).__name__}({self.extra_repr()}"
-    return head + ("\n" + "\n".join(lines) + "\n)" if lines else ")")
+    """torch's layout: `Name(extra)` for a leaf; with submodules, `Name(` then the extra_repr
+    and one `(name): child` per line, indented by two spaces, then `)`."""
+    extra = self.extra_repr()
+    lines = extra.split("\n") if extra else []
+    lines += [f"({n}): " + repr(m).replace("\n", "\n  ") for n, m in self._modules.items()]
+    if len(lines) == 1 and not self._modules: return f"{type(self).__name__}({lines[0]})"
+    return f"{type(self).__name__}(" + ("\n  " + "\n  ".join(lines) + "\n" if lines else "") + ")"
 
 
 class _IncompatibleKeys(tuple):

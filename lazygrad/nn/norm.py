@@ -8,6 +8,12 @@ from lazygrad.nn.init import const_param
 
 
 class _BatchNorm(Module):
+  """Shared by BatchNorm1d/2d (torch's _BatchNorm): normalise each channel (dim 1) with the
+  batch's mean and biased variance in training mode, the running statistics in eval mode.
+  weight (C,) starts at 1, bias (C,) at 0; buffers running_mean, running_var (updated with
+  the unbiased variance and `momentum`; momentum=None: a cumulative average) and
+  num_batches_tracked, as torch. The running-stat updates are lazy and are realized with
+  the next optimizer step."""
   _input_dims: tuple[int, ...] = ()
   # a checkpoint without num_batches_tracked (older torch, other frameworks) still loads strictly
   _optional_buffers = ("num_batches_tracked",)
@@ -29,11 +35,13 @@ class _BatchNorm(Module):
       for name in ("running_mean", "running_var", "num_batches_tracked"): self.register_buffer(name, None)
 
   def reset_running_stats(self) -> None:
+    """Set running_mean to 0, running_var to 1 and num_batches_tracked to 0 (lazily)."""
     if not self.track_running_stats: return
     with no_grad():
       self.running_mean.assign(0.0); self.running_var.assign(1.0); self.num_batches_tracked.assign(0)
 
   def forward(self, x: Tensor) -> Tensor:
+    """Normalise x (N, C, ...) per channel; in training mode also queue the running-stat update."""
     name = type(self).__name__
     if x.ndim not in self._input_dims:
       raise ValueError(f"{name}: expected a {' or '.join(f'{d}-D' for d in self._input_dims)} input, got shape {x.shape}")
@@ -58,30 +66,35 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-  """Over (N, C) or (N, C, L) inputs."""
+  """Batch normalisation over (N, C) or (N, C, L) inputs, as torch.nn.BatchNorm1d (see _BatchNorm)."""
   _input_dims = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-  """Over (N, C, H, W) inputs."""
+  """Batch normalisation over (N, C, H, W) inputs (statistics over N, H, W), as torch.nn.BatchNorm2d (see _BatchNorm)."""
   _input_dims = (4,)
 
 
 class LayerNorm(Module):
+  """Normalise over the last len(normalized_shape) dims (mean and biased variance), then
+  scale by weight (starts at 1) and add bias (starts at 0), as torch.nn.LayerNorm:
+  x (..., *normalized_shape) -> the same shape. One fused kernel forward."""
   def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, device=None, dtype=None):
     super().__init__()
     self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    self.eps, self.elementwise_affine = eps, elementwise_affine
+    self.eps, self.elementwise_affine, self._bias = eps, elementwise_affine, bias
     self.register_parameter("weight", const_param(*self.normalized_shape, value=1.0, dtype=dtype, device=device) if elementwise_affine else None)
     self.register_parameter("bias", const_param(*self.normalized_shape, value=0.0, dtype=dtype, device=device)
                             if elementwise_affine and bias else None)
 
   def forward(self, x: Tensor) -> Tensor: return x.layer_norm(self.normalized_shape, self.weight, self.bias, self.eps)
-  def extra_repr(self): return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+  def extra_repr(self): return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, bias={self._bias}"
 
 
 class RMSNorm(Module):
-  """eps=None uses the dtype's machine epsilon, as torch."""
+  """x / sqrt(mean(x^2 over the last len(normalized_shape) dims) + eps) * weight (starts at 1),
+  as torch.nn.RMSNorm: same shape out. eps=None uses float32's machine epsilon (torch uses
+  the input dtype's)."""
   def __init__(self, normalized_shape, eps: Optional[float] = None, elementwise_affine: bool = True, device=None, dtype=None):
     super().__init__()
     self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)

@@ -8,9 +8,13 @@ from lazygrad.nn.init import uniform_param
 
 
 class LSTM(Module):
-  """Gates (i, f, g, o) stacked in weight_ih_l{k} (4H, in) and weight_hh_l{k} (4H, H), every
-  weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)). forward(x, (h0, c0)=None) -> (output, (h_n, c_n))
-  with x (L, B, in), or (B, L, in) when batch_first, or unbatched (L, in)."""
+  """A multi-layer LSTM, as torch.nn.LSTM. Gates (i, f, g, o) stacked in weight_ih_l{k} (4H, in)
+  and weight_hh_l{k} (4H, H) (plus `_reverse` copies when bidirectional), every weight and
+  bias ~ U(-1/sqrt(H), 1/sqrt(H)). forward(x, (h0, c0)=None) -> (output, (h_n, c_n)) with
+  x (L, B, in), or (B, L, in) when batch_first, or unbatched (L, in); output (L, B, D*H),
+  h_n and c_n (num_layers*D, B, H), D = 2 if bidirectional else 1. The time loop is
+  unrolled into the lazy graph (one matmul per step for the hidden state; the input
+  projections of all steps are one matmul). No proj_size, no packed sequences."""
   def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
                dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
     super().__init__()
@@ -32,6 +36,7 @@ class LSTM(Module):
           setattr(self, f"bias_hh_l{layer}{suffix}", uniform_param(4 * hidden_size, bound=bound, dtype=dtype, device=device))
 
   def forward(self, x: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None):
+    """(output, (h_n, c_n)); hx defaults to zeros."""
     unbatched = x.ndim == 2
     if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
       raise ValueError(f"LSTM: expected input (L, B, {self.input_size}) (or batch_first / unbatched), got {x.shape}")
@@ -75,4 +80,11 @@ class LSTM(Module):
       outs[t] = h
     return Tensor.stack(outs, 0), h, c
 
-  def extra_repr(self): return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, batch_first={self.batch_first}"
+  def extra_repr(self):
+    s = f"{self.input_size}, {self.hidden_size}"
+    if self.num_layers != 1: s += f", num_layers={self.num_layers}"
+    if self.bias is not True: s += f", bias={self.bias}"
+    if self.batch_first is not False: s += f", batch_first={self.batch_first}"
+    if self.dropout != 0: s += f", dropout={self.dropout}"
+    if self.bidirectional is not False: s += f", bidirectional={self.bidirectional}"
+    return s

@@ -31,9 +31,11 @@ def clip_grad_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm: float
 
 
 def clip_grad_value_(parameters: Union[Tensor, Iterable[Tensor]], clip_value: float, foreach=None) -> None:
+  """Clamp every gradient to [-clip_value, clip_value] (lazily), as torch.nn.utils.clip_grad_value_."""
   with no_grad():
     for p in _grads(parameters): p.grad = p.grad.clamp(-clip_value, clip_value)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
+  """All parameters flattened and concatenated into one 1-D tensor, as torch.nn.utils.parameters_to_vector."""
   return Tensor.cat([p.reshape(-1) for p in parameters])

@@ -5,7 +5,9 @@ from lazygrad.optim.optimizer import Optimizer
 
 
 class Adam(Optimizer):
-  """torch's formulas, step t (per parameter):
+  """Adam, as torch.optim.Adam (defaults lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0;
+  amsgrad and maximize supported; no foreach/fused/capturable/differentiable switches).
+  torch's formulas, step t (per parameter):
       g = g + weight_decay * p            (Adam: L2 in the gradient)
       p = p * (1 - lr * weight_decay)     (AdamW: decoupled)
       m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g

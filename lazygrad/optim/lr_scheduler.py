@@ -7,6 +7,10 @@ from lazygrad.optim.optimizer import Optimizer
 
 
 class LRScheduler:
+  """The base of the schedulers, as torch.optim.lr_scheduler.LRScheduler: sets each group's
+  lr at construction (step 0) and at every step(); `last_epoch` counts steps, `base_lrs`
+  holds each group's initial_lr. A subclass defines get_lr() (the closed or recursive form
+  torch uses, so values match torch's bit for bit)."""
   def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
     if not isinstance(optimizer, Optimizer): raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
     self.optimizer = optimizer
@@ -22,23 +26,32 @@ class LRScheduler:
     try: self.step()
     finally: self._is_initial = False
 
-  def get_lr(self) -> list[float]: raise NotImplementedError
-  def get_last_lr(self) -> list[float]: return self._last_lr
+  def get_lr(self) -> list[float]:
+    """The lr of each group for the step `last_epoch` (subclasses define it)."""
+    raise NotImplementedError
+  def get_last_lr(self) -> list[float]:
+    """The lrs the last step() set, one per group."""
+    return self._last_lr
 
   def step(self) -> None:
+    """Advance one step (call it after optimizer.step()) and write the new lrs into the groups."""
     self._step_count += 1
     self.last_epoch += 1
     for g, lr in zip(self.optimizer.param_groups, self.get_lr()): g["lr"] = lr
     self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
-  def state_dict(self) -> dict: return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-  def load_state_dict(self, state_dict: dict) -> None: self.__dict__.update(state_dict)
+  def state_dict(self) -> dict:
+    """The scheduler's attributes except the optimizer, as torch."""
+    return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+  def load_state_dict(self, state_dict: dict) -> None:
+    """Restore what state_dict() returned."""
+    self.__dict__.update(state_dict)
 
   def _current(self) -> list[float]: return [g["lr"] for g in self.optimizer.param_groups]
 
 
 class StepLR(LRScheduler):
-  """lr *= gamma every step_size epochs."""
+  """lr = initial_lr * gamma ** (last_epoch // step_size), as torch.optim.lr_scheduler.StepLR (computed recursively, as torch)."""
   def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
     if not isinstance(step_size, int) or step_size <= 0: raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
     self.step_size, self.gamma = step_size, gamma
@@ -50,7 +63,8 @@ class StepLR(LRScheduler):
 
 
 class CosineAnnealingLR(LRScheduler):
-  """eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2, computed recursively as torch."""
+  """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2, as torch.optim.lr_scheduler.CosineAnnealingLR
+  (computed recursively as torch; past T_max it rises again, as torch's does)."""
   def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
     if not isinstance(T_max, int) or T_max <= 0: raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
     self.T_max, self.eta_min = T_max, eta_min
@@ -67,8 +81,11 @@ class CosineAnnealingLR(LRScheduler):
 
 
 class OneCycleLR(LRScheduler):
-  """Warm up from max_lr/div_factor to max_lr over pct_start of total_steps, then anneal to
-  initial_lr/final_div_factor; momentum (or Adam's beta1) cycles the opposite way."""
+  """The 1cycle policy, as torch.optim.lr_scheduler.OneCycleLR: warm up from max_lr/div_factor
+  to max_lr over pct_start of total_steps (or epochs * steps_per_epoch), then anneal ('cos'
+  or 'linear') to initial_lr/final_div_factor; three_phase as torch. With cycle_momentum,
+  momentum (or Adam's beta1) cycles between max_momentum and base_momentum the opposite
+  way. Stepping past total_steps raises, as torch."""
   def __init__(self, optimizer: Optimizer, max_lr, total_steps: int = None, epochs: int = None, steps_per_epoch: int = None,
                pct_start: float = 0.3, anneal_strategy: str = "cos", cycle_momentum: bool = True, base_momentum=0.85,
                max_momentum=0.95, div_factor: float = 25.0, final_div_factor: float = 1e4, three_phase: bool = False,

@@ -21,6 +21,15 @@ _required = object()
 
 
 class Optimizer:
+  """The base of SGD, Adam and AdamW, as torch.optim.Optimizer: `param_groups` (dicts of
+  params and hyperparameters; a scheduler changes them), `state` (per-parameter tensors
+  keyed by the parameter), zero_grad, step, state_dict, load_state_dict.
+
+  Differs from torch in how step() runs: it builds every new parameter and state value
+  lazily, then realizes them in ONE schedule together with the gradients, the loss and
+  other pending values, all-or-nothing (on an error nothing changes). Hyperparameters
+  travel as a small runtime buffer, so changing lr never recompiles a kernel.
+  A subclass provides _scalars (the step's numbers) and _update (the formula)."""
   def __init__(self, params: Union[Iterable[Tensor], Iterable[dict]], defaults: dict):
     if isinstance(params, Tensor): raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                                                    "but got a Tensor")
@@ -34,6 +43,8 @@ class Optimizer:
     for g in (params if isinstance(params[0], dict) else [{"params": params}]): self.add_param_group(g)
 
   def add_param_group(self, group: dict) -> None:
+    """Add a group {'params': [...], hyperparameter: value, ...}; missing hyperparameters take the defaults.
+    Raises for non-leaf params, params without requires_grad, or params already in a group."""
     if not isinstance(group, dict): raise TypeError(f"param group must be a dict, got {type(group).__name__}")
     params = group["params"]
     params = [params] if isinstance(params, Tensor) else list(params)
@@ -56,6 +67,7 @@ class Optimizer:
     if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr >= 0: raise ValueError(f"Invalid learning rate: {lr!r}")
 
   def zero_grad(self, set_to_none: bool = True) -> None:
+    """Drop every parameter's .grad (set_to_none=False: lazy zeros instead), as torch."""
     for g in self.param_groups:
       for p in g["params"]:
         if p.grad is None: continue
@@ -72,6 +84,8 @@ class Optimizer:
 
   # ---- the step
   def step(self, closure: Optional[Callable[[], Any]] = None):
+    """Update every parameter that has a .grad, in one realize; returns closure() if given
+    (torch's contract). Parameters without a gradient are skipped, as torch."""
     loss = closure() if closure is not None else None
     plan = []   # (param, grad, group, state, step)
     for group in self.param_groups:
@@ -136,6 +150,7 @@ class Optimizer:
     return {"state": state, "param_groups": groups}
 
   def load_state_dict(self, state_dict: dict) -> None:
+    """Restore hyperparameters and state from state_dict() output of an optimizer over the same parameters."""
     groups = state_dict["param_groups"]
     if len(groups) != len(self.param_groups) or any(len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
       raise ValueError("load_state_dict: the saved optimizer has a different number of groups or parameters")

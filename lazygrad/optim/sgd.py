@@ -4,7 +4,9 @@ from lazygrad.optim.optimizer import Optimizer
 
 
 class SGD(Optimizer):
-  """torch's formulas (g: gradient, b: momentum buffer, starting as the first gradient):
+  """Stochastic gradient descent, as torch.optim.SGD (lr default 1e-3 as torch >= 2.2; momentum,
+  dampening, weight_decay, nesterov, maximize). torch's formulas (g: gradient, b: momentum
+  buffer, starting as the first gradient):
       g = g + weight_decay * p;  b = momentum * b + (1 - dampening) * g
       g = g + momentum * b (nesterov) or b;  p = p - lr * g"""
   def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0, weight_decay: float = 0,
