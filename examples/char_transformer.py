@@ -25,17 +25,18 @@ of the corpus is ~4.8 bits/char.
   python examples/char_transformer.py --steps 3 --config tiny   # smoke test
 """
 from __future__ import annotations
-import argparse
 import math
 import os
 import sys
 import time
 import numpy as np
-from lazygrad import Tensor, nn, optim, no_grad, GlobalCounters
-from lazygrad.data import load_shakespeare, DatasetNotFoundError
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # examples/common.py
+from common import make_parser, parse_args, progress, save_loss_curve, summary   # noqa: E402
+from lazygrad import Tensor, nn, optim, no_grad, GlobalCounters   # noqa: E402
+from lazygrad.data import load_shakespeare, DatasetNotFoundError   # noqa: E402
 
 LN2 = math.log(2)
-OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
 # steps: an upper bound; time_budget (seconds of training) stops a run earlier, and the learning-rate
 # schedule follows whichever of the two is closer to its end
@@ -158,88 +159,29 @@ def sample(model: GPT, corpus, prompt: str, length: int, temperature: float, see
   return corpus.decode(ids)
 
 
-def save_curve(path: str, train_hist, val_hist, title: str) -> str | None:
-  try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-  except ImportError:
-    print("matplotlib is not installed: no loss-curve PNG (pip install matplotlib)")
-    return None
-  fig, ax = plt.subplots(figsize=(7, 4.5))
-  if train_hist:
-    steps, losses = np.array(train_hist).T
-    k = max(1, min(50, len(losses) // 20))   # running mean over k steps
-    smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-    ax.plot(steps[k - 1:], smooth / LN2, label=f"train (mean of {k} steps)", lw=1)
-  if val_hist:
-    steps, losses = np.array(val_hist).T
-    ax.plot(steps, losses / LN2, "o-", label="validation", ms=3)
-  ax.axhline(2.8, color="grey", ls=":", lw=1, label="2.8 bits/char")
-  ax.set_xlabel("step"); ax.set_ylabel("bits / char"); ax.set_title(title); ax.grid(alpha=0.3); ax.legend()
-  sec = ax.secondary_yaxis("right", functions=(lambda b: b * LN2, lambda n: n / LN2)); sec.set_ylabel("nats / char")
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
-  return path
-
-
-def progress(total: int, desc: str):
-  try:
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, disable=None)   # None: off when not a tty
-  except ImportError: return None
-
-
-def log(bar, msg: str) -> None:
-  if bar is not None: bar.write(msg)
-  else: print(msg, flush=True)
-
-
-def setup_device(device, blas_threads: int) -> None:
-  """--device sets the default device (interp needs TRITON_INTERPRET=1 before triton is imported).
-  blas_threads > 0 caps numpy's BLAS pool (threadpoolctl, when installed): with two OpenBLAS threads
-  the workers spin between the many small matmuls of a step and take the core the elementwise kernels
-  need; measured here, a step of the cpu config: 0.42 s (1 thread) vs 1.57 s (2 threads) on 2 cores
-  with another process running, 0.44 s vs 0.40 s on idle cores."""
-  if device:
-    os.environ["LAZYGRAD_DEVICE"] = device
-    if device == "interp" and "triton" not in sys.modules: os.environ.setdefault("TRITON_INTERPRET", "1")
-  if blas_threads > 0:
-    try:
-      from threadpoolctl import threadpool_limits
-      threadpool_limits(limits=blas_threads, user_api="blas")
-    except ImportError: pass
-
-
-def build_parser() -> argparse.ArgumentParser:
-  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                               epilog="\n".join(__doc__.splitlines()[1:]))
+def build_parser():
+  ap = make_parser(__doc__.splitlines()[0], epochs=None, lr=None, batch_size=None, epilog="\n".join(__doc__.splitlines()[1:]),
+                   epochs_type=float)
   ap.add_argument("--config", choices=sorted(CONFIGS), default="cpu", help="preset the flags below override (default cpu)")
-  ap.add_argument("--device", default=None, help="cpu, cuda or interp (default: LAZYGRAD_DEVICE, else cuda if present, else cpu)")
-  ap.add_argument("--blas-threads", type=int, default=1, help="numpy BLAS threads for the cpu device (default 1; 0: the library's default)")
-  ap.add_argument("--steps", type=int, default=None, help="optimizer steps at most")
   ap.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds (0: no limit)")
   ap.add_argument("--layers", type=int, default=None)
   ap.add_argument("--heads", type=int, default=None)
   ap.add_argument("--width", type=int, default=None, help="embedding width (d_model)")
   ap.add_argument("--context", type=int, default=None, help="context length in characters")
-  ap.add_argument("--batch-size", type=int, default=None)
-  ap.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
   ap.add_argument("--dropout", type=float, default=None)
   ap.add_argument("--weight-decay", type=float, default=0.1)
   ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping threshold")
   ap.add_argument("--eval-interval", type=int, default=None, help="steps between validation estimates")
-  ap.add_argument("--seed", type=int, default=0)
   ap.add_argument("--sample-chars", type=int, default=400, help="characters to generate at the end")
   ap.add_argument("--temperature", type=float, default=0.8)
   ap.add_argument("--prompt", default="ROMEO.\n")
-  ap.add_argument("--out", default=None, help="loss-curve PNG path (default examples/out/char_transformer_<config>.png)")
+  ap.add_argument("--out", default=None, help="loss-curve PNG path (default <out-dir>/char_transformer_<config>.png)")
   ap.add_argument("--save", default=None, help="also save the trained weights here (safetensors)")
   return ap
 
 
 def main(argv=None) -> float:
-  args = build_parser().parse_args(argv)
+  args = parse_args(build_parser(), argv)
   cfg = dict(CONFIGS[args.config])
   for k in ("layers", "heads", "width", "context", "batch_size", "lr", "dropout", "steps", "time_budget", "eval_interval"):
     if getattr(args, k) is not None: cfg[k] = getattr(args, k)
@@ -247,12 +189,11 @@ def main(argv=None) -> float:
     cfg["time_budget"] = args.time_budget
     cfg["warmup"] = min(cfg["warmup"], max(1, args.steps // 10))
   budget = cfg["time_budget"] or None
-  setup_device(args.device, args.blas_threads)
-  t_start = time.perf_counter()
-  Tensor.manual_seed(args.seed)
   try: corpus = load_shakespeare()
   except DatasetNotFoundError as e: sys.exit(str(e))
   L, H, C, T, B = cfg["layers"], cfg["heads"], cfg["width"], cfg["context"], cfg["batch_size"]
+  if args.epochs is not None:   # an epoch: as many characters predicted as the training text has
+    cfg["steps"] = min(cfg["steps"], max(1, math.ceil(args.epochs * len(corpus.split("train")) / (B * T))))
   model = GPT(corpus.vocab_size, T, C, L, H, cfg["dropout"])
   params = list(model.parameters())
   Tensor.realize(*params)
@@ -266,7 +207,7 @@ def main(argv=None) -> float:
   rng = np.random.default_rng(args.seed)
   train_hist, val_hist = [], []
   step, kernels, step_time, t_train = 0, 0, 0.0, time.perf_counter()
-  bar = progress(cfg["steps"], "train")
+  bar = progress(total=cfg["steps"], desc="train")
   val = float("nan")
   while step < cfg["steps"]:
     elapsed = time.perf_counter() - t_train
@@ -286,14 +227,14 @@ def main(argv=None) -> float:
     if not math.isfinite(loss_v): sys.exit(f"step {step}: loss is {loss_v}; try a lower --lr")
     step += 1
     train_hist.append((step, loss_v))
-    if bar is not None: bar.update(1); bar.set_postfix(loss=f"{loss_v:.3f}", lr=f"{lr:.2e}", refresh=False)
+    bar.update(1); bar.set_postfix(loss=f"{loss_v:.3f}", lr=f"{lr:.2e}", refresh=False)
     if step % cfg["eval_interval"] == 0:
       val = evaluate(model, corpus, "val", cfg["eval_batches"], B, T)
       val_hist.append((step, val))
       tr = float(np.mean([l for _, l in train_hist[-cfg["eval_interval"]:]]))
-      log(bar, f"step {step:6d}  train {tr:.4f} nats ({tr / LN2:.3f} bits/char)  val {val:.4f} nats ({val / LN2:.3f} bits/char)  "
+      bar.write(f"step {step:6d}  train {tr:.4f} nats ({tr / LN2:.3f} bits/char)  val {val:.4f} nats ({val / LN2:.3f} bits/char)  "
                f"lr {lr:.2e}  {time.perf_counter() - t_train:7.1f} s")
-  if bar is not None: bar.close()
+  bar.close()
   train_s = time.perf_counter() - t_train
   print(f"{step} steps in {train_s:.1f} s, {kernels / max(step, 1):.1f} kernels per step, {step_time / max(step, 1) * 1e3:.1f} ms per step")
 
@@ -308,13 +249,18 @@ def main(argv=None) -> float:
   print(f"--- sample (temperature {args.temperature}, seed {args.seed}, {time.perf_counter() - t0:.1f} s) ---")
   print(text)
   print("---")
-  path = save_curve(args.out or os.path.join(OUT_DIR, f"char_transformer_{args.config}.png"), train_hist, val_hist,
-                    f"char GPT {L}L {H}H w{C} ctx{T} on Shakespeare ({device})")
-  if path: print(f"loss curve: {path}")
+  if not args.no_plot and train_hist:
+    losses = np.array([loss for _, loss in train_hist])
+    path = save_loss_curve(args.out or os.path.join(args.out_dir, f"char_transformer_{args.config}.png"), losses / LN2,
+                           f"char GPT {L}L {H}H w{C} ctx{T} on Shakespeare ({device})", label="train", ylabel="bits / char",
+                           extra={"validation": ([s for s, _ in val_hist], [v / LN2 for _, v in val_hist])},
+                           hlines=((2.8, "2.8 bits/char"),), secondary=("nats / char", lambda b: b * LN2, lambda n: n / LN2))
+    if path: print(f"loss curve: {path}")
   if args.save:
     nn.state.save(model.state_dict(), args.save)
     print(f"weights: {args.save}")
-  print(f"final held-out {val / LN2:.3f} bits/char, total time {time.perf_counter() - t_start:.1f} s")
+  summary(f"char_transformer ({args.config}: {L} layers, width {C}), {step} steps ({step_time / max(step, 1) * 1e3:.0f} ms/step)",
+          f"held-out {val / LN2:.3f} bits/char, training {train_s:.1f} s", args.t0)
   return val / LN2
 
 

@@ -30,11 +30,11 @@ _parsed = False
 
 # ---- flags, device, seeding
 def make_parser(description: str, *, epochs: Optional[int], lr: Optional[float], batch_size: Optional[int],
-                epilog: Optional[str] = None) -> argparse.ArgumentParser:
+                epilog: Optional[str] = None, epochs_type=int) -> argparse.ArgumentParser:
   """The flags every example takes, with this example's defaults (None: the example decides, e.g. from a preset)."""
   ap = argparse.ArgumentParser(description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
   def default(v): return "" if v is None else f" (default {v})"
-  ap.add_argument("--epochs", type=int, default=epochs, help="passes over the training set" + default(epochs))
+  ap.add_argument("--epochs", type=epochs_type, default=epochs, help="passes over the training set" + default(epochs))
   ap.add_argument("--seed", type=int, default=0, help="initialisation, shuffling and augmentation seed (default 0)")
   ap.add_argument("--steps", type=int, default=None,
                   help="stop after this many optimizer steps (a smoke test: outputs go to a temporary directory unless --out-dir is given)")

@@ -18,7 +18,8 @@ slows a one-epoch run down). --train-size uses a fixed random subset of the trai
 (the CPU default: 30000 images, one epoch); the test accuracy is always on the full
 10000-image test set (--test-size shrinks it for smoke tests). At the end the
 model is saved with nn.state.save (safetensors) and a loss-curve PNG is written, both to
---out-dir (default examples/out).
+--out-dir (default examples/out; a temporary directory with --steps, so a smoke test never
+overwrites the real checkpoint). The loop is examples/common.py's fit().
 
   python examples/resnet.py                       # CPU: small ResNet, 468 steps, ~86% in ~3 min
   python examples/resnet.py --arch resnet18 --epochs 15 --train-size 60000 --batch-size 128 --lr 0.1 --augment   # GPU
@@ -27,20 +28,18 @@ model is saved with nn.state.save (safetensors) and a loss-curve PNG is written,
 from __future__ import annotations
 import os
 import sys
-import time
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from digits_cnn import base_parser, evaluate, save_loss_curve, setup_device   # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # examples/common.py
+from common import fit, make_parser, parse_args, save_loss_curve, summary   # noqa: E402
+from lazygrad import Tensor, nn, optim   # noqa: E402
+from lazygrad.data import DatasetNotFoundError, load_fashion_mnist   # noqa: E402
 
 ARCHS = {"resnet18": ((2, 2, 2, 2), 64), "resnet10": ((1, 1, 1, 1), 64), "small": ((1, 1, 1), 16)}
 MEAN, STD = 0.2860, 0.3530   # Fashion-MNIST training-set pixel statistics
 
 
 def build_model(blocks: tuple[int, ...], width: int, in_channels: int = 1, num_classes: int = 10):
-  from lazygrad import nn
-
   class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int):
       super().__init__()
@@ -97,7 +96,7 @@ def augment(x: np.ndarray, rng: np.random.Generator, pad: int = 2) -> np.ndarray
 
 
 def main(argv=None) -> float:
-  ap = base_parser(__doc__.splitlines()[0], epochs=1, lr=0.05, batch_size=64)
+  ap = make_parser(__doc__.splitlines()[0], epochs=1, lr=0.05, batch_size=64)
   ap.add_argument("--arch", choices=sorted(ARCHS), default="small", help="layout preset (default small; resnet18 for a GPU)")
   ap.add_argument("--blocks", default=None, help="BasicBlocks per stage, comma separated (overrides --arch), e.g. 2,2,2,2")
   ap.add_argument("--width", type=int, default=None, help="channels of the first stage (overrides --arch)")
@@ -105,11 +104,7 @@ def main(argv=None) -> float:
   ap.add_argument("--test-size", type=int, default=10000, help="evaluate on the first N test images (default: all 10000)")
   ap.add_argument("--weight-decay", type=float, default=5e-4, help="SGD weight decay (default 5e-4)")
   ap.add_argument("--augment", action="store_true", help="random crop (pad 2) and horizontal flip of training images")
-  args = ap.parse_args(argv)
-  setup_device(args.device, args.blas_threads)
-  from lazygrad import Tensor, GlobalCounters, nn, optim
-  from lazygrad.data import load_fashion_mnist, DatasetNotFoundError
-  from mnist_mlp import progress
+  args = parse_args(ap, argv)
 
   blocks, width = ARCHS[args.arch]
   if args.blocks: blocks = tuple(int(b) for b in args.blocks.split(","))
@@ -121,61 +116,30 @@ def main(argv=None) -> float:
   x_tr, y_tr = prepare(x_all[sub]), y_all[sub]
   x_te, y_te = prepare(test_set.arrays[0][:args.test_size]), test_set.arrays[1][:args.test_size]
 
-  Tensor.manual_seed(args.seed)
   model = build_model(blocks, width)
-  if args.device: model.to(args.device)
-  device = next(model.parameters()).device
   params = list(model.parameters())
   Tensor.realize(*params, *model.buffers())
   steps_per_epoch = len(x_tr) // args.batch_size
   total_steps = steps_per_epoch * args.epochs if args.steps is None else min(args.steps, steps_per_epoch * args.epochs)
   opt = optim.SGD(params, lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
   sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))
-  rng = np.random.default_rng(args.seed)
   name = args.arch if not (args.blocks or args.width) else f"resnet blocks {','.join(map(str, blocks))} width {width}"
-  print(f"{name} on {device}: blocks {blocks}, width {width}, {sum(p.numel() for p in params)} parameters; "
+  print(f"{name} on {args.device}: blocks {blocks}, width {width}, {sum(p.numel() for p in params)} parameters; "
         f"{len(x_tr)} train / {len(x_te)} test images (32x32), batch {args.batch_size}, lr {args.lr} cosine over {total_steps} steps")
-
-  losses, test_curve = [], ([], [])
-  step, kernels, step_time, acc = 0, 0, 0.0, 0.0
-  t_start = time.perf_counter()
-  for epoch in range(1, args.epochs + 1):
-    t_epoch, first = time.perf_counter(), len(losses)
-    perm = rng.permutation(len(x_tr))
-    bar = progress(range(steps_per_epoch), steps_per_epoch, f"epoch {epoch}")
-    for i in bar:
-      if args.steps is not None and step >= args.steps: break
-      idx = perm[i * args.batch_size:(i + 1) * args.batch_size]
-      xb = augment(x_tr[idx], rng) if args.augment else x_tr[idx]
-      x, y = Tensor(xb, device=device), Tensor(y_tr[idx], device=device)
-      before, t_step = GlobalCounters.kernel_count, time.perf_counter()
-      loss = model(x).cross_entropy(y)
-      opt.zero_grad()
-      loss.backward()
-      opt.step()                      # forward + backward + BN statistics + update: one schedule
-      losses.append(loss.item())
-      kernels, step_time = kernels + GlobalCounters.kernel_count - before, step_time + time.perf_counter() - t_step
-      sched.step()
-      step += 1
-      if hasattr(bar, "set_postfix"): bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
-    test_loss, acc = evaluate(model, x_te, y_te, 500, device)
-    test_curve[0].append(len(losses)); test_curve[1].append(test_loss)
-    train_loss = np.mean(losses[first:]) if len(losses) > first else float("nan")
-    print(f"epoch {epoch:3d}  loss {train_loss:.4f}  test loss {test_loss:.4f}  test accuracy {acc * 100:.2f}%  "
-          f"({time.perf_counter() - t_epoch:.2f} s)")
-    if args.steps is not None and step >= args.steps: break
-  total = time.perf_counter() - t_start
-  print(f"{step} steps, {kernels / max(step, 1):.1f} kernels per step, {step_time / max(step, 1) * 1e3:.2f} ms per step")
-  print(f"final test accuracy {acc * 100:.2f}% ({len(x_te)} test images), test loss {test_curve[1][-1]:.4f}, total time {total:.2f} s")
+  r = fit(model, (x_tr, y_tr), (x_te, y_te), epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, steps=args.steps,
+          opt=opt, sched=sched, augment=augment if args.augment else None, eval_batch_size=500)
   os.makedirs(args.out_dir, exist_ok=True)
   ckpt = os.path.join(args.out_dir, "resnet.safetensors")
-  nn.state.save(model.state_dict(), ckpt, metadata={"blocks": ",".join(map(str, blocks)), "width": width, "test_accuracy": f"{acc:.4f}"})
+  nn.state.save(model.state_dict(), ckpt, metadata={"blocks": ",".join(map(str, blocks)), "width": width, "test_accuracy": f"{r.accuracy:.4f}"})
   print(f"checkpoint: {ckpt}")
-  if not args.no_plot and losses:
-    path = save_loss_curve(losses, os.path.join(args.out_dir, "resnet_loss.png"),
-                           f"{name}, Fashion-MNIST: test accuracy {acc * 100:.2f}%", steps_per_epoch, {"test loss": test_curve})
+  if not args.no_plot and r.losses:
+    path = save_loss_curve(os.path.join(args.out_dir, "resnet_loss.png"), r.losses, f"{name}, Fashion-MNIST: test accuracy {r.accuracy * 100:.2f}%",
+                           epoch_steps=r.steps_per_epoch, extra={"test loss": r.test_curve})
     if path: print(f"loss curve: {path}")
-  return acc
+  summary(f"resnet ({name}), {r.steps} steps ({r.ms_per_step:.0f} ms/step)",
+          f"final test accuracy {r.accuracy * 100:.2f}% ({len(x_te)} test images), test loss {r.test_loss:.4f}, training {r.seconds:.1f} s",
+          args.t0)
+  return r.accuracy
 
 
 if __name__ == "__main__":
