@@ -3,16 +3,16 @@ from lazygrad.dtype import dtypes, DType
 from lazygrad.tensor import Tensor, no_grad
 from lazygrad.helpers import GlobalCounters
 from lazygrad.autograd import grad, gradcheck
+from lazygrad.scheduler import create_schedule
+from lazygrad.runtime import get_device
 from lazygrad import nn, optim, data, backends
 
 
 def schedule(*tensors):
   """The kernels realizing `tensors` would run, without running them (each has .name, .source)."""
-  from lazygrad.scheduler import create_schedule
-  from lazygrad.runtime import get_device
   sched = create_schedule([t.node for t in tensors])
-  for it in sched.items: get_device(it.out.device).compile(it.kernel)   # fills .source
+  for it in sched.items: it.program = get_device(it.out.device).compile(it.kernel).program   # .source reads it
   return sched.items
 
 
-__all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim"]
+__all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data", "backends"]

@@ -5,19 +5,18 @@ import numpy as np
 from lazygrad.ops import Ops
 from lazygrad.dtype import dtypes, result_type
 from lazygrad.helpers import argfix, prod
+from lazygrad.tensor_base import TensorBase, IndexError_, broadcast_shape, check_dim as _dim
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
-
-def _dim(op, d, ndim):
-  from lazygrad.tensor import _check_dim
-  return _check_dim(op, d, ndim)
+TypeError_ = TypeError
 
 
-class IndexMixin:
+class IndexMixin(TensorBase):
   __slots__ = ()
   # ---- movement
   def reshape(self, *shape) -> Tensor:
+    """torch.reshape: shape as varargs or a tuple, one dim may be -1; a view in the lazy graph (never a copy until realized)."""
     shape = argfix(*shape)
     for s in shape:
       if not isinstance(s, (int, np.integer)) or isinstance(s, bool): raise TypeError(f"reshape: shape must be ints, got {shape}")
@@ -31,34 +30,47 @@ class IndexMixin:
     if prod(shape) != self.numel(): raise ValueError(f"reshape: shape {shape} is invalid for input of shape {self.shape} ({self.numel()} elements)")
     return self._movement(Ops.RESHAPE, shape)
   def view(self, *shape) -> Tensor:
+    """torch.Tensor.view(*shape): reshape. view(dtype) differs from torch: it converts the values (cast),
+    it does not reinterpret the bits (that is bitcast)."""
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)): return self.cast(shape[0])
     return self.reshape(*shape)
-  def reshape_as(self, other) -> Tensor: return self.reshape(other.shape)
-  def view_as(self, other) -> Tensor: return self.reshape(other.shape)
+  def reshape_as(self, other) -> Tensor:
+    """torch.Tensor.reshape_as: reshape to other.shape."""
+    return self.reshape(other.shape)
+  def view_as(self, other) -> Tensor:
+    """torch.Tensor.view_as: reshape to other.shape."""
+    return self.reshape(other.shape)
 
   def permute(self, *dims) -> Tensor:
+    """torch.permute: reorder the dims (varargs or a tuple); a view."""
     dims = argfix(*dims)
     if len(dims) != self.ndim: raise ValueError(f"permute: {len(dims)} dims given for a tensor of shape {self.shape}")
     order = tuple(_dim("permute", d, self.ndim) for d in dims)
     if sorted(order) != list(range(self.ndim)): raise ValueError(f"permute: {dims} is not a permutation of the dims of {self.shape}")
     return self._movement(Ops.PERMUTE, order)
   def transpose(self, dim0=-2, dim1=-1) -> Tensor:
+    """torch.transpose: swap two dims (defaults -2, -1, which torch requires you to give); a view."""
     if self.ndim == 0: return self
     a, b = _dim("transpose", dim0, self.ndim), _dim("transpose", dim1, self.ndim)
     order = list(range(self.ndim))
     order[a], order[b] = order[b], order[a]
     return self.permute(order)
   def t(self) -> Tensor:
+    """torch.t: transpose a tensor of at most 2 dims."""
     if self.ndim > 2: raise ValueError(f"t: expects a tensor of at most 2 dims, got {self.shape}")
     return self.T
-  def swapaxes(self, a, b): return self.transpose(a, b)
+  def swapaxes(self, a, b):
+    """torch.swapaxes: transpose(a, b)."""
+    return self.transpose(a, b)
   def movedim(self, source, destination) -> Tensor:
+    """torch.movedim: move one dim (single ints only, torch also takes tuples) to a new position; a view."""
     s, d = _dim("movedim", source, self.ndim), _dim("movedim", destination, self.ndim)
     order = [i for i in range(self.ndim) if i != s]
     order.insert(d, s)
     return self.permute(order)
 
   def expand(self, *shape) -> Tensor:
+    """torch.expand: broadcast size-1 dims (and new leading dims) to shape; -1 keeps a size; a view, no copy."""
     shape = argfix(*shape)
     if len(shape) < self.ndim: raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {self.shape}")
     cur = (1,) * (len(shape) - self.ndim) + self.shape
@@ -67,24 +79,33 @@ class IndexMixin:
       if s == -1:
         if i < len(shape) - self.ndim: raise ValueError(f"expand: -1 is not allowed in a new leading dim, got {shape}")
         s = c
-      if c != s and c != 1: raise ValueError(f"expand: the expanded size {s} must match the existing size {c} at dim {i} (shape {self.shape} to {shape})")
+      if c != s and c != 1:
+        raise ValueError(f"expand: the expanded size {s} must match the existing size {c} at dim {i} (shape {self.shape} to {shape})")
       new.append(s)
     return self._broadcast_to(tuple(new))
-  def expand_as(self, other): return self.expand(other.shape)
-  def broadcast_to(self, shape): return self.expand(shape)
+  def expand_as(self, other):
+    """torch.expand_as: expand to other.shape."""
+    return self.expand(other.shape)
+  def broadcast_to(self, shape):
+    """torch.broadcast_to: expand to shape."""
+    return self.expand(shape)
 
   def flatten(self, start_dim=0, end_dim=-1) -> Tensor:
+    """torch.flatten: merge dims start_dim..end_dim into one (a 0-d tensor becomes shape (1,))."""
     if self.ndim == 0: return self.reshape(1)
     s, e = _dim("flatten", start_dim, self.ndim), _dim("flatten", end_dim, self.ndim)
     if s > e: raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     return self.reshape(self.shape[:s] + (prod(self.shape[s:e + 1]),) + self.shape[e + 1:])
   def unflatten(self, dim, sizes) -> Tensor:
+    """torch.unflatten: split dim into sizes (their product must be the dim's size)."""
     d = _dim("unflatten", dim, self.ndim)
     return self.reshape(self.shape[:d] + tuple(sizes) + self.shape[d + 1:])
   def unsqueeze(self, dim) -> Tensor:
+    """torch.unsqueeze: insert a size-1 dim at dim (dim may be ndim or -ndim-1)."""
     d = _dim("unsqueeze", dim, self.ndim + 1)
     return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
   def squeeze(self, dim=None) -> Tensor:
+    """torch.squeeze: drop size-1 dims: all of them, or those in dim (an int or a tuple); other dims are left alone."""
     if dim is None: return self.reshape(tuple(s for s in self.shape if s != 1))
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     if self.ndim == 0: return self
@@ -92,6 +113,7 @@ class IndexMixin:
     return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
 
   def flip(self, *dims) -> Tensor:
+    """torch.flip: reverse the given dims (varargs or a tuple); a view."""
     dims = argfix(*dims)
     axes = tuple(_dim("flip", d, self.ndim) for d in dims)
     if len(set(axes)) != len(axes): raise ValueError(f"flip: dims {dims} repeat")
@@ -119,24 +141,30 @@ class IndexMixin:
     out = x._movement(Ops.PAD, grow)
     if value == 0: return out
     # PAD fills with 0; the rest of the pad value comes from a mask of where the data is
-    inside = Tensor_full_like_bool(x)._movement(Ops.PAD, grow)
+    inside = self._Tensor.full(x.shape, True, dtype=dtypes.bool, device=x.device)._movement(Ops.PAD, grow)
     return inside.where(out, value).cast(self.dtype)   # the value takes the tensor's dtype, as torch
 
   def repeat(self, *repeats) -> Tensor:
+    """torch.Tensor.repeat: tile the tensor repeats[i] times along each dim (extra leading repeats add dims); built from expand and reshape."""
     repeats = argfix(*repeats)
     if len(repeats) < self.ndim: raise ValueError(f"repeat: {len(repeats)} repeats for a tensor of {self.ndim} dims")
-    if any(not isinstance(r, (int, np.integer)) or r < 0 for r in repeats): raise ValueError(f"repeat: repeats {repeats} must be non-negative ints (shape {self.shape})")
+    if any(not isinstance(r, (int, np.integer)) or r < 0 for r in repeats):
+      raise ValueError(f"repeat: repeats {repeats} must be non-negative ints (shape {self.shape})")
     base = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
     shape = base.shape
     x = base.reshape(tuple(v for s in shape for v in (1, s)))
     x = x.expand(tuple(v for r, s in zip(repeats, shape) for v in (r, s)))
     return x.reshape(tuple(r * s for r, s in zip(repeats, shape)))
-  def tile(self, *reps): return self.repeat(*reps)
+  def tile(self, *reps):
+    """torch.tile, here the same as repeat: unlike torch.tile, fewer reps than dims is an error rather than padded with 1s."""
+    return self.repeat(*reps)
 
   def narrow(self, dim, start, length) -> Tensor:
+    """torch.narrow: length elements of dim from start (negative start counts from the end); a view."""
     d = _dim("narrow", dim, self.ndim)
     if start < 0: start += self.shape[d]
-    if not 0 <= start <= start + length <= self.shape[d]: raise ValueError(f"narrow: [{start}, {start + length}) out of range for dim {d} of {self.shape}")
+    if not 0 <= start <= start + length <= self.shape[d]:
+      raise ValueError(f"narrow: [{start}, {start + length}) out of range for dim {d} of {self.shape}")
     return self.shrink(tuple((start, start + length) if i == d else None for i in range(self.ndim)))
 
   def _slice_dim(self, d: int, start: int, stop: int, step: int) -> Tensor:
@@ -163,7 +191,7 @@ class IndexMixin:
 
   # ---- indexing
   def __getitem__(self, idx) -> Tensor:
-    from lazygrad.tensor import Tensor
+    Tensor = self._Tensor
     idx = idx if isinstance(idx, tuple) else (idx,)
     # lists and bool masks become integer tensors
     norm = []
@@ -206,7 +234,8 @@ class IndexMixin:
         if i.dtype.is_float: raise TypeError_(f"index: tensors used as indices must be integer or bool, got {i.dtype}")
         known = host.get(id(i))
         if known is not None and known[0] == "mask" and tuple(x.shape[d:d + len(known[1])]) != tuple(known[1]):
-          raise IndexError_(f"index: the shape of the mask {known[1]} does not match the indexed dims {x.shape[d:d + len(known[1])]} of shape {self.shape}")
+          raise IndexError_(f"index: the shape of the mask {known[1]} does not match the indexed dims {x.shape[d:d + len(known[1])]} "
+                            f"of shape {self.shape}")
         if known is not None and known[0] == "ints" and not -x.shape[d] <= known[1] <= known[2] < x.shape[d]:
           bad = known[2] if known[2] >= x.shape[d] else known[1]
           raise IndexError_(f"index: {bad} is out of bounds for dim {d} with size {x.shape[d]} (shape {self.shape})")
@@ -222,7 +251,7 @@ class IndexMixin:
 
   def _advanced_index(self, tensor_dims) -> Tensor:
     """x[..., idx, ...] with integer tensors: a one-hot compare and a sum (no gather primitive)."""
-    from lazygrad.tensor import Tensor, broadcast_shape
+    Tensor = self._Tensor
     dims = [d for d, _ in tensor_dims]
     bshape = broadcast_shape("index", *[t.shape for _, t in tensor_dims])
     rest = [d for d in range(self.ndim) if d not in dims]
@@ -248,10 +277,11 @@ class IndexMixin:
   # ---- joining and splitting
   @staticmethod
   def cat(tensors, dim=0) -> Tensor:
-    from lazygrad.tensor import Tensor
+    """torch.cat (alias concatenate): join along an existing dim with dtype promotion; empty 1-D tensors are skipped, as torch.
+    Built as padded views summed, so the scheduler can fuse the pieces into one kernel."""
     tensors = list(tensors)
     if not tensors: raise ValueError("cat: expects a non-empty list of tensors")
-    if not all(isinstance(t, Tensor) for t in tensors): raise TypeError("cat: expects a sequence of Tensors")
+    if not all(isinstance(t, TensorBase) for t in tensors): raise TypeError("cat: expects a sequence of Tensors")
     tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
     ref = tensors[0]
     d = _dim("cat", dim, ref.ndim)
@@ -271,14 +301,16 @@ class IndexMixin:
 
   @staticmethod
   def stack(tensors, dim=0) -> Tensor:
-    from lazygrad.tensor import Tensor
+    """torch.stack: join same-shaped tensors along a new dim."""
     tensors = list(tensors)
     if not tensors: raise ValueError("stack: expects a non-empty list of tensors")
-    if any(t.shape != tensors[0].shape for t in tensors): raise ValueError(f"stack: all tensors need the same shape, got {[t.shape for t in tensors]}")
+    if any(t.shape != tensors[0].shape for t in tensors):
+      raise ValueError(f"stack: all tensors need the same shape, got {[t.shape for t in tensors]}")
     d = _dim("stack", dim, tensors[0].ndim + 1)
-    return Tensor.cat([t.unsqueeze(d) for t in tensors], d)
+    return TensorBase._Tensor.cat([t.unsqueeze(d) for t in tensors], d)
 
   def split(self, split_size, dim=0) -> list:
+    """torch.split: pieces of split_size (the last may be smaller) or of the listed sizes along dim; views."""
     d = _dim("split", dim, self.ndim)
     n = self.shape[d]
     if isinstance(split_size, int):
@@ -292,21 +324,23 @@ class IndexMixin:
       out.append(self.narrow(d, off, s)); off += s
     return out
   def chunk(self, chunks: int, dim=0) -> list:
+    """torch.chunk: at most `chunks` pieces of equal size (the last may be smaller) along dim; views."""
     if chunks <= 0: raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     d = _dim("chunk", dim, self.ndim)
     return self.split(max(1, -(-self.shape[d] // chunks)), d)
   def unbind(self, dim=0) -> list:
+    """torch.unbind: the slices along dim, with dim removed, as a list of views."""
     d = _dim("unbind", dim, self.ndim)
     return [self.narrow(d, i, 1).squeeze(d) for i in range(self.shape[d])]
 
   def _one_hot_along(self, n: int) -> Tensor:
     """(self == arange(n)) with the arange along a new trailing dim."""
-    from lazygrad.tensor import Tensor
-    return self.unsqueeze(-1).eq(Tensor.arange(n, device=self.device).reshape((1,) * self.ndim + (n,)))
+    return self.unsqueeze(-1).eq(self._Tensor.arange(n, device=self.device).reshape((1,) * self.ndim + (n,)))
 
   def gather(self, dim, index) -> Tensor:
-    from lazygrad.tensor import Tensor
-    if not isinstance(index, Tensor) or index.dtype.is_float: raise TypeError("gather: index must be an integer Tensor")
+    """torch.gather: out[i][j] = self[index[i][j]][j] (for dim 0) etc.; index may be smaller than self outside dim.
+    Computed as a one-hot compare and a sum over dim (work grows with the size of dim; no gather primitive)."""
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("gather: index must be an integer Tensor")
     d = _dim("gather", dim, self.ndim)
     if index.ndim != self.ndim or any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
       raise ValueError(f"gather: index of shape {index.shape} does not fit input of shape {self.shape} along dim {d}")
@@ -316,9 +350,9 @@ class IndexMixin:
     return hit.where(x, 0).sum(-1, dtype=self.dtype) if self.dtype.is_float else hit.where(x, 0).sum(-1).cast(self.dtype)
 
   def scatter_add(self, dim, index, src) -> Tensor:
-    from lazygrad.tensor import Tensor
+    """torch.scatter_add (not in place): self plus src summed into the positions index gives along dim; one-hot compare and sum."""
     d = _dim("scatter_add", dim, self.ndim)
-    if not isinstance(index, Tensor) or index.dtype.is_float: raise TypeError("scatter_add: index must be an integer Tensor")
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("scatter_add: index must be an integer Tensor")
     if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
        any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
       raise ValueError(f"scatter_add: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
@@ -330,18 +364,8 @@ class IndexMixin:
     return self + contrib._movement(Ops.PAD, pad).cast(self.dtype)
 
   def one_hot(self, num_classes: int = -1) -> Tensor:
+    """F.one_hot: int64 (..., num_classes); num_classes=-1 reads the max value, which realizes (a host sync)."""
     if self.dtype.is_float: raise TypeError(f"one_hot: expects an integer tensor, got {self.dtype}")
     if num_classes == -1: num_classes = int(self.max().item()) + 1
     return self._one_hot_along(num_classes).cast(dtypes.int64)
 
-
-def Tensor_full_like_bool(x):
-  from lazygrad.tensor import Tensor
-  return Tensor.full(x.shape, True, dtype=dtypes.bool, device=x.device)
-
-
-class IndexError_(IndexError, ValueError):
-  """Out-of-range or malformed indices: an IndexError as in torch, and a ValueError as API.md promises."""
-
-
-TypeError_ = TypeError

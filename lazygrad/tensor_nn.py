@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Optional
 from lazygrad.dtype import dtypes, result_type
+from lazygrad.tensor_base import TensorBase, no_grad, broadcast_shape
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -30,12 +31,12 @@ def _check_pool(op: str, shape, k: tuple, s: tuple, p: tuple, dil: tuple) -> Non
       raise ValueError(f"{op}: kernel {k} (padding {p}, dilation {dil}) is larger than the input {tuple(shape)}; output would be empty")
 
 
-class NNMixin:
+class NNMixin(TensorBase):
   __slots__ = ()
   # ---- sliding windows
   def _pool(self, kernel: tuple, stride: tuple, dilation: tuple) -> Tensor:
     """Windows over the last len(kernel) dims: (..., o1, o2, .., k1, k2, ..) as views."""
-    from lazygrad.tensor import Tensor
+    Tensor = self._Tensor
     x, nk = self, len(kernel)
     lead = self.ndim - nk
     for j, (k, s, d) in enumerate(zip(kernel, stride, dilation)):
@@ -53,12 +54,15 @@ class NNMixin:
     return x
 
   def conv2d(self, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """F.conv2d: input (N, C, H, W), weight (O, C/groups, kH, kW); stride, padding (int, pair, 'same', 'valid'), dilation, groups.
+    Built as windows (views) times the weight summed; the scheduler runs it as a contraction."""
     return self._conv(weight, bias, stride, padding, dilation, groups, 2, "conv2d")
   def conv1d(self, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """F.conv1d: input (N, C, L), weight (O, C/groups, k); as conv2d with one spatial dim."""
     return self._conv(weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
   def _conv(self, weight, bias, stride, padding, dilation, groups, nd, op) -> Tensor:
-    from lazygrad.tensor import Tensor
+    Tensor = self._Tensor
     if not isinstance(weight, Tensor): raise TypeError(f"{op}: weight must be a Tensor")
     if self.ndim != nd + 2 or weight.ndim != nd + 2:
       raise ValueError(f"{op}: expects input (N, C, {'H, W' if nd == 2 else 'L'}) and weight of {nd + 2} dims, got {self.shape} and {weight.shape}")
@@ -96,6 +100,8 @@ class NNMixin:
     return out + bias.reshape((1, cout) + (1,) * nd) if bias is not None else out
 
   def max_pool2d(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False) -> Tensor:
+    """F.max_pool2d on (N, C, H, W) or (C, H, W); ceil_mode and return_indices are not supported.
+    Unlike torch, tied maxima in a window share the gradient equally (torch gives it to one)."""
     if ceil_mode or return_indices: raise ValueError("max_pool2d: ceil_mode and return_indices are not supported")
     if self.ndim not in (3, 4): raise ValueError(f"max_pool2d: expects a 3-D or 4-D input, got {self.shape}")
     k = _tuple(kernel_size, 2, "kernel_size", "max_pool2d")
@@ -108,6 +114,7 @@ class NNMixin:
     return x._pool(k, s, dil).amax((-2, -1))
 
   def avg_pool2d(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> Tensor:
+    """F.avg_pool2d on (N, C, H, W) or (C, H, W), with count_include_pad; ceil_mode and divisor_override are not supported."""
     if ceil_mode: raise ValueError("avg_pool2d: ceil_mode is not supported")
     if self.ndim not in (3, 4): raise ValueError(f"avg_pool2d: expects a 3-D or 4-D input, got {self.shape}")
     k = _tuple(kernel_size, 2, "kernel_size", "avg_pool2d")
@@ -121,7 +128,8 @@ class NNMixin:
     return windows.sum((-2, -1)) / ones.sum((-2, -1))
 
   def adaptive_avg_pool2d(self, output_size) -> Tensor:
-    from lazygrad.tensor import Tensor
+    """F.adaptive_avg_pool2d: windows as torch's (one avg_pool2d when the sizes divide, else one mean per output cell)."""
+    Tensor = self._Tensor
     oh, ow = _tuple(output_size, 2, "output_size", "adaptive_avg_pool2d")
     h, w = self.shape[-2:]
     if h % oh == 0 and w % ow == 0: return self.avg_pool2d((h // oh, w // ow))
@@ -134,7 +142,9 @@ class NNMixin:
 
   # ---- regularisation and normalisation
   def dropout(self, p: float = 0.5, training: bool = True) -> Tensor:
-    from lazygrad.tensor import Tensor
+    """F.dropout: zero each element with probability p and scale the rest by 1/(1-p) when training (the mask is lazygrad's Philox
+    stream, so not torch's numbers); identity when not training."""
+    Tensor = self._Tensor
     if not 0 <= p <= 1: raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0: return self
     if p == 1: return self * 0
@@ -142,6 +152,7 @@ class NNMixin:
     return keep.where(self, 0) * (1 / (1 - p))
 
   def layer_norm(self, normalized_shape, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
+    """F.layer_norm over the trailing normalized_shape dims, with optional weight and bias; half floats normalise in float32."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if self.shape[self.ndim - len(shape):] != shape:
       raise ValueError(f"layer_norm: normalized_shape {shape} does not match the end of input shape {self.shape}")
@@ -158,6 +169,7 @@ class NNMixin:
     return out if x is self else out.cast(result_type(*(t for t in (self, weight, bias) if t is not None)))
 
   def rms_norm(self, normalized_shape, weight: Optional[Tensor] = None, eps: Optional[float] = None) -> Tensor:
+    """F.rms_norm: x / sqrt(mean(x^2) + eps) over the trailing dims, times weight; eps defaults to float32's machine epsilon."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     axes = tuple(range(self.ndim - len(shape), self.ndim))
     eps = eps if eps is not None else 1.1920928955078125e-07
@@ -166,7 +178,8 @@ class NNMixin:
 
   def batch_norm(self, running_mean: Optional[Tensor], running_var: Optional[Tensor], weight: Optional[Tensor] = None,
                  bias: Optional[Tensor] = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
-    from lazygrad.tensor import no_grad
+    """F.batch_norm on (N, C, ...): batch statistics when training (updating running_mean/var in place with momentum and the
+    unbiased variance, as torch), else the running statistics."""
     if self.ndim < 2: raise ValueError(f"batch_norm: expects an input of at least 2 dims (N, C, ...), got {self.shape}")
     c = self.shape[1]
     axes = (0,) + tuple(range(2, self.ndim))
@@ -192,19 +205,23 @@ class NNMixin:
   # ---- attention and embeddings
   def scaled_dot_product_attention(self, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None, dropout_p: float = 0.0,
                                    is_causal: bool = False, scale: Optional[float] = None) -> Tensor:
-    from lazygrad.tensor import Tensor
+    """F.scaled_dot_product_attention: softmax(q k^T * scale + mask) v over (..., L, E), (..., S, E), (..., S, Ev);
+    attn_mask bool (True keeps) or additive, or is_causal. A row masked everywhere gives zeros (no nan)."""
+    Tensor = self._Tensor
     q = self
     if q.ndim < 2 or key.ndim != q.ndim or value.ndim != q.ndim or q.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
-      raise ValueError(f"scaled_dot_product_attention: query {q.shape}, key {key.shape} and value {value.shape} do not fit (..., L, E), (..., S, E), (..., S, Ev)")
+      raise ValueError(f"scaled_dot_product_attention: query {q.shape}, key {key.shape} and value {value.shape} "
+                       "do not fit (..., L, E), (..., S, E), (..., S, Ev)")
     if is_causal and attn_mask is not None: raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores = (q @ key.transpose(-2, -1)) * scale
     L, S = q.shape[-2], key.shape[-2]
     if is_causal: scores = Tensor.ones(L, S, dtype=dtypes.bool, device=q.device).tril().where(scores, float("-inf"))
     if attn_mask is not None:
-      from lazygrad.tensor import broadcast_shape
       try: broadcast_shape("scaled_dot_product_attention", attn_mask.shape, scores.shape)
-      except ValueError: raise ValueError(f"scaled_dot_product_attention: attn_mask {attn_mask.shape} does not broadcast to the scores {scores.shape} of query {q.shape} and key {key.shape}") from None
+      except ValueError:
+        raise ValueError(f"scaled_dot_product_attention: attn_mask {attn_mask.shape} does not broadcast to the scores {scores.shape} "
+                         f"of query {q.shape} and key {key.shape}") from None
       scores = attn_mask.where(scores, float("-inf")) if attn_mask.dtype.is_bool else scores + attn_mask
     # softmax, made safe as torch's: a row the mask hides everywhere attends to nothing (zeros, zero gradients; not nan)
     m = scores.amax(-1, keepdim=True).detach()
@@ -215,12 +232,14 @@ class NNMixin:
     return attn @ value
 
   def tril(self, diagonal: int = 0) -> Tensor:
-    from lazygrad.tensor import Tensor
+    """torch.tril: zero above the diagonal-th diagonal of the last two dims."""
+    Tensor = self._Tensor
     r, c = self.shape[-2:]
     keep = Tensor.arange(r, device=self.device).reshape(r, 1) + diagonal >= Tensor.arange(c, device=self.device).reshape(1, c)
     return keep.where(self, 0).cast(self.dtype)
   def triu(self, diagonal: int = 0) -> Tensor:
-    from lazygrad.tensor import Tensor
+    """torch.triu: zero below the diagonal-th diagonal of the last two dims."""
+    Tensor = self._Tensor
     r, c = self.shape[-2:]
     keep = Tensor.arange(r, device=self.device).reshape(r, 1) + diagonal <= Tensor.arange(c, device=self.device).reshape(1, c)
     return keep.where(self, 0).cast(self.dtype)
@@ -234,7 +253,9 @@ class NNMixin:
   # ---- losses
   def cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
                     reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    from lazygrad.tensor import Tensor
+    """F.cross_entropy on logits (N, C, ...) or (C,): integer class targets (with weight, ignore_index) or class probabilities;
+    label_smoothing and reduction as torch."""
+    Tensor = self._Tensor
     if not isinstance(target, Tensor): raise TypeError("cross_entropy: target must be a Tensor")
     if self.ndim < 1: raise ValueError(f"cross_entropy: input must have a class dim, got shape {self.shape}")
     cdim = 1 if self.ndim > 1 else 0
@@ -255,10 +276,12 @@ class NNMixin:
     if reduction == "mean":
       denom = (valid.where(weight[valid.where(target, 0)], 0).sum() if weight is not None else valid.sum())
       return (1 - label_smoothing) * _finish_nll(nll, target, weight, ignore_index, "mean") + label_smoothing / n * smooth.sum() / denom
-    return (1 - label_smoothing) * _finish_nll(nll, target, weight, ignore_index, reduction) + _reduction(label_smoothing / n * smooth, reduction, "cross_entropy")
+    return (1 - label_smoothing) * _finish_nll(nll, target, weight, ignore_index, reduction) + \
+      _reduction(label_smoothing / n * smooth, reduction, "cross_entropy")
 
   def nll_loss(self, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
-    from lazygrad.tensor import Tensor
+    """F.nll_loss on log-probabilities (N, C, ...) or (C,) with integer class targets, weight, ignore_index, reduction."""
+    Tensor = self._Tensor
     if not isinstance(target, Tensor) or target.dtype.is_float: raise TypeError("nll_loss: target must be an integer Tensor of class indices")
     cdim = 1 if self.ndim > 1 else 0
     expect = self.shape[:cdim] + self.shape[cdim + 1:]
@@ -275,6 +298,7 @@ class NNMixin:
     return _finish_nll(loss, target, weight, ignore_index, reduction)
 
   def binary_cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean") -> Tensor:
+    """F.binary_cross_entropy on probabilities; each log is clamped at -100, as torch."""
     if target.shape != self.shape: raise ValueError(f"binary_cross_entropy: target {target.shape} must match input {self.shape}")
     # torch clamps each log at -100 so a 0 or 1 prediction stays finite
     loss = -(target * self.log().maximum(-100) + (1 - target) * (1 - self).log().maximum(-100))
@@ -283,6 +307,7 @@ class NNMixin:
 
   def binary_cross_entropy_with_logits(self, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean",
                                        pos_weight: Optional[Tensor] = None) -> Tensor:
+    """F.binary_cross_entropy_with_logits: sigmoid and BCE in one stable expression, with weight and pos_weight."""
     if target.shape != self.shape: raise ValueError(f"binary_cross_entropy_with_logits: target {target.shape} must match input {self.shape}")
     # log(1 + exp(-|x|)) form: finite for logits of any size
     log_sig_neg = -self.softplus(threshold=float("inf"))           # log(1 - sigmoid(x)) = -softplus(x)
@@ -293,6 +318,7 @@ class NNMixin:
     return _reduction(loss, reduction, "binary_cross_entropy_with_logits")
 
   def mse_loss(self, target: Tensor, reduction: str = "mean") -> Tensor:
+    """F.mse_loss: mean (or sum/none) of squared differences; a target that expands to the input's shape is broadcast."""
     if target.shape != self.shape and target.ndim <= self.ndim:
       try: target = target.expand(self.shape)
       except ValueError: pass
@@ -301,15 +327,15 @@ class NNMixin:
     return _reduction(d * d, reduction, "mse_loss")
 
   def l1_loss(self, target: Tensor, reduction: str = "mean") -> Tensor:
+    """F.l1_loss: mean (or sum/none) of absolute differences; shapes must match."""
     if target.shape != self.shape: raise ValueError(f"l1_loss: target {target.shape} must match input {self.shape}")
     return _reduction((self - target).abs(), reduction, "l1_loss")
 
 
 def _class_hit(target: Tensor, n: int, cdim: int, ndim: int) -> Tensor:
   """bool tensor shaped like the input: True at (.., target[..], ..) along the class dim."""
-  from lazygrad.tensor import Tensor
   t = target.unsqueeze(cdim)
-  ar = Tensor.arange(n, device=target.device).reshape((1,) * cdim + (n,) + (1,) * (ndim - cdim - 1))
+  ar = target._Tensor.arange(n, device=target.device).reshape((1,) * cdim + (n,) + (1,) * (ndim - cdim - 1))
   return t.eq(ar)
 
 

@@ -1,23 +1,18 @@
 """Reductions, composed from REDUCE(ADD | MAX) and elementwise ops."""
 from __future__ import annotations
-from collections import namedtuple
 from typing import TYPE_CHECKING
 import numpy as np
 from lazygrad.ops import Ops
 from lazygrad.dtype import dtypes
 from lazygrad.helpers import prod
+from lazygrad.tensor_base import TensorBase, MinMax, check_dim as _check_dim
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
-MinMax = namedtuple("MinMax", ["values", "indices"])
+__all__ = ["ReduceMixin", "MinMax"]
 
 
-def _check_dim(op, dim, ndim):
-  from lazygrad.tensor import _check_dim as check
-  return check(op, dim, ndim)
-
-
-class ReduceMixin:
+class ReduceMixin(TensorBase):
   __slots__ = ()
   def _axes(self, op: str, dim) -> tuple[int, ...]:
     if dim is None: return tuple(range(self.ndim))
@@ -33,10 +28,13 @@ class ReduceMixin:
     return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
   def sum(self, dim=None, keepdim=False, dtype=None, axis=None) -> Tensor:
+    """torch.sum over dim (None: all; an int or a tuple; axis= alias), keepdim; ints and bools sum in int64, as torch; dtype casts first."""
     dim = axis if axis is not None else dim
     x = self.cast(dtypes.from_any(dtype)) if dtype is not None else self.cast(dtypes.int64) if not self.dtype.is_float else self
     return x._reduced(Ops.ADD, "sum", dim, keepdim)
   def mean(self, dim=None, keepdim=False, dtype=None, axis=None) -> Tensor:
+    """torch.mean over dim (None: all); float inputs only unless dtype is given, as torch; half floats accumulate
+    in float32. An empty reduction is nan."""
     dim = axis if axis is not None else dim
     if not self.dtype.is_float and dtype is None:
       raise TypeError(f"mean: input dtype must be floating point, got {self.dtype}")
@@ -46,6 +44,7 @@ class ReduceMixin:
     s = x.sum(dim, keepdim, dtype=dtypes.float32 if x.dtype.is_float and x.dtype.itemsize < 4 else None)
     return (s / n if n else s * float("nan")).cast(x.dtype)
   def var(self, dim=None, keepdim=False, correction=1, unbiased=None, axis=None) -> Tensor:
+    """torch.var with correction (default 1; unbiased=True/False as the old torch API); half floats accumulate in float32."""
     dim = axis if axis is not None else dim
     if unbiased is not None: correction = int(unbiased)
     n = prod(self.shape[a] for a in self._axes("var", dim))
@@ -53,11 +52,13 @@ class ReduceMixin:
     acc = dtypes.float32 if self.dtype.itemsize < 4 and self.dtype.is_float else None   # half floats accumulate in float32
     return ((centered * centered).sum(dim, keepdim, dtype=acc) / max(n - correction, 0)).cast(self._float().dtype)
   def std(self, dim=None, keepdim=False, correction=1, unbiased=None, axis=None) -> Tensor:
+    """torch.std: sqrt(var); where the variance is 0 the gradient is 0, as torch."""
     v = self.var(dim, keepdim, correction, unbiased, axis)
     # where the variance is 0, torch's gradient is 0 (sqrt's inf times a zero would be nan)
     zero = v.eq(0)
     return zero.where(0, zero.where(1, v).sqrt())
   def var_mean(self, dim=None, keepdim=False, correction=1):
+    """torch.var_mean: the tuple (var, mean)."""
     return self.var(dim, keepdim, correction), self.mean(dim, keepdim)
 
   def _check_nonempty(self, op, dim):
@@ -65,26 +66,33 @@ class ReduceMixin:
       if self.shape[a] == 0: raise ValueError(f"{op}: cannot reduce over the empty dim {a} of shape {self.shape}")
 
   def amax(self, dim=None, keepdim=False, axis=None) -> Tensor:
+    """torch.amax over dim (None: all, or a tuple); ties share the gradient equally, as torch. Raises on an empty dim."""
     dim = axis if axis is not None else dim
     self._check_nonempty("amax", dim)
     return self._reduced(Ops.MAX, "amax", dim, keepdim)
   def amin(self, dim=None, keepdim=False, axis=None) -> Tensor:
+    """torch.amin over dim (None: all, or a tuple); ties share the gradient equally, as torch. Raises on an empty dim."""
     dim = axis if axis is not None else dim
     self._check_nonempty("amin", dim)
     if self.dtype.is_bool: return self.all(dim, keepdim)
     if self.dtype.is_int: return ~((~self).amax(dim, keepdim))   # ~ reverses the order without overflow, unlike -
     return -((-self).amax(dim, keepdim))
   def max(self, dim=None, keepdim=False, axis=None):
+    """torch.max: with no dim the 0-d max; with dim the named tuple (values, indices); with a Tensor, maximum.
+    Unlike torch, the values' gradient is shared equally among tied maxima (torch gives it to the returned index)."""
     dim = axis if axis is not None else dim
-    if isinstance(dim, _T()): return self.maximum(dim)
+    if isinstance(dim, TensorBase): return self.maximum(dim)
     if dim is None: return self.amax()
     return MinMax(self.amax(dim, keepdim), self.argmax(dim, keepdim))
   def min(self, dim=None, keepdim=False, axis=None):
+    """torch.min: with no dim the 0-d min; with dim the named tuple (values, indices); with a Tensor, minimum.
+    Unlike torch, the values' gradient is shared equally among tied minima (torch gives it to the returned index)."""
     dim = axis if axis is not None else dim
-    if isinstance(dim, _T()): return self.minimum(dim)
+    if isinstance(dim, TensorBase): return self.minimum(dim)
     if dim is None: return self.amin()
     return MinMax(self.amin(dim, keepdim), self.argmin(dim, keepdim))
   def argmax(self, dim=None, keepdim=False, axis=None) -> Tensor:
+    """torch.argmax: int64 index of the first maximum (nan counts as the maximum, as torch); dim=None indexes the flattened tensor."""
     dim = axis if axis is not None else dim
     if dim is None: return self.reshape(-1).argmax(0)
     d = _check_dim("argmax", dim, self.ndim)
@@ -92,19 +100,23 @@ class ReduceMixin:
     x = self.reshape(1) if self.ndim == 0 else self
     n = x.shape[d]
     # the first index of the max: count down from n so the smallest index wins
-    idx = _T().arange(n, 0, -1, device=self.device).reshape((n,) + (1,) * (x.ndim - d - 1))
+    idx = self._Tensor.arange(n, 0, -1, device=self.device).reshape((n,) + (1,) * (x.ndim - d - 1))
     hit = x.eq(x.amax(d, keepdim=True)) | (x.isnan() if x.dtype.is_float else False)
     out = n - hit.where(idx._broadcast_to(x.shape), 0).amax(d, keepdim=True)
     return out if keepdim and self.ndim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i != d))
   def argmin(self, dim=None, keepdim=False, axis=None) -> Tensor:
+    """torch.argmin: int64 index of the first minimum (nan counts as the minimum, as torch); dim=None indexes the flattened tensor."""
     dim = axis if axis is not None else dim
     if self.dtype.is_bool: return self.logical_not().argmax(dim, keepdim)
     return (~self if self.dtype.is_int else -self).argmax(dim, keepdim)
   def all(self, dim=None, keepdim=False) -> Tensor:
+    """torch.all: True where every element along dim is nonzero (a bool tensor)."""
     return self.logical_not().any(dim, keepdim).logical_not()
   def any(self, dim=None, keepdim=False) -> Tensor:
+    """torch.any: True where some element along dim is nonzero (a bool tensor)."""
     return self.cast(dtypes.bool)._reduced(Ops.MAX, "any", dim, keepdim)
   def prod(self, dim=None, keepdim=False, dtype=None) -> Tensor:
+    """torch.prod over one dim (or all with dim=None); a tree of pairwise multiplies: log2(n) kernels, exact gradients at zeros."""
     x = self.cast(dtypes.from_any(dtype)) if dtype else self.cast(dtypes.int64) if not self.dtype.is_float else self
     if dim is None: return x.reshape(-1).prod(0, keepdim=False).reshape((1,) * self.ndim if keepdim else ())
     d = _check_dim("prod", dim, self.ndim)
@@ -118,15 +130,18 @@ class ReduceMixin:
     x = x.transpose(d, -1) if self.ndim else x.reshape(())
     return x if keepdim or not self.ndim else x.squeeze(d)
   def logsumexp(self, dim=None, keepdim=False) -> Tensor:
+    """torch.logsumexp: log(sum(exp(x))) computed stably around the (detached) max; all -inf rows stay -inf."""
     m = self.amax(dim, keepdim=True).detach()
     m = m.isinf().where(0, m)   # all -inf rows stay -inf instead of nan
     out = (self - m).exp().sum(dim, keepdim=True).log() + m
     return out if keepdim else out.squeeze(self._axes("logsumexp", dim))
   def softmax(self, dim=-1, dtype=None) -> Tensor:
+    """torch.softmax along dim (default -1; torch requires it); ints compute in float32; dtype casts first."""
     x = self.cast(dtype) if dtype else self._float()
     e = (x - x.amax(dim, keepdim=True).detach()).exp()
     return e / e.sum(dim, keepdim=True)
   def log_softmax(self, dim=-1, dtype=None) -> Tensor:
+    """torch.log_softmax along dim (default -1; torch requires it), as (x - max) - log(sum(exp(x - max)))."""
     x = self.cast(dtype) if dtype else self._float()
     # (x - m) - log(sum(exp(x - m))): subtracting a big logsumexp instead would lose the small values' precision
     m = x.amax(dim, keepdim=True).detach()
@@ -134,36 +149,38 @@ class ReduceMixin:
     # -(m - x), not the (x - m) inside the exp: one shared node would be stored at full size between the two kernels
     return -(m - x) - (x - m).exp().sum(dim, keepdim=True).log()
   def cumsum(self, dim=0) -> Tensor:
+    """torch.cumsum along dim: one lower-triangular contraction (O(n^2) work along dim, one kernel); ints give int64; inf and nan
+    propagate as torch."""
     d = _check_dim("cumsum", dim, self.ndim)
     if self.ndim == 0: return self
     x = self.transpose(d, -1)
     n = x.shape[-1]
     # a lower-triangular contraction: one kernel (a matmul on cpu)
-    tri = (_T().arange(n, device=self.device).reshape(n, 1) >= _T().arange(n, device=self.device).reshape(1, n))
+    tri = (self._Tensor.arange(n, device=self.device).reshape(n, 1) >= self._Tensor.arange(n, device=self.device).reshape(1, n))
     if not x.dtype.is_float: return (x.unsqueeze(-2) * tri.cast(x.dtype)).sum(-1).cast(dtypes.int64).transpose(d, -1)
     # inf * 0 above the diagonal would be nan: contract the finite values, and count +inf, -inf and nan
     # seen so far with the same contraction (one kernel: the four ride along a new leading dim)
-    parts = _T().stack([x.isfinite().where(x, 0), x.eq(float("inf")).cast(x.dtype), x.eq(float("-inf")).cast(x.dtype),
+    parts = self._Tensor.stack([x.isfinite().where(x, 0), x.eq(float("inf")).cast(x.dtype), x.eq(float("-inf")).cast(x.dtype),
                           x.isnan().cast(x.dtype)])
     out, pinf, ninf, nan = (parts.unsqueeze(-2) * tri.cast(x.dtype)).sum(-1)
     out = (pinf > 0).where(float("inf"), (ninf > 0).where(float("-inf"), out))
     return ((nan > 0) | ((pinf > 0) & (ninf > 0))).where(float("nan"), out).transpose(d, -1)
   def cumprod(self, dim=0) -> Tensor:
+    """torch.cumprod along dim, as n separate products stacked: fine for short dims, slow for long ones."""
     d = _check_dim("cumprod", dim, self.ndim)
-    return _T().stack([self.narrow(d, 0, i + 1).prod(d) for i in range(self.shape[d])], d)
+    return self._Tensor.stack([self.narrow(d, 0, i + 1).prod(d) for i in range(self.shape[d])], d)
 
   def argsort(self, dim=-1, descending=False) -> Tensor:
+    """torch.argsort (stable): int64 indices. Sorts on the host, so it realizes (a device sync); not differentiable."""
     d = _check_dim("argsort", dim, self.ndim)
     idx = np.argsort(-self.numpy() if descending else self.numpy(), axis=d, kind="stable")
-    return _T()(idx.astype(np.int64), device=self.device)
+    return self._Tensor(idx.astype(np.int64), device=self.device)
   def sort(self, dim=-1, descending=False):
+    """torch.sort: the named tuple (values, indices); indices from argsort (host sort, a sync), values gathered (differentiable)."""
     idx = self.argsort(dim, descending)
     return MinMax(self.gather(dim, idx), idx)
   def topk(self, k, dim=-1, largest=True, sorted=True):
+    """torch.topk: the named tuple (values, indices) of the k largest (or smallest) along dim, always sorted; a host sort (a sync)."""
     idx = self.argsort(dim, descending=largest).narrow(dim, 0, k)
     return MinMax(self.gather(dim, idx), idx)
 
-
-def _T():
-  from lazygrad.tensor import Tensor
-  return Tensor

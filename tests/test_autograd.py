@@ -6,7 +6,7 @@ import torch
 import lazygrad
 from lazygrad import Tensor, dtypes
 from lazygrad.ops import Ops
-from lazygrad.ops import gradient
+from lazygrad.autograd import gradient
 from lazygrad.tensor import _GradMode
 from helpers import helper_test_op
 

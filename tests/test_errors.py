@@ -288,7 +288,7 @@ def test_failed_backward_leaves_grads_untouched():
 
 def test_failing_gradient_rule_restores_grad_mode_and_grads(monkeypatch):
   from lazygrad.ops import Ops
-  from lazygrad.ops import gradient
+  from lazygrad.autograd import gradient
   w = Tensor([1.0, 2.0], requires_grad=True)
   v = Tensor([3.0, 4.0], requires_grad=True)
   def boom(out, g, x): raise RuntimeError("exp rule exploded")

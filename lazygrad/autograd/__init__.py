@@ -1,9 +1,15 @@
-"""Reverse-mode autodiff over the lazy graph: the backward pass is built as more nodes."""
+"""Reverse-mode autodiff over the lazy graph: the backward pass is built as more nodes.
+
+The gradient rules (one per primitive) are in autograd/gradient.py. This package sits
+below tensor.py: it imports tensor_base, never tensor.py, and builds tensors through
+TensorBase._Tensor (the composed Tensor class)."""
 from __future__ import annotations
 from typing import Sequence, TYPE_CHECKING
 import numpy as np
+from lazygrad.dtype import dtypes
 from lazygrad.ops import Node, Ops
-from lazygrad.ops.gradient import RULES, NO_GRADIENT
+from lazygrad.tensor_base import TensorBase, _GradMode
+from lazygrad.autograd.gradient import RULES, NO_GRADIENT
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -25,7 +31,9 @@ def _on_grad_path(roots: list[Node]) -> list[Node]:
 
 
 def compute_gradients(root_grads: list[tuple[Node, "Tensor"]], targets: list[Node], create_graph: bool) -> dict[int, "Tensor"]:
-  from lazygrad.tensor import Tensor, _GradMode
+  """Gradients (by id of node) for every node on a path from the roots to a target, seeded with root_grads.
+  The rules run with grad mode set to create_graph, so the result is differentiable only when asked."""
+  Tensor = TensorBase._Tensor
   order = _on_grad_path([n for n, _ in root_grads])
   # only walk nodes from which some target is reachable
   wanted = {id(t) for t in targets}
@@ -55,7 +63,7 @@ def compute_gradients(root_grads: list[tuple[Node, "Tensor"]], targets: list[Nod
 
 
 def _root_grad(t, gradient, op: str):
-  from lazygrad.tensor import Tensor
+  Tensor = TensorBase._Tensor
   if not t.requires_grad:
     raise RuntimeError(f"{op}: element 0 of tensors does not require grad and does not have a grad_fn (shape {t.shape})")
   if gradient is None:
@@ -67,9 +75,9 @@ def _root_grad(t, gradient, op: str):
 
 
 def backward(t, gradient, create_graph: bool) -> None:
-  from lazygrad.tensor import Tensor
+  """Tensor.backward: accumulate the gradients of t into .grad of every live leaf that requires grad."""
   g = _root_grad(t, gradient, "backward")
-  params = [p for p in list(Tensor._params.values()) if p.requires_grad]
+  params = [p for p in list(TensorBase._params.values()) if p.requires_grad]
   grads = compute_gradients([(t.node, g)], [p.node for p in params], create_graph)
   for p in params:
     pg = grads.get(id(p.node))
@@ -79,13 +87,13 @@ def backward(t, gradient, create_graph: bool) -> None:
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False, allow_unused: bool = False):
-  """lazygrad.grad: gradients of outputs w.r.t. inputs as Tensors, without touching .grad."""
-  from lazygrad.tensor import Tensor
-  single = isinstance(inputs, Tensor)
-  outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+  """torch.autograd.grad: gradients of outputs w.r.t. inputs as Tensors, without touching .grad.
+  retain_graph is accepted and has no effect (the graph is never freed)."""
+  single = isinstance(inputs, TensorBase)
+  outputs = [outputs] if isinstance(outputs, TensorBase) else list(outputs)
   inputs = [inputs] if single else list(inputs)
   if grad_outputs is None: grad_outputs = [None] * len(outputs)
-  elif isinstance(grad_outputs, Tensor): grad_outputs = [grad_outputs]
+  elif isinstance(grad_outputs, TensorBase): grad_outputs = [grad_outputs]
   if len(grad_outputs) != len(outputs): raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
   for i in inputs:
     if not i.requires_grad: raise RuntimeError(f"grad: one of the differentiated tensors (shape {i.shape}) does not require grad")
@@ -95,7 +103,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
   for i in inputs:
     g = grads.get(id(i.node))
     if g is None and not allow_unused:
-      raise RuntimeError(f"grad: one of the differentiated tensors (shape {i.shape}) appears to not have been used in the graph; pass allow_unused=True")
+      raise RuntimeError(f"grad: one of the differentiated tensors (shape {i.shape}) appears to not have been used in the graph; "
+                         "pass allow_unused=True")
     out.append(g if g is None or create_graph else g.detach())
   return tuple(out)
 
@@ -105,8 +114,7 @@ def gradcheck(fn, inputs: Sequence, eps: float = 1e-6, atol: float = 1e-5, rtol:
 
   fn maps Tensors to a Tensor; every float input is checked. Raises AssertionError with
   the worst mismatch, returns True when all gradients agree."""
-  from lazygrad.tensor import Tensor
-  from lazygrad.dtype import dtypes
+  Tensor = TensorBase._Tensor
   arrays = [np.asarray(x.numpy() if isinstance(x, Tensor) else x, dtype=np.float64) for x in inputs]
   leaves = [Tensor(a, dtype=dtypes.float64, requires_grad=True) for a in arrays]
   out = fn(*leaves)

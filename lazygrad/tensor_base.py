@@ -1,0 +1,101 @@
+"""The bottom of the Tensor front end: what tensor.py, its theme modules (tensor_*.py) and
+autograd share. It imports no other front-end module, so the imports run one way:
+
+  tensor.py -> tensor_{create,math,activations,index,reduce,nn}.py, autograd/ -> tensor_base.py -> ops/, dtype, helpers
+
+The theme modules are mixin classes: their methods run on a Tensor `self` and build new
+tensors through `TensorBase._Tensor`, the composed class, which tensor.py sets once when
+it defines Tensor (the one late binding in the front end; no module imports tensor.py
+back)."""
+from __future__ import annotations
+from collections import namedtuple
+import functools
+import weakref
+import numpy as np
+from lazygrad.ops import Ops
+
+
+class _GradMode:
+  enabled = True
+
+
+class no_grad:
+  """Context manager and decorator: ops inside build nodes that need no gradient.
+  As torch's, it decorates with or without parentheses (@no_grad() and @no_grad)."""
+  def __new__(cls, fn=None):
+    if fn is None: return super().__new__(cls)
+    if not callable(fn): raise TypeError(f"no_grad: expected a function to decorate, got {type(fn).__name__}")
+    return cls()(fn)
+  def __enter__(self):
+    self.prev, _GradMode.enabled = _GradMode.enabled, False
+  def __exit__(self, *exc):
+    _GradMode.enabled = self.prev
+  def __call__(self, fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+      with no_grad(): return fn(*args, **kwargs)
+    return wrapper
+
+
+class _RNG:
+  """The global random stream: Tensor.manual_seed sets the seed; each rand() takes the next numel counters."""
+  seed, counter = 0, 0
+
+
+MinMax = namedtuple("MinMax", ["values", "indices"])
+MinMax.__doc__ = "(values, indices), what max(dim)/min(dim)/sort/topk return, as torch's named tuples."
+
+
+class IndexError_(IndexError, ValueError):
+  """Out-of-range or malformed indices: an IndexError as in torch, and a ValueError as API.md promises."""
+
+
+class TensorBase:
+  """The root of every Tensor mixin. `isinstance(x, TensorBase)` is the front end's
+  "is a Tensor" test; `_Tensor` is the composed lazygrad.tensor.Tensor (set by tensor.py);
+  `_params` holds the leaves with requires_grad, for backward() (keyed by id: a WeakSet
+  compares members with ==, which is elementwise here)."""
+  __slots__ = ()
+  _Tensor: type = None   # type: ignore[assignment]
+  _params: "weakref.WeakValueDictionary[int, TensorBase]" = weakref.WeakValueDictionary()
+
+
+# ---- argument checks and shape arithmetic shared by the theme modules
+
+def check_dim(op: str, dim: int, ndim: int) -> int:
+  """dim normalised to [0, ndim) (a 0-d tensor accepts -1 and 0), or a TypeError/ValueError naming op."""
+  if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+    raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+  lo, hi = (-ndim, ndim - 1) if ndim else (-1, 0)
+  if not lo <= dim <= hi: raise ValueError(f"{op}: dim {dim} out of range for a tensor of {ndim} dims")
+  return dim + ndim if dim < 0 and ndim else (0 if ndim == 0 else dim)
+
+
+def broadcast_shape(op: str, *shapes) -> tuple[int, ...]:
+  """The shape numpy/torch broadcasting gives `shapes`, or a ValueError naming op."""
+  nd = max(len(s) for s in shapes)
+  padded = [(1,) * (nd - len(s)) + tuple(s) for s in shapes]
+  out = []
+  for dims in zip(*padded):
+    sizes = {d for d in dims if d != 1}
+    if len(sizes) > 1: raise ValueError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together")
+    out.append(sizes.pop() if sizes else 1)
+  return tuple(out)
+
+
+def check_shape(op: str, shape) -> tuple[int, ...]:
+  """shape as a tuple of non-negative Python ints, or a TypeError/ValueError naming op."""
+  for s in shape:
+    if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+      raise TypeError(f"{op}: shape must be a sequence of ints, got {shape}")
+    if s < 0: raise ValueError(f"{op}: negative dimension in shape {tuple(shape)}")
+  return tuple(int(s) for s in shape)
+
+
+def movement_shape(op: Ops, arg, shape) -> tuple[int, ...]:
+  """The shape after movement op `op` with `arg` on a value of `shape`."""
+  if op is Ops.RESHAPE or op is Ops.EXPAND: return tuple(arg)
+  if op is Ops.PERMUTE: return tuple(shape[i] for i in arg)
+  if op is Ops.PAD: return tuple(s + b + a for s, (b, a) in zip(shape, arg))
+  if op is Ops.SHRINK: return tuple(hi - lo for lo, hi in arg)
+  return tuple(shape)
