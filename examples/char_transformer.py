@@ -240,7 +240,6 @@ def main(argv=None) -> float:
 
   t0 = time.perf_counter()
   val = evaluate(model, corpus, "val", cfg["final_eval_batches"], B, T, seed=4321)
-  val_hist.append((step, val))
   n_chars = cfg["final_eval_batches"] * B * T
   print(f"held-out loss {val:.4f} nats/char = {val / LN2:.3f} bits/char ({n_chars:,} predicted characters, {time.perf_counter() - t0:.1f} s)")
 
@@ -253,7 +252,8 @@ def main(argv=None) -> float:
     losses = np.array([loss for _, loss in train_hist])
     path = save_loss_curve(args.out or os.path.join(args.out_dir, f"char_transformer_{args.config}.png"), losses / LN2,
                            f"char GPT {L}L {H}H w{C} ctx{T} on Shakespeare ({device})", label="train", ylabel="bits / char",
-                           extra={"validation": ([s for s, _ in val_hist], [v / LN2 for _, v in val_hist])},
+                           extra={"validation": ([s for s, _ in val_hist], [v / LN2 for _, v in val_hist]),
+                                  f"held-out, final ({n_chars:,} chars)": ([step], [val / LN2])},
                            hlines=((2.8, "2.8 bits/char"),), secondary=("nats / char", lambda b: b * LN2, lambda n: n / LN2))
     if path: print(f"loss curve: {path}")
   if args.save:

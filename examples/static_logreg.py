@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # examples/common.py
 from common import make_parser, parse_args, progress, save_loss_curve, summary   # noqa: E402
-from lazygrad import dtypes, static as tf   # noqa: E402
+from lazygrad import GlobalCounters, dtypes, static as tf   # noqa: E402
 from lazygrad.data import DataLoader, DatasetNotFoundError, load_digits   # noqa: E402
 
 
@@ -35,10 +35,12 @@ def main(argv=None) -> float:
   loader = DataLoader(train, args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
   print(f"static-graph logistic regression on {args.device}: {len(train)} train / {len(test)} test digits, "
         f"batch {args.batch_size}, SGD lr {args.lr}, {args.epochs} epochs ({len(loader)} steps each)")
-  sess, losses, t_train = tf.Session(), [], time.perf_counter()
+  sess, losses, kernels, t_train = tf.Session(), [], 0, time.perf_counter()
   for epoch in range(1, args.epochs + 1):
     for xb, yb in progress(loader, len(loader), f"epoch {epoch}"):
+      before = GlobalCounters.kernel_count
       _, l = sess.run([train_op, loss], feed_dict={x: xb, y: yb})
+      kernels += GlobalCounters.kernel_count - before
       losses.append(float(l))
       if args.steps is not None and len(losses) >= args.steps: break
     if epoch % 5 == 0 or epoch == args.epochs or len(losses) == args.steps:
@@ -46,7 +48,8 @@ def main(argv=None) -> float:
     if args.steps is not None and len(losses) >= args.steps: break
   train_s = time.perf_counter() - t_train
   acc = float((sess.run(predict, {x_test: test.arrays[0]}) == test.arrays[1]).mean())
-  print(f"{len(losses)} steps in {train_s:.2f} s, {train_s / max(len(losses), 1) * 1e3:.2f} ms per step")
+  n = max(len(losses), 1)
+  print(f"{len(losses)} steps in {train_s:.2f} s, {kernels / n:.1f} kernels per step, {train_s / n * 1e3:.2f} ms per step")
   if not args.no_plot and losses:
     path = save_loss_curve(os.path.join(args.out_dir, "static_logreg_loss.png"), losses,
                            f"static-graph logistic regression: test accuracy {acc * 100:.2f}%", epoch_steps=len(loader))
