@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import lazygrad                                      # noqa: E402
-import lazygrad.realize as lg_realize                # noqa: E402
+import lazygrad.runtime.executor as lg_realize       # noqa: E402
 import lazygrad.scheduler as lg_scheduler            # noqa: E402
 from lazygrad import Tensor, GlobalCounters, no_grad  # noqa: E402
 

@@ -153,7 +153,7 @@ def kernel_stats(items) -> list[dict]:
       if node.realized: n = min(n, node.buffer.size)
       rb += n * dt.itemsize
     out.append({"name": k.name, "shape": tuple(k.shape), "bytes": wb + rb, "flops": ir_flops(k), "kernel_flops": k.flops,
-                "tl.dot": "tl.dot" in (k.source or "")})
+                "tl.dot": "tl.dot" in it.source})
   return out
 
 

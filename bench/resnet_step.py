@@ -55,7 +55,7 @@ def torch_model(blocks, width):
 
 
 def kernel_profile(step, top: int) -> None:
-  import lazygrad.realize as R
+  import lazygrad.runtime.executor as R
   from lazygrad.runtime import get_device
   captured, orig = [], R.run_schedule
   def hook(sched):

@@ -387,7 +387,7 @@ def test_random_graphs_with_small_triton_blocks(device, monkeypatch):
   if device != "interp": pytest.skip("Triton block sizes: interp only")
   import math
 
-  from lazygrad.kernels import triton_render as tr
+  from lazygrad.kernels.triton import render as tr
   from lazygrad.runtime import get_device
 
   def small_elementwise(k, interp):

@@ -20,17 +20,8 @@ ALLOWED = collections.Counter([
   # data: the loaders build Tensors lazily (could be top-level imports: there is no cycle)
   ("lazygrad.data.loader", "lazygrad.tensor"), ("lazygrad.data.loader", "lazygrad.tensor"),
   ("lazygrad.data.text", "lazygrad.tensor"), ("lazygrad.data.text", "lazygrad.tensor"),
-  # Triton: imported only when a Triton device or the compile check is used (triton is optional)
-  ("lazygrad.kernels.triton_compile", "lazygrad.runtime.triton_device"),
-  ("lazygrad.kernels.triton_matmul", "lazygrad.backends"),
-  ("lazygrad.kernels.triton_render", "lazygrad.kernels.triton_matmul"), ("lazygrad.kernels.triton_render", "lazygrad.kernels.triton_matmul"),
-  ("lazygrad.runtime.triton_device", "lazygrad.runtime"), ("lazygrad.runtime.triton_device", "lazygrad.kernels.triton_render"),
-  ("lazygrad.runtime.triton_device", "lazygrad.backends"), ("lazygrad.runtime.triton_device", "lazygrad.helpers"),
-  ("lazygrad.runtime", "lazygrad.runtime.triton_device"),
-  # renderers picked per device at run time
-  ("lazygrad.runtime", "lazygrad.kernels.numpy_render"),
-  ("lazygrad.realize", "lazygrad.ops"), ("lazygrad.realize", "lazygrad.kernels.numpy_render"), ("lazygrad.realize", "lazygrad.kernels.triton_render"),
-  ("lazygrad.scheduler.lower", "lazygrad.kernels.numpy_lib"),
+  # the Triton device: imported only when a Triton device is used (triton and torch are optional)
+  ("lazygrad.runtime.triton_device", "lazygrad.runtime"), ("lazygrad.runtime", "lazygrad.runtime.triton_device"),
   ("lazygrad.optim.optimizer", "lazygrad.nn.module"),
   ("lazygrad.static", "lazygrad.runtime"), ("lazygrad.static", "lazygrad.autograd"),
 ])
@@ -70,3 +61,13 @@ def test_front_end_imports_standalone():
   """Each front-end module imports on its own in a fresh interpreter (no hidden order dependence)."""
   for mod in ("lazygrad.tensor_base", "lazygrad.autograd", "lazygrad.tensor_nn", "lazygrad.tensor"):
     subprocess.run([sys.executable, "-c", f"import {mod}"], check=True, cwd=ROOT)
+
+
+def test_renderers_never_import_the_runtime():
+  """Imports go one way: runtime (devices, executor) -> kernels (renderers) -> kernels/ir.py, and
+  the scheduler -> kernels/ir.py; kernels/ and scheduler/ never import runtime/ (nor kernels/ the scheduler)."""
+  graph, nested = import_graph.scan()
+  edges = [(m, t) for m, ts in graph.items() for t in ts] + [(m, t) for m, _, t in nested]
+  up = [(m, t) for m, t in edges if m.startswith(("lazygrad.kernels", "lazygrad.scheduler")) and t.startswith("lazygrad.runtime")]
+  up += [(m, t) for m, t in edges if m.startswith("lazygrad.kernels") and t.startswith("lazygrad.scheduler")]
+  assert up == []

@@ -1,4 +1,4 @@
-"""The Triton matmul template (lazygrad/kernels/triton_matmul.py).
+"""The Triton matmul template (lazygrad/kernels/triton/matmul.py).
 
 Contractions with fused prologues (casts, slices, transposes, pads, two-view reshapes,
 computed operands) and epilogues (bias, activations, an SGD update stored in W's layout)
@@ -25,9 +25,9 @@ from helpers import helper_test_op
 
 import lazygrad
 from lazygrad import GlobalCounters, Tensor, no_grad, schedule
-from lazygrad.kernels import triton_matmul
-from lazygrad.kernels.triton_matmul import matmul_program, template_ok
-from lazygrad.kernels.triton_render import LaunchConfig, TritonProgram, render_triton
+from lazygrad.kernels.triton import LaunchConfig, TritonProgram, render_triton
+from lazygrad.kernels.triton import matmul as triton_matmul
+from lazygrad.kernels.triton.matmul import matmul_program, template_ok
 from lazygrad.ops.view import ShapeTracker, View
 from lazygrad.runtime import triton_device
 
@@ -214,7 +214,7 @@ def test_template_compiles_to_tensor_cores_for_hopper(device):
   with open(path, "w") as f: json.dump(jobs, f)
   env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton_compile", path], check=False, env=env, capture_output=True, text=True, timeout=600)
+  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", path], check=False, env=env, capture_output=True, text=True, timeout=600)
   results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
   assert len(results) == len(jobs), r.stderr[-2000:]
   for tag, res in zip(graphs, results):
@@ -250,7 +250,7 @@ def test_backward_compiles_to_tensor_cores_for_hopper(device):
   with open(path, "w") as f: json.dump(jobs, f)
   env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton_compile", path], check=False, env=env, capture_output=True, text=True, timeout=600)
+  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", path], check=False, env=env, capture_output=True, text=True, timeout=600)
   results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
   assert len(results) == len(jobs), r.stderr[-2000:]
   for tag, res in zip(tags, results):

@@ -4,7 +4,7 @@ matmul, the transposing one, and contract_cat) vs np.einsum. Pure numpy: run onc
 import numpy as np
 import pytest
 
-from lazygrad.kernels import numpy_lib
+from lazygrad.kernels.numpy import lib as numpy_lib
 from lazygrad.ops.view import ShapeTracker
 
 

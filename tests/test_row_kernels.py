@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from lazygrad import Tensor, schedule
-from lazygrad.kernels import triton_render as tr
-from lazygrad.kernels.triton_render import render_triton
+from lazygrad.kernels.triton import render as tr
+from lazygrad.kernels.triton import render_triton
 from lazygrad.runtime import get_device
 
 

@@ -139,7 +139,7 @@ def test_transformer_block_matmuls_render_tl_dot():
   """Forward and backward of a transformer block: every matmul-shaped kernel (qkv, scores,
   P.V, projections, MLP, their input and weight gradients fused with the update) is
   rendered by the tl.dot template, whatever prologue and epilogue are fused into it."""
-  from lazygrad.kernels.triton_render import triton_program
+  from lazygrad.kernels.triton import triton_program
   items = lazygrad.schedule(*_transformer_block_step())
   matmuls = [it for it in items if it.kernel.contraction is not None and it.kernel.contraction.m and it.kernel.contraction.n]
   assert len(matmuls) >= 18

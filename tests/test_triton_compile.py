@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lazygrad import Tensor, schedule
-from lazygrad.kernels.triton_render import triton_program
+from lazygrad.kernels.triton import triton_program
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TENSOR_CORE = ("wgmma", "mma.sync")
@@ -33,7 +33,7 @@ def _compile(jobs: list[dict], tmp_path) -> list[dict]:
   path.write_text(json.dumps(jobs))
   env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton_compile", str(path)], check=False, env=env,
+  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", str(path)], check=False, env=env,
                      capture_output=True, text=True, timeout=600)
   results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
   assert len(results) == len(jobs), r.stderr[-2000:]

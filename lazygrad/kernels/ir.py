@@ -51,13 +51,14 @@ class Expr:
 
 @dataclass(eq=False)
 class Kernel:
+  """Built by the scheduler (scheduler/lower.py) and read-only after: renderers return a
+  program (source, launch configs) instead of writing into it."""
   name: str
   shape: tuple[int, ...]           # iteration space
   out_shape: tuple[int, ...]       # shape stored into slot 0 (reduced dims are 1)
   body: Expr
   buf_dtypes: tuple[DType, ...]    # slot 0 is the output, the rest are inputs
   var_names: tuple[str, ...] = ()  # runtime scalars (e.g. rand seed) passed at launch
-  source: str = ""                 # filled by a renderer
   key: Any = field(default=None)
   out_st: Any = None               # where out_shape's elements land in slot 0 (None: contiguous)
   contraction: Contraction | None = None   # set when the kernel's one REDUCE is a (batched) matmul

@@ -1,8 +1,12 @@
-"""Device registry: where buffers live and how kernels run."""
+"""Device registry: where buffers live and how kernels run. A device's compile(kernel) asks
+its renderer (kernels/numpy, kernels/triton) for a program and returns a Compiled: the
+program and a function running it. executor.py runs schedules; debug.py is DEBUG/GRAPH/VERIFY."""
 from __future__ import annotations
 import os
 import numpy as np
 from lazygrad.dtype import DType
+from lazygrad.kernels.numpy.render import compile_numpy
+from lazygrad.runtime.compiled import Compiled
 
 DEVICES = ("cpu", "interp", "cuda")
 
@@ -24,14 +28,17 @@ class Buffer:
 class CPUDevice:
   """numpy arrays; kernels are rendered as numpy source."""
   name = "cpu"
+  def __init__(self): self._fns: dict = {}   # kernel structure -> Compiled: a repeated kernel is rendered once
   def alloc(self, size, dtype): return np.empty(size, dtype=dtype.np)
   def from_numpy(self, arr: np.ndarray, dtype) -> Buffer:
     return Buffer(self.name, arr.size, dtype, np.ascontiguousarray(arr, dtype=dtype.np).reshape(-1))
   def to_numpy(self, buf: Buffer) -> np.ndarray: return buf.data
   def synchronize(self): pass
-  def compile(self, kernel):
-    from lazygrad.kernels.numpy_render import compile_numpy
-    return compile_numpy(kernel)
+  def compile(self, kernel) -> Compiled:
+    if kernel.key not in self._fns:
+      prog = compile_numpy(kernel)
+      self._fns[kernel.key] = Compiled(prog, prog.fn)
+    return self._fns[kernel.key]
 
 
 _devices: dict = {}

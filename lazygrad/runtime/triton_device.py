@@ -4,37 +4,24 @@ the GPU, plain CPU tensors for the interpreter)."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
 import os
 
 import numpy as np
 
+from lazygrad import backends
 from lazygrad.dtype import DType
+from lazygrad.helpers import DEBUG
 from lazygrad.kernels.ir import Kernel
-
-CACHE_DIR = os.path.join(os.environ.get("LAZYGRAD_CACHE", os.path.expanduser("~/.cache/lazygrad")), "triton")
+from lazygrad.kernels.triton import triton_program
+from lazygrad.kernels.triton.loader import CACHE_DIR, load_source
+from lazygrad.runtime.compiled import Compiled
 
 
 def torch_dtype(dt: DType):
   import torch
   return getattr(torch, dt.name)
-
-
-def load_source(src: str, name: str):
-  """Write the source to the cache dir (by hash) and import it: Triton's JIT needs a real file."""
-  digest = hashlib.sha256(src.encode()).hexdigest()[:20]
-  os.makedirs(CACHE_DIR, exist_ok=True)
-  path = os.path.join(CACHE_DIR, f"{name}_{digest}.py")
-  if not os.path.exists(path):
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f: f.write(src)
-    os.replace(tmp, path)
-  spec = importlib.util.spec_from_file_location(f"lazygrad_kernel_{digest}", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return getattr(mod, name)
 
 
 class TritonDevice:
@@ -82,32 +69,30 @@ class TritonDevice:
 
   # ---- kernels
   def program(self, k: Kernel):
-    from lazygrad.kernels.triton_render import triton_program
     return triton_program(k, interp=self.name == "interp")
 
-  def compile(self, k: Kernel):
-    from lazygrad import backends
+  def compile(self, k: Kernel) -> Compiled:
     key = (k.key, backends.cuda.matmul.allow_tf32)   # the flag changes fp32 matmul sources
     if key not in self._fns:
       prog = self.program(k)
       import triton
       kern = triton.jit(load_source(prog.source, prog.name))   # an InterpretedFunction under TRITON_INTERPRET=1
-      self._fns[key] = (prog, self._launcher(prog, kern))
-    prog, launch = self._fns[key]
-    k.source = prog.source
-    return launch
+      self._fns[key] = self._launcher(prog, kern)
+    return self._fns[key]
 
-  def _launcher(self, prog, kern):
+  def _launcher(self, prog, kern) -> Compiled:
     def run(cfg, bufs, var_values):
       kern[cfg.grid](*bufs, *[int(v) for v in var_values], **cfg.constexprs, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
     if self.name != "cuda" or len(prog.configs) == 1:   # interp: configs[0], no timing
       cfg = prog.configs[0]
-      return lambda bufs, var_values: run(cfg, bufs, var_values)
-    chosen = []
+      return Compiled(prog, lambda bufs, var_values: run(cfg, bufs, var_values), cfg)
+    compiled = Compiled(prog, None, prog.configs[0])
+    tuned = []
     def launch(bufs, var_values):
-      if not chosen: chosen.append(self._tune(prog, run, bufs, var_values))
-      run(chosen[0], bufs, var_values)
-    return launch
+      if not tuned: tuned.append(True); compiled.config = self._tune(prog, run, bufs, var_values)
+      run(compiled.config, bufs, var_values)
+    compiled.fn = launch
+    return compiled
 
   def _tune(self, prog, run, bufs, var_values):
     """The fastest config on the real buffers (timed on scratch copies of the output and of
@@ -115,7 +100,6 @@ class TritonDevice:
     import torch
     from triton.testing import do_bench
 
-    from lazygrad.helpers import DEBUG
     key = tune_key(prog, bufs, torch.cuda.get_device_name())
     scratch = []   # cloned only when something is timed (not when the choice is cached)
     def bench(cfg):

@@ -13,6 +13,7 @@ its inputs is a buffer (`.reason`, `.reasons`); DEBUG=3 prints that per kernel.
 """
 from __future__ import annotations
 from dataclasses import dataclass, field
+from typing import Any
 from lazygrad.ops import Node
 from lazygrad.kernels.ir import Kernel
 from lazygrad.scheduler.graph import Graph, movement_base
@@ -31,6 +32,7 @@ class ScheduleItem:
   in_place: bool = False    # ASSIGN writing straight into its target's buffer
   reason: Reason | None = None   # why `out` is a buffer (a kernel of its own)
   reasons: tuple = ()       # why each input is a buffer rather than computed here (slot 1..)
+  program: Any = None       # the renderer's program (source, name, ...): set by the executor and schedule()
 
   @property
   def var_values(self) -> tuple: return tuple(v for n in self.rand_nodes for v in n.arg)
@@ -38,7 +40,7 @@ class ScheduleItem:
   @property
   def name(self) -> str: return self.kernel.name
   @property
-  def source(self) -> str: return self.kernel.source
+  def source(self) -> str: return self.program.source if self.program is not None else ""
   @property
   def shape(self) -> tuple: return tuple(self.out.shape)
 

@@ -12,7 +12,9 @@ import math
 import numpy as np
 from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE
 from lazygrad.ops.view import ShapeTracker
+from lazygrad.kernels.common import OPS
 from lazygrad.kernels.ir import Expr, Kernel, kernel_name, find_contraction
+from lazygrad.kernels.numpy.lib import idiv
 from lazygrad.dtype import dtypes
 from lazygrad.scheduler.graph import apply_mops
 
@@ -111,11 +113,9 @@ def misfit_reduces(root: Node, roots: set[int]) -> list[Node]:
 # ---- constant folding
 
 def _np_fold_table():
-  from lazygrad.kernels.numpy_lib import idiv
-  return {Ops.NEG: np.negative, Ops.EXP2: np.exp2, Ops.LOG2: np.log2, Ops.EXP: np.exp, Ops.LOG: np.log, Ops.SIN: np.sin,
-          Ops.SQRT: np.sqrt, Ops.RECIP: np.reciprocal, Ops.ADD: np.add, Ops.MUL: np.multiply, Ops.MAX: np.maximum,
-          Ops.CMPLT: np.less, Ops.CMPEQ: np.equal, Ops.IDIV: idiv, Ops.MOD: np.fmod, Ops.AND: np.bitwise_and,
-          Ops.OR: np.bitwise_or, Ops.XOR: np.bitwise_xor, Ops.WHERE: np.where, Ops.CAST: None}
+  """Each elementwise op's numpy function (the op table the numpy renderer uses), for folding constants."""
+  fns = {op: idiv if spec.numpy == "idiv" else getattr(np, spec.numpy.removeprefix("np.")) for op, spec in OPS.items()}
+  return {**fns, Ops.WHERE: np.where, Ops.CAST: None}
 
 
 _FOLD = _np_fold_table()

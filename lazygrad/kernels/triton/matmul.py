@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 
+from lazygrad import backends
 from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moves_along
-from lazygrad.kernels.triton_render import TL_DTYPE, LaunchConfig, TritonProgram, TritonRenderer, next_pow2, signature, st_index, view_index
+from lazygrad.kernels.triton.render import TL_DTYPE, LaunchConfig, TritonProgram, TritonRenderer, next_pow2, signature, st_index, view_index
 from lazygrad.ops import Ops
 
 DOT_DTYPES = ("float16", "bfloat16", "float32")
@@ -72,7 +73,6 @@ def dot_dtype(k: Kernel, interp: bool = False) -> str:
 
 
 def uses_tf32(k: Kernel) -> bool:
-  from lazygrad import backends
   return bool(backends.cuda.matmul.allow_tf32) and dot_dtype(k) == "tl.float32"
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from lazygrad.kernels.common import BINARY, OPS, UNARY, acc_dtype
 from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moves_along
 from lazygrad.ops import Ops
 from lazygrad.ops.view import ShapeTracker, View
@@ -26,19 +27,14 @@ TL_DTYPE = {"bool": "tl.int1", "uint8": "tl.uint8", "int8": "tl.int8", "int16": 
             "int64": "tl.int64", "float16": "tl.float16", "bfloat16": "tl.bfloat16", "float32": "tl.float32", "float64": "tl.float64"}
 PTR_DTYPE = {"bool": "*i1", "uint8": "*u8", "int8": "*i8", "int16": "*i16", "int32": "*i32", "int64": "*i64",
              "float16": "*fp16", "bfloat16": "*bf16", "float32": "*fp32", "float64": "*fp64"}
-_UNARY = {Ops.EXP2: "tl.exp2", Ops.LOG2: "tl.log2", Ops.EXP: "tl.exp", Ops.LOG: "tl.log", Ops.SIN: "tl.sin", Ops.SQRT: "tl.sqrt"}
-_INFIX = {Ops.ADD: "+", Ops.MUL: "*", Ops.CMPLT: "<", Ops.CMPEQ: "==", Ops.IDIV: "//", Ops.MOD: "%",
-          Ops.AND: "&", Ops.OR: "|", Ops.XOR: "^"}
+_UNARY = {op: OPS[op].triton for op in UNARY if (OPS[op].triton or "").startswith("tl.")}   # the math functions
+_INFIX = {op: OPS[op].triton for op in BINARY if not OPS[op].triton.startswith("tl.")}
 
 
 def _lit(v) -> str:
   if isinstance(v, bool): return "1" if v else "0"
   if isinstance(v, float) and not math.isfinite(v): return f'float("{v}")'
   return repr(v)
-
-
-def _fold(a: str, op: str, b: str) -> str:
-  return f"({a} {op} {b})"
 
 
 def view_index(v: View, idx: list[str]) -> tuple[str, str]:
@@ -97,9 +93,9 @@ def needs_int64(k: Kernel) -> bool:
 
 
 def _acc(red: Expr) -> tuple[str, str]:
-  """(accumulator dtype, identity) of a REDUCE: fp32 for fp16/bf16, int32 for bool."""
+  """(accumulator dtype, identity) of a REDUCE, the dtype by common.acc_dtype (fp32 for fp16/bf16, int32 for bool)."""
   dt = red.dtype
-  acc_dt = "tl.float32" if dt.name in ("float16", "bfloat16") else "tl.int32" if dt.is_bool else TL_DTYPE[dt.name]
+  acc_dt = TL_DTYPE[acc_dtype(dt.name)]
   if red.arg[0] is Ops.ADD or dt.is_bool: return acc_dt, "0"
   return acc_dt, "float('-inf')" if dt.is_float else str(-(2 ** (8 * dt.itemsize - 1))) if dt.kind == 'i' else "0"
 
@@ -333,7 +329,7 @@ class TritonRenderer:
 
   def _reduce_pass(self, group: list[tuple], axes, i64):
     partners = {id(p) for kind, _, p, _ in group if kind == "online"}
-    for kind, r, p, _ in group:
+    for kind, r, _p, _ in group:
       n, (acc_dt, ident) = self.red_n[id(r)], _acc(r)
       if kind == "welford":
         for a in ("cnt", "mean", "m2"): self.emit(f"{a}{n} = tl.zeros([BLOCK_O, BLOCK_R], {acc_dt})")
@@ -447,12 +443,6 @@ class TritonRenderer:
     raise NotImplementedError(f"triton renderer: {e.op}")
 
 
-def render_triton(k: Kernel) -> str:
-  from lazygrad.kernels.triton_matmul import render_matmul, template_ok
-  if template_ok(k): return render_matmul(k)   # tiled tl.dot with prologue/epilogue (triton_matmul.py)
-  return TritonRenderer(k).render()
-
-
 # ---- the renderer -> runtime contract
 
 @dataclass(frozen=True)
@@ -505,14 +495,6 @@ def reduce_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
     bo = max(1, min(rows, 8192 // br))
     while bo > 1 and -(-n_out // bo) < 256: bo //= 2
   return (LaunchConfig({"BLOCK_O": bo, "BLOCK_R": br}, (max(1, -(-n_out // bo)),), num_warps=_warps(br if bo == 1 else bo * br)),)
-
-
-def triton_program(k: Kernel, interp: bool = False) -> TritonProgram:
-  """Render a kernel and choose how to launch it (interp: few, large programs)."""
-  from lazygrad.kernels.triton_matmul import matmul_program, template_ok
-  if template_ok(k): return matmul_program(k, interp)
-  configs = reduce_configs(k, interp) if k.reduce_axes else elementwise_configs(k, interp)
-  return TritonProgram(k.name, render_triton(k), signature(k), configs)
 
 
 def signature(k: Kernel) -> dict:

@@ -1,5 +1,5 @@
 """Compile generated Triton kernels for a GPU target without a GPU (Triton's bundled
-ptxas): `python -m lazygrad.kernels.triton_compile jobs.json` where jobs.json is a
+ptxas): `python -m lazygrad.kernels.triton.compile jobs.json` where jobs.json is a
 list of {"source", "name", "signature", "constexprs"} with optional "num_warps",
 "num_stages" (the launch config's), "arch" (default 90), "aligned" (default true) and
 "ptx_out" (a path the PTX is written to). Prints one JSON line per job: the asm kinds
@@ -18,6 +18,8 @@ import json
 import os
 import sys
 import time
+
+from lazygrad.kernels.triton.loader import load_source
 
 # instructions worth knowing about in a kernel's PTX (a substring test on the text)
 PTX_MARKERS = ["wgmma", "mma.sync", "ld.global.v4", "ld.global.v2", "cp.async"]
@@ -47,7 +49,6 @@ def compile_source(src: str, name: str, signature: dict, constexprs: dict, arch:
   from triton.compiler import ASTSource
   from triton.runtime.jit import JITFunction
 
-  from lazygrad.runtime.triton_device import load_source
   fn = JITFunction(load_source(src, name))
   sig = dict(signature, **{k: "constexpr" for k in constexprs})
   target = GPUTarget("cuda", arch, 32)

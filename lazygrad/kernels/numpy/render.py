@@ -1,21 +1,20 @@
-"""Kernel -> numpy source. One line per Expr node; the source is deterministic so the
-compile cache (keyed by source) hits across realizes."""
+"""Kernel -> numpy source and a NumpyProgram (the source exec'd into a function calling
+numpy/lib.py). One line per Expr node."""
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
 
-from lazygrad.kernels import numpy_lib
+from lazygrad.kernels.common import BINARY, OPS, UNARY
 from lazygrad.kernels.ir import Expr, Kernel, moves_along
+from lazygrad.kernels.numpy import lib
 from lazygrad.ops import Ops
 
-_UNARY = {Ops.NEG: "np.negative", Ops.EXP2: "np.exp2", Ops.LOG2: "np.log2", Ops.EXP: "np.exp", Ops.LOG: "np.log",
-          Ops.SIN: "np.sin", Ops.SQRT: "np.sqrt", Ops.RECIP: "np.reciprocal"}
-_BINARY = {Ops.ADD: "np.add", Ops.MUL: "np.multiply", Ops.MAX: "np.maximum", Ops.CMPLT: "np.less",
-           Ops.CMPEQ: "np.equal", Ops.IDIV: "idiv", Ops.MOD: "np.fmod", Ops.AND: "np.bitwise_and",
-           Ops.OR: "np.bitwise_or", Ops.XOR: "np.bitwise_xor"}
+_UNARY = {op: OPS[op].numpy for op in UNARY}
+_BINARY = {op: OPS[op].numpy for op in BINARY}
 
 
 def _lit(v) -> str:
@@ -191,20 +190,26 @@ def _split_dim(views):
   return None
 
 
-_cache: dict = {}   # kernel structure -> (source, function): a repeated kernel is neither rendered nor compiled again
+@dataclass(frozen=True)
+class NumpyProgram:
+  """A rendered numpy kernel: `fn(bufs, vars)` is `source` executed with the numpy_lib helpers
+  and the `constants` it names (ShapeTrackers and the like, C0, C1, ...)."""
+  name: str
+  source: str
+  fn: Callable
+  constants: dict
 
-def compile_numpy(k: Kernel):
-  if k.key in _cache:
-    k.source, fn = _cache[k.key]
-    return fn
+
+_HELPERS = ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contract_cat", "idiv", "cat_loads", "sum_loads", "store", "store_view")
+
+
+def compile_numpy(k: Kernel) -> NumpyProgram:
+  """Render a kernel and exec its source into a function (the cpu device caches it by k.key)."""
   src, consts = render_numpy(k)
-  k.source = src
-  glb = {"np": np, "store": numpy_lib.store, "store_view": numpy_lib.store_view,
-         **{n: getattr(numpy_lib, n) for n in ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contract_cat", "idiv", "cat_loads", "sum_loads")}}
+  glb = {"np": np, **{n: getattr(lib, n) for n in _HELPERS}}
   if any(d.name == 'bfloat16' for d in k.buf_dtypes) or 'BF16' in src:
     import ml_dtypes
     glb["BF16"] = np.dtype(ml_dtypes.bfloat16)
   glb.update(consts)
   exec(compile(src, f"<lazygrad {k.name}>", "exec"), glb)  # noqa: S102 (the kernel source this module rendered)
-  _cache[k.key] = (src, glb[k.name])
-  return glb[k.name]
+  return NumpyProgram(k.name, src, glb[k.name], consts)

@@ -10,6 +10,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from lazygrad.kernels.common import acc_dtype
 from lazygrad.ops.view import ShapeTracker, View
 
 
@@ -195,7 +196,7 @@ def rand(st: ShapeTracker, seed: int, base: int) -> np.ndarray:
 
 def rsum(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
   dtype = np.dtype(dtype)
-  acc = np.float32 if dtype.kind == 'f' and dtype.itemsize < 4 else dtype
+  acc = _acc_dtype(dtype)
   summed = tuple(a for a in axes if x.shape[a] != 1)
   out = np.sum(x, axis=summed, keepdims=True, dtype=acc) if summed else x.astype(acc)
   scale = math.prod(shape[a] for a in axes if x.shape[a] == 1)   # axes x is broadcast along
@@ -211,9 +212,11 @@ def rmax(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
   return np.max(x, axis=axes, keepdims=True, initial=lowest).astype(dtype, copy=False)
 
 
-def _acc_dtype(dtype: np.dtype):
-  """What a contraction accumulates in: float32 for half floats, int64 for integers and bools."""
-  return np.float32 if dtype.kind == 'f' and dtype.itemsize < 4 else (np.int64 if dtype.kind in 'biu' else dtype)
+def _acc_dtype(dtype: np.dtype, contraction: bool = False) -> np.dtype:
+  """What a sum accumulates in (common.acc_dtype): float32 for half floats; a contraction
+  takes ints and bools to int64, a plain sum bools to int32."""
+  acc = acc_dtype(dtype.name, contraction)
+  return dtype if acc == dtype.name else np.dtype(acc)
 
 
 def _conform(a: np.ndarray, b: np.ndarray, dims, nd: int):
@@ -291,7 +294,7 @@ def contract(a: np.ndarray, b: np.ndarray, dims, shape, dtype, presum=((), ()), 
   first, and the product of the reduced sizes neither varies along."""
   dtype, nd = np.dtype(dtype), len(shape)
   if 0 in shape: return np.zeros([shape[d] if d in dims[0] + dims[1] + dims[2] else 1 for d in range(nd)], dtype)
-  acc = _acc_dtype(dtype)
+  acc = _acc_dtype(dtype, contraction=True)
   a, b = a.astype(acc, copy=False), b.astype(acc, copy=False)
   if presum[0]: a = a.sum(axis=presum[0], keepdims=True)
   if presum[1]: b = b.sum(axis=presum[1], keepdims=True)
@@ -308,7 +311,7 @@ def contract_cat(pieces, dim: int, other: np.ndarray, cat_first: bool, dims, sha
   Conv's windows are stacked along a kernel dim, so the forward pass never builds the
   im2col matrix whole. A piece may be broadcast (size 1) along a dim the whole varies along."""
   assert dim in dims[3] + presum[0] + presum[1], "contract_cat: the pieces must be joined along a reduced dim"
-  acc = _acc_dtype(np.dtype(dtype))
+  acc = _acc_dtype(np.dtype(dtype), contraction=True)
   total, lo = None, 0
   for buf, st in pieces:
     w = st.shape[dim]

@@ -1,0 +1,50 @@
+"""What every renderer agrees on: the op table (each elementwise primitive's numpy function
+and Triton function or operator) and the accumulation-dtype rule of sums."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from lazygrad.ops import Ops
+
+
+class OpSpec(NamedTuple):
+  numpy: str          # a numpy function (or a numpy_lib helper) taking the operands
+  triton: str | None  # "tl.fn" is called on the operands, anything else is an infix (unary: prefix) operator;
+                      # None: the Triton renderer writes the op itself
+
+
+OPS: dict[Ops, OpSpec] = {
+  # unary
+  Ops.NEG: OpSpec("np.negative", "-"),
+  Ops.EXP2: OpSpec("np.exp2", "tl.exp2"),
+  Ops.LOG2: OpSpec("np.log2", "tl.log2"),
+  Ops.EXP: OpSpec("np.exp", "tl.exp"),
+  Ops.LOG: OpSpec("np.log", "tl.log"),
+  Ops.SIN: OpSpec("np.sin", "tl.sin"),
+  Ops.SQRT: OpSpec("np.sqrt", "tl.sqrt"),
+  Ops.RECIP: OpSpec("np.reciprocal", None),   # Triton: 1.0 / x
+  # binary (IDIV and MOD truncate, as in C and Triton)
+  Ops.ADD: OpSpec("np.add", "+"),
+  Ops.MUL: OpSpec("np.multiply", "*"),
+  Ops.MAX: OpSpec("np.maximum", "tl.maximum"),
+  Ops.CMPLT: OpSpec("np.less", "<"),
+  Ops.CMPEQ: OpSpec("np.equal", "=="),
+  Ops.IDIV: OpSpec("idiv", "//"),
+  Ops.MOD: OpSpec("np.fmod", "%"),
+  Ops.AND: OpSpec("np.bitwise_and", "&"),
+  Ops.OR: OpSpec("np.bitwise_or", "|"),
+  Ops.XOR: OpSpec("np.bitwise_xor", "^"),
+}
+UNARY = (Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP)
+BINARY = (Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR)
+
+
+def acc_dtype(name: str, contraction: bool = False) -> str:
+  """The dtype (by name, as DType.name and numpy's dtype.name spell it) a sum of `name` values
+  accumulates in: float16/bfloat16 in float32; bool in int32 (a count: any non-zero is True);
+  other ints and floats in their own dtype, except that a contraction (numpy's matmul) takes
+  ints and bools to int64. Rounded back to `name` at the end, so an int sum wraps the same
+  either way."""
+  if name in ("float16", "bfloat16"): return "float32"
+  if contraction and (name == "bool" or name.startswith(("int", "uint"))): return "int64"
+  return "int32" if name == "bool" else name
