@@ -303,6 +303,7 @@ def test_cuda_launcher_tunes_on_scratch_buffers(device, tmp_path, monkeypatch):
   out = torch.zeros(4)
   launch([out, out], [])   # the output is also an input
   assert runs == [16, 32, 48, 32] and out.tolist() == [1.0] * 4
+  assert launch.program is prog and launch.config.constexprs["BM"] == 32   # DEBUG=2 shows the chosen config
   launch([out, out], [])
   assert runs[-1] == 32 and len(runs) == 5 and out.tolist() == [2.0] * 4
   (key,) = json.loads((tmp_path / "tune.json").read_text())

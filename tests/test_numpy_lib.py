@@ -176,3 +176,13 @@ def test_contract_cat_matches_concatenate(cat_first):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   dims, presum, scale = dims_of(cat, other, (1,), shape)
   with pytest.raises(AssertionError): numpy_lib.contract_cat(pieces, 3, other, cat_first, dims, shape, np.float32, presum, scale)
+
+
+def test_half_float_sums_accumulate_in_fp32():
+  """kernels/common.acc_dtype: a bf16/fp16 sum accumulates in fp32 (as on Triton), so 4096 ones sum to 4096."""
+  import ml_dtypes
+  for dt in (np.dtype(ml_dtypes.bfloat16), np.dtype(np.float16)):
+    x = np.ones(4096, dt)
+    assert float(numpy_lib.rsum(x, (0,), (4096,), dt)[0]) == 4096.0
+  assert numpy_lib.rsum(np.array([True, False, True]), (0,), (3,), np.bool_).dtype == np.bool_
+

@@ -8,7 +8,7 @@ from lazygrad.ops import Ops
 
 
 class OpSpec(NamedTuple):
-  numpy: str          # a numpy function (or a numpy_lib helper) taking the operands
+  numpy: str          # a numpy function (or a kernels/numpy/lib.py helper) taking the operands
   triton: str | None  # "tl.fn" is called on the operands, anything else is an infix (unary: prefix) operator;
                       # None: the Triton renderer writes the op itself
 

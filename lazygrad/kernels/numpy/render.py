@@ -192,7 +192,7 @@ def _split_dim(views):
 
 @dataclass(frozen=True)
 class NumpyProgram:
-  """A rendered numpy kernel: `fn(bufs, vars)` is `source` executed with the numpy_lib helpers
+  """A rendered numpy kernel: `fn(bufs, vars)` is `source` executed with the lib.py helpers
   and the `constants` it names (ShapeTrackers and the like, C0, C1, ...)."""
   name: str
   source: str
