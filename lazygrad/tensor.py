@@ -14,7 +14,7 @@ from lazygrad.ops import Node, Ops
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.runtime import get_device, canonical_device
 from lazygrad.helpers import prod
-from lazygrad.realize import realize_nodes
+from lazygrad.runtime.executor import realize_nodes
 from lazygrad import autograd
 from lazygrad.tensor_base import TensorBase, _GradMode, _RNG, no_grad, MinMax, check_dim, broadcast_shape, movement_shape
 from lazygrad.tensor_create import CreateMixin, to_numpy
@@ -43,7 +43,8 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
 
   def __init__(self, data, dtype=None, device=None, requires_grad: bool = False):
     """torch.tensor(data, dtype, device, requires_grad): data is a Python number, nested list, numpy array,
-    torch tensor or Tensor; always copies (a Tensor argument is detached, moved and cast)."""
+    torch tensor or Tensor (detached, moved and cast). Unlike torch.tensor, a contiguous numpy array of the
+    right dtype on the cpu device is used in place, not copied (later writes to it show through)."""
     device = canonical_device(device)
     dtype = dtypes.from_any(dtype) if dtype is not None else None
     self.grad: Optional[Tensor] = None

@@ -147,7 +147,8 @@ class CreateMixin(TensorBase):
   # ---- interop
   @staticmethod
   def from_numpy(a: np.ndarray) -> Tensor:
-    """torch.from_numpy, but a copy: the tensor does not share the array's memory."""
+    """torch.from_numpy: on the cpu device a contiguous array of a supported dtype is used in place, so later writes
+    to the array show through (as torch); other devices copy."""
     return TensorBase._Tensor(a)
   @staticmethod
   def from_torch(t, device=None) -> Tensor:
