@@ -77,6 +77,9 @@ def setup_device(device: Optional[str] = None, blas_threads: int = 0) -> str:
   if device:
     os.environ["LAZYGRAD_DEVICE"] = device
     if device == "interp" and "triton" not in sys.modules: os.environ.setdefault("TRITON_INTERPRET", "1")
+  elif not os.environ.get("LAZYGRAD_DEVICE") and not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd")):
+    # no GPU driver: the default would be cpu anyway, and lazygrad would import torch (seconds) only to ask for cuda
+    os.environ["LAZYGRAD_DEVICE"] = "cpu"
   if blas_threads > 0:
     try:
       from threadpoolctl import threadpool_limits
