@@ -119,7 +119,7 @@ def chains(draw):
   return shape, ops
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chains())
 def test_random_chains(case):
   shape, ops = case
@@ -127,7 +127,7 @@ def test_random_chains(case):
   assert 1 <= len(sht.views) <= len(ops) + 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chains(), st.data())
 def test_merge_views_when_it_merges_is_exact(case, data):
   """merge_views(inner, outer), where it answers, is the composition of the two views."""
