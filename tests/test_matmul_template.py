@@ -204,20 +204,32 @@ def test_template_compiles_to_tensor_cores_for_hopper(device):
     for tag, out in graphs.items():
       lazygrad.backends.cuda.matmul.allow_tf32 = tag == "tf32"
       (k,) = [it.kernel for it in schedule(out) if it.kernel.contraction is not None]
-      p = matmul_program(k, interp=False)
-      c = p.configs[0]
-      jobs.append({"source": p.source, "name": p.name, "signature": p.signature, "constexprs": c.constexprs,
-                   "num_warps": c.num_warps, "num_stages": c.num_stages})
+      jobs.append(_hopper_job(k))
   finally:
     lazygrad.backends.cuda.matmul.allow_tf32 = False
-  path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lazygrad_matmul_jobs_{os.getpid()}.json")
+  _assert_tensor_cores(list(graphs), jobs)
+
+
+def _hopper_job(k) -> dict:
+  """A compile job for kernels/triton/compile: the program a cuda device would launch."""
+  p = matmul_program(k, interp=False)
+  c = p.configs[0]
+  return {"source": p.source, "name": p.name, "signature": p.signature, "constexprs": c.constexprs,
+          "num_warps": c.num_warps, "num_stages": c.num_stages}
+
+
+def _assert_tensor_cores(tags: list[str], jobs: list[dict]) -> None:
+  """Compile the jobs for sm_90 in a process without TRITON_INTERPRET; each PTX must use
+  tensor cores (wgmma on Hopper, or mma.sync)."""
+  path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lazygrad_matmul_jobs_{os.getpid()}_{len(jobs)}.json")
   with open(path, "w") as f: json.dump(jobs, f)
   env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
   env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", path], check=False, env=env, capture_output=True, text=True, timeout=600)
+  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", path], check=False, env=env,
+                     capture_output=True, text=True, timeout=600)
   results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
   assert len(results) == len(jobs), r.stderr[-2000:]
-  for tag, res in zip(graphs, results):
+  for tag, res in zip(tags, results):
     assert "error" not in res, res
     assert {"wgmma", "mma.sync"} & set(res["ptx_has"]), (tag, res["ptx_has"])
 
@@ -241,21 +253,9 @@ def test_backward_compiles_to_tensor_cores_for_hopper(device):
     assert names >= {"mm", "mm_update"}, names
     for k in kernels:
       assert template_ok(k), k.name
-      p = matmul_program(k, interp=False)
-      c = p.configs[0]
-      jobs.append({"source": p.source, "name": p.name, "signature": p.signature, "constexprs": c.constexprs,
-                   "num_warps": c.num_warps, "num_stages": c.num_stages})
+      jobs.append(_hopper_job(k))
       tags.append(f"{dt}:{k.name}")
-  path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lazygrad_matmul_bwd_jobs_{os.getpid()}.json")
-  with open(path, "w") as f: json.dump(jobs, f)
-  env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", path], check=False, env=env, capture_output=True, text=True, timeout=600)
-  results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-  assert len(results) == len(jobs), r.stderr[-2000:]
-  for tag, res in zip(tags, results):
-    assert "error" not in res, res
-    assert {"wgmma", "mma.sync"} & set(res["ptx_has"]), (tag, res["ptx_has"])
+  _assert_tensor_cores(tags, jobs)
 
 
 # ---------------------------------------------------------------- autotuning (fake kernel, fake timer)
