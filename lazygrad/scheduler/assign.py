@@ -3,7 +3,7 @@
 from __future__ import annotations
 import math
 import sys
-from lazygrad.ops import Ops
+from lazygrad.ops import Node, Ops
 
 
 def dedupe_kernels(sched) -> None:

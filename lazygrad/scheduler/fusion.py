@@ -116,7 +116,7 @@ def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
   5. sharing: an elementwise node two kernels compute inline, unless cheap to recompute.
   6. fit: an inline reduce over other axes, or in another space, than the kernel reading it.
   """
-  g, roots = rnd.g, rnd.roots
+  g = rnd.g
   if tier == 0:
     if id(n) in rnd.targets: return Reason.TARGET
     if n.op is Ops.CONTIGUOUS: return Reason.CONTIGUOUS

@@ -145,7 +145,7 @@ def costly_values(g: Graph, roots: dict) -> set[int]:
   out: set[int] = set()
   for n in g.nodes:
     if n.realized or id(n) in roots or g.const_only[id(n)]: continue
-    if n.op in COSTLY_OPS or (n.op is not Ops.REDUCE and any(id(s) in out and not (id(s) in roots) for s in n.srcs)):
+    if n.op in COSTLY_OPS or (n.op is not Ops.REDUCE and any(id(s) in out for s in n.srcs)):
       out.add(id(n))
   return out
 
