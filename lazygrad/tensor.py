@@ -14,9 +14,9 @@ from lazygrad.ops import Node, Ops
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.runtime import get_device, canonical_device
 from lazygrad.helpers import prod
-from lazygrad.runtime.executor import realize_nodes
+from lazygrad.runtime import executor
 from lazygrad import autograd
-from lazygrad.tensor_base import TensorBase, _GradMode, _RNG, no_grad, MinMax, check_dim, broadcast_shape, movement_shape
+from lazygrad.tensor_base import TensorBase, _GradMode, no_grad, MinMax, check_dim, broadcast_shape, movement_shape
 from lazygrad.tensor_create import CreateMixin, to_numpy
 from lazygrad.tensor_math import MathMixin
 from lazygrad.tensor_activations import ActivationMixin
@@ -25,7 +25,6 @@ from lazygrad.tensor_reduce import ReduceMixin
 from lazygrad.tensor_nn import NNMixin
 
 __all__ = ["Tensor", "no_grad", "MinMax", "broadcast_shape"]
-_ = (_GradMode, _RNG)   # re-exported: tests and tools read lazygrad.tensor._GradMode
 
 
 class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, NNMixin):
@@ -140,7 +139,7 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
   # ---- laziness
   def realize(self, *more: Tensor) -> Tensor:
     """Compute self and `more` in one schedule (kernels fused across all of them) and return self; not in torch."""
-    realize_nodes([t.node for t in (self,) + more])
+    executor.realize_nodes([t.node for t in (self,) + more])   # looked up per call: tests and tools may wrap it
     return self
 
   def contiguous(self) -> Tensor:

@@ -96,8 +96,8 @@ def test_step_is_one_realize(monkeypatch):
   _, lm = _models()
   opt = optim.Adam(lm.parameters(), lr=0.01)
   calls = []
-  real = lazygrad.realize.realize_nodes
-  monkeypatch.setattr(lazygrad.realize, "realize_nodes", lambda nodes: (calls.append(len(nodes)), real(nodes))[1])
+  real = lazygrad.runtime.executor.realize_nodes
+  monkeypatch.setattr(lazygrad.runtime.executor, "realize_nodes", lambda nodes: (calls.append(len(nodes)), real(nodes))[1])
   for s in range(2):
     x, y = _data(s)
     lm(Tensor(x)).cross_entropy(Tensor(y)).backward()
