@@ -26,6 +26,8 @@ import numpy as np
 from lazygrad.dtype import DType, dtypes
 from lazygrad.ops import Node, Ops
 from lazygrad.tensor import Tensor
+from lazygrad.runtime import canonical_device
+from lazygrad.autograd import grad
 
 _names = itertools.count()
 
@@ -52,7 +54,6 @@ def _symbol_of(node: Node) -> Optional[_Symbol]:
 
 
 def _symbol_tensor(t: Tensor, kind: str, name: Optional[str], shape, dtype: DType, device) -> None:
-  from lazygrad.runtime import canonical_device
   sym = _Symbol(kind, name or f"{kind}_{next(_names)}", t)
   t.node = _SymbolNode(Ops.BUFFER, (), sym, tuple(shape), dtype, canonical_device(device))
   t.grad, t._is_leaf_param = None, dtype.is_float
@@ -149,7 +150,6 @@ def gradients(ys, xs: Sequence[Tensor]) -> list[Optional[Tensor]]:
   """d(sum of ys)/dx for each x in xs, as graph tensors (None where x does not affect ys).
   Non-scalar ys are summed, as TensorFlow does. The results are graph tensors themselves,
   so they can be differentiated again."""
-  from lazygrad.autograd import grad
   ys = [ys] if isinstance(ys, Tensor) else list(ys)
   single = isinstance(xs, Tensor)
   xs = [xs] if single else list(xs)

@@ -3,6 +3,7 @@ host, then handed to the device as one lazygrad Tensor per field."""
 from __future__ import annotations
 from typing import Any, Iterator, Optional, Sequence
 import numpy as np
+from lazygrad.tensor import Tensor
 
 
 class Dataset:
@@ -15,7 +16,6 @@ class Dataset:
 
 
 def _as_numpy(x) -> np.ndarray:
-  from lazygrad.tensor import Tensor
   if isinstance(x, Tensor): return x.numpy()
   if type(x).__module__.startswith("torch"): return x.detach().cpu().numpy()
   return np.asarray(x)
@@ -77,7 +77,6 @@ def fetch_batch(dataset, indices: np.ndarray):
 
 
 def _to_tensors(batch, device):
-  from lazygrad.tensor import Tensor
   if isinstance(batch, dict): return {k: _to_tensors(v, device) for k, v in batch.items()}
   if isinstance(batch, tuple): return tuple(_to_tensors(b, device) for b in batch)
   return Tensor(np.asarray(batch), device=device)

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 import numpy as np
+from lazygrad.tensor import Tensor
 from lazygrad.data.loader import Dataset
 from lazygrad.data.datasets import DatasetNotFoundError, PathLike
 
@@ -41,7 +42,6 @@ class CharCorpus:
 
   def decode(self, ids) -> str:
     """Ids (a list, numpy array or Tensor, any shape, read flat) back to a string."""
-    from lazygrad.tensor import Tensor
     if isinstance(ids, Tensor): ids = ids.numpy()
     return "".join(self.itos[np.asarray(ids, dtype=np.int64).reshape(-1)])
 
@@ -53,7 +53,6 @@ class CharCorpus:
   def batch(self, split: str, batch_size: int, context: int, rng: Union[np.random.Generator, int, None] = None, device=None):
     """(x, y) int64 Tensors of shape (batch_size, context) from random windows of `split`;
     y is x shifted by one character (the next-character targets)."""
-    from lazygrad.tensor import Tensor
     data = self.split(split)
     if len(data) <= context: raise ValueError(f"batch: the {split} split ({len(data)} chars) is shorter than context + 1 = {context + 1}")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 import numpy as np
 from lazygrad.dtype import dtypes
 from lazygrad.tensor import Tensor, no_grad
+from lazygrad.nn.module import take_pending
 
 _required = object()
 
@@ -116,7 +117,6 @@ class Optimizer:
 
   def _commit(self, updates, grads: list[Tensor]) -> None:
     """Assign all new values and realize them in one schedule; on failure restore everything."""
-    from lazygrad.nn.module import take_pending
     # old nodes are held weakly (the ASSIGN keeps them alive): the scheduler writes a parameter
     # in place only when nothing else references its old value (see scheduler._order_assigns)
     old_nodes, targets, new_states = [], [], []
