@@ -29,7 +29,6 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import lazygrad                                      # noqa: E402
 import lazygrad.runtime.executor as lg_realize       # noqa: E402
 import lazygrad.scheduler as lg_scheduler            # noqa: E402
 from lazygrad import Tensor, GlobalCounters, no_grad  # noqa: E402
@@ -272,8 +271,9 @@ def bench_schedule_time(repeats: int):
     lg_realize.create_schedule = inner
     lg_scheduler._schedule_cache = saved if saved is not None else {}
   first, rest = times[0], min(times[1:])
-  print(f"\nScheduling (create_schedule) of one MLP training step, Python time:")
-  print(f"  first step (schedule cache empty): {first * 1e3:8.3f} ms   (whole realize {real[0] * 1e3:.2f} ms; kernels already compiled by the MLP bench above)")
+  print("\nScheduling (create_schedule) of one MLP training step, Python time:")
+  print(f"  first step (schedule cache empty): {first * 1e3:8.3f} ms   "
+        f"(whole realize {real[0] * 1e3:.2f} ms; kernels already compiled by the MLP bench above)")
   print(f"  identical later step (cache hit):  {rest * 1e3:8.3f} ms   (whole realize {min(real[1:]) * 1e3:.2f} ms; "
         f"building the graph {min(build[1:]) * 1e3:.2f} ms)")
   print(f"  first / cached: {first / rest:.1f}x")

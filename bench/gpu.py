@@ -388,7 +388,8 @@ def fmt_ms(t) -> str: return "-" if t is None else f"{t * 1e3:.3f}" if t < 0.01 
 
 
 def table(rows, bw, fl) -> list[str]:
-  head = ["case", "shape", "dtype", "kernels", "lazygrad ms", "kernels only ms", "torch ms", "torch.compile ms", "lazygrad rate", "torch rate", "compile rate",
+  head = ["case", "shape", "dtype", "kernels", "lazygrad ms", "kernels only ms", "torch ms", "torch.compile ms",
+          "lazygrad rate", "torch rate", "compile rate",
           "/ torch", "/ compile", "IR bytes / min", "IR FLOPs / min"]
   if bw is not None: head += ["roofline ms", "lazygrad % of roofline", "kernels only % of roofline", "torch % of roofline"]
   lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|"]
@@ -410,7 +411,8 @@ def table(rows, bw, fl) -> list[str]:
 
 
 def kernel_lines(rows) -> list[str]:
-  out = ["| case | shape | dtype | kernel | iteration space | IR bytes | IR FLOPs | Kernel.flops | tl.dot |", "|---|---|---|---|---|---:|---:|---:|---|"]
+  out = ["| case | shape | dtype | kernel | iteration space | IR bytes | IR FLOPs | Kernel.flops | tl.dot |",
+         "|---|---|---|---|---|---:|---:|---:|---|"]
   for r in rows:
     for k in r["kernels"]:
       out.append(f"| `{r['case']}` | {r['shape']} | {r['dtype']} | `{k['name']}` | {'x'.join(map(str, k['shape']))} | "

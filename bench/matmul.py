@@ -19,13 +19,11 @@ same step in torch eager. Prints tables and asserts nothing.
 from __future__ import annotations
 import argparse
 import gc
-import math
 import os
 import platform
 import time
 import tracemalloc
 import numpy as np
-import lazygrad
 from lazygrad import Tensor, GlobalCounters, no_grad
 
 

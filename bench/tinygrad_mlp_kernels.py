@@ -72,7 +72,6 @@ def tinygrad_counts():
 
 
 def lazygrad_counts():
-  import lazygrad
   from lazygrad import Tensor, GlobalCounters, no_grad
   params = [Tensor(p, requires_grad=True).realize() for p in init_params()]
   w1, b1, w2, b2 = params

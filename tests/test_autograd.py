@@ -13,7 +13,8 @@ from helpers import helper_test_op
 
 def _rng(seed=0): return np.random.default_rng(seed)
 def _arr(*shape, seed=0, low=-1.5, high=1.5): return _rng(seed).uniform(low, high, size=shape).astype(np.float32)
-def _close(a, b, rtol=1e-5, atol=1e-5): np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=rtol, atol=atol)
+def _close(a, b, rtol=1e-5, atol=1e-5):
+  np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=rtol, atol=atol)
 
 
 # ---- accumulation
@@ -264,7 +265,7 @@ def test_hessian_vector_product_of_mlp_loss_vs_torch():
   gv = sum(((g * Tensor(v)).sum() for g, v in zip(grads, vs)), Tensor(0.0))
   lhvp = lazygrad.grad(gv, lparams)
   _close(lloss.numpy(), tloss.numpy(), rtol=1e-5)
-  for n, a, b in zip(names, lhvp, thvp): _close(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-5)
+  for _, a, b in zip(names, lhvp, thvp): _close(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-5)
 
 
 def test_hessian_of_quadratic_form_is_exact():
@@ -286,7 +287,8 @@ def test_hessian_of_quadratic_form_is_exact():
   ("permute", (2, 3, 4), lambda x: x.permute(2, 0, 1).sin()),
   ("transpose_matmul", (3, 4), lambda x: x.T @ x),
   ("reshape", (2, 3, 4), lambda x: x.reshape(6, 4).cos()),
-  ("flip", (3, 4), lambda x: x.flip(0) * torch_or_lazy_range(x, 12).reshape(3, 4) if isinstance(x, Tensor) else x.flip(0) * torch.arange(12.0).reshape(3, 4)),
+  ("flip", (3, 4), lambda x: x.flip(0) * torch_or_lazy_range(x, 12).reshape(3, 4) if isinstance(x, Tensor)
+   else x.flip(0) * torch.arange(12.0).reshape(3, 4)),
   ("expand", (3, 1), lambda x: x.expand(3, 4) * (x.expand(3, 4) + 1)),
   ("unsqueeze_expand", (4,), lambda x: x.unsqueeze(0).expand(3, 4).exp()),
   ("repeat", (2, 3), lambda x: x.repeat(2, 3) ** 2),

@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings, strategies as st
 
-import lazygrad
 import lazygrad.scheduler as scheduler
 from lazygrad import Tensor, GlobalCounters, no_grad, nn, optim
 

@@ -4,7 +4,7 @@ import weakref
 import numpy as np
 import pytest
 import lazygrad
-from lazygrad import Tensor, GlobalCounters, dtypes
+from lazygrad import Tensor, GlobalCounters
 
 
 def _realized(shape=(2, 3, 4)):

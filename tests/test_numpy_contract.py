@@ -68,7 +68,8 @@ def test_einsum_like_transposed(): check(lambda a, b: (a[:, :, None] * b.T[None]
 def test_permuted_matmul(): check(lambda x, w: x.permute(0, 2, 3, 1) @ w, [(2, 5, 3, 4), (5, 6)])
 def test_permuted_batch_matmul(): check(lambda x, y: x.permute(2, 0, 1) @ y.permute(1, 2, 0), [(4, 5, 3), (6, 3, 5)])
 def test_transposed_sliced(): check(lambda a, b: a.T[1:, ::2] @ b[2:7, 1:], [(10, 9), (8, 6)])
-def test_sum_of_products_over_two_dims(): check(lambda a, b: (a * b).sum((0, 2)), [(3, 4, 5), (3, 4, 5)], min_bwd=0)   # batched dot; grads elementwise
+def test_sum_of_products_over_two_dims():   # a batched dot; its gradients are elementwise
+  check(lambda a, b: (a * b).sum((0, 2)), [(3, 4, 5), (3, 4, 5)], min_bwd=0)
 
 
 def test_half_product_summed_in_float():

@@ -125,7 +125,7 @@ def test_lr_change_keeps_kernels():
   _, lm = _models()
   opt = optim.SGD(lm.parameters(), lr=0.1, momentum=0.9)
   sizes = []
-  for s, lr in enumerate((0.1, 0.1, 0.05, 0.01)):
+  for lr in (0.1, 0.1, 0.05, 0.01):
     opt.param_groups[0]["lr"] = lr
     x, y = _data(0)
     lm(Tensor(x)).cross_entropy(Tensor(y)).backward()
