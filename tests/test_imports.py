@@ -16,10 +16,7 @@ _spec.loader.exec_module(import_graph)
 # None is in the Tensor front end. Optional heavy dependencies (torch, triton, matplotlib) are not
 # lazygrad modules and are not counted. If you rename a module listed here, rename it here too;
 # if you remove one of these imports, remove its line.
-ALLOWED = collections.Counter([
-  # the Triton device: imported only when a Triton device is used (triton and torch are optional)
-  ("lazygrad.runtime.triton_device", "lazygrad.runtime"), ("lazygrad.runtime", "lazygrad.runtime.triton_device"),
-])
+ALLOWED = collections.Counter()   # none: every lazygrad import is at the top of its module
 FRONT_END = ("lazygrad.tensor", "lazygrad.autograd", "lazygrad.ops")   # prefixes: tensor*, autograd/*, ops/*
 
 

@@ -4,25 +4,12 @@ program and a function running it. executor.py runs schedules; debug.py is DEBUG
 from __future__ import annotations
 import os
 import numpy as np
-from lazygrad.dtype import DType
 from lazygrad.kernels.numpy.render import compile_numpy
+from lazygrad.runtime.buffer import Buffer
 from lazygrad.runtime.compiled import Compiled
+from lazygrad.runtime.triton_device import TritonDevice
 
 DEVICES = ("cpu", "interp", "cuda")
-
-
-class Buffer:
-  """Flat storage of `size` elements of `dtype` on a device; `data` is the backing array."""
-  __slots__ = ('device', 'size', 'dtype', 'data', '__weakref__')
-
-  def __init__(self, device: str, size: int, dtype: DType, data=None):
-    self.device, self.size, self.dtype = device, size, dtype
-    self.data = data if data is not None else get_device(device).alloc(size, dtype)
-
-  @property
-  def nbytes(self) -> int: return self.size * self.dtype.itemsize
-  def numpy(self) -> np.ndarray: return get_device(self.device).to_numpy(self)
-  def __repr__(self): return f"<Buffer {self.device} {self.size} {self.dtype.name}>"
 
 
 class CPUDevice:
@@ -47,10 +34,11 @@ def get_device(name: str):
   name = canonical_device(name)
   if name not in _devices:
     if name == "cpu": _devices[name] = CPUDevice()
-    else:
-      from lazygrad.runtime.triton_device import TritonDevice
-      _devices[name] = TritonDevice(name)
+    else: _devices[name] = TritonDevice(name)   # imports torch and triton only now
   return _devices[name]
+
+
+Buffer.get_device = staticmethod(get_device)   # the devices make Buffers; a Buffer finds its device here
 
 
 def canonical_device(device) -> str:

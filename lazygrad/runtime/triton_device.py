@@ -16,6 +16,7 @@ from lazygrad.helpers import DEBUG
 from lazygrad.kernels.ir import Kernel
 from lazygrad.kernels.triton import triton_program
 from lazygrad.kernels.triton.loader import CACHE_DIR, load_source
+from lazygrad.runtime.buffer import Buffer
 from lazygrad.runtime.compiled import Compiled
 
 
@@ -50,8 +51,6 @@ class TritonDevice:
 
   def from_numpy(self, arr: np.ndarray, dtype: DType):
     import torch
-
-    from lazygrad.runtime import Buffer
     a = np.ascontiguousarray(arr, dtype=dtype.np).reshape(-1)
     t = torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) if dtype.name == "bfloat16" else torch.from_numpy(a.copy())
     return Buffer(self.name, a.size, dtype, t.to(self.torch_device))
