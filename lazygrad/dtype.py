@@ -6,19 +6,28 @@ import numpy as np
 
 @dataclass(frozen=True, eq=True)
 class DType:
+  """A scalar type (torch.dtype's counterpart): name, itemsize in bytes, kind ('b' bool, 'i'/'u' int, 'f' float)
+  and the numpy storage dtype's name. repr is `dtypes.<name>`."""
   name: str
   itemsize: int
   kind: str          # 'b' bool, 'i' signed int, 'u' unsigned int, 'f' float
   np_name: str       # numpy storage dtype name ('bfloat16' is stored via ml_dtypes when present)
 
   @property
-  def is_float(self) -> bool: return self.kind == 'f'
+  def is_float(self) -> bool:
+    """True for floating-point dtypes (torch's dtype.is_floating_point)."""
+    return self.kind == 'f'
   @property
-  def is_int(self) -> bool: return self.kind in 'iu'
+  def is_int(self) -> bool:
+    """True for signed and unsigned integer dtypes (bool is not an int)."""
+    return self.kind in 'iu'
   @property
-  def is_bool(self) -> bool: return self.kind == 'b'
+  def is_bool(self) -> bool:
+    """True for bool."""
+    return self.kind == 'b'
   @property
   def np(self):
+    """The numpy dtype values are stored in (ml_dtypes.bfloat16 for bfloat16, imported on use)."""
     if self.name == 'bfloat16':
       import ml_dtypes
       return np.dtype(ml_dtypes.bfloat16)
@@ -27,6 +36,8 @@ class DType:
 
 
 class dtypes:
+  """Every DType by name (as torch.float32 ...), torch's aliases (half, float, double, long, int), the defaults
+  (default_float float32, default_int int64) and `all`, the tuple of distinct dtypes."""
   bool = DType('bool', 1, 'b', 'bool')
   uint8 = DType('uint8', 1, 'u', 'uint8')
   int8 = DType('int8', 1, 'i', 'int8')
@@ -44,6 +55,7 @@ class dtypes:
 
   @staticmethod
   def from_np(d) -> DType:
+    """The DType of a numpy dtype (or anything np.dtype accepts); TypeError when it is not one of dtypes.all."""
     d = np.dtype(d)
     if d.name == 'bfloat16': return dtypes.bfloat16
     for dt in dtypes.all:
@@ -69,6 +81,8 @@ class dtypes:
 _ORDER_INT = [dtypes.uint8, dtypes.int8, dtypes.int16, dtypes.int32, dtypes.int64]
 
 def promote_types(a: DType, b: DType) -> DType:
+  """torch.promote_types: the smallest dtype both a and b convert to without losing their kind
+  (bool < int < float; float16 with bfloat16 -> float32, uint8 with int8 -> int16)."""
   if a == b: return a
   if a.is_bool: return b
   if b.is_bool: return a
@@ -112,4 +126,5 @@ def result_type(*operands) -> DType:
 
 
 def least_upper_float(dt: DType) -> DType:
+  """dt if it is floating point, else dtypes.default_float (float32)."""
   return dt if dt.is_float else dtypes.default_float

@@ -5,12 +5,16 @@ import math
 
 
 def getenv(name: str, default=0):
+  """The environment variable `name` converted to type(default) (int for the default 0), or default when unset;
+  with a str default the raw string."""
   v = os.environ.get(name)
   if v is None: return default
   return type(default)(v) if not isinstance(default, str) else v
 
 
-def DEBUG() -> int: return getenv("DEBUG", 0)
+def DEBUG() -> int:
+  """The DEBUG environment variable as an int (0 when unset), read on every call."""
+  return getenv("DEBUG", 0)
 
 
 class GlobalCounters:
@@ -22,11 +26,14 @@ class GlobalCounters:
 
   @staticmethod
   def reset():
+    """Zero every counter."""
     GlobalCounters.kernel_count = GlobalCounters.global_ops = GlobalCounters.global_mem = 0
     GlobalCounters.time_sum_s = 0.0
 
 
-def prod(xs) -> int: return math.prod(xs)
+def prod(xs) -> int:
+  """math.prod(xs): the product of a sequence of ints (1 when empty)."""
+  return math.prod(xs)
 
 
 def argfix(*x):

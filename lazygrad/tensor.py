@@ -119,6 +119,7 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
     return self.node.requires_grad
   @requires_grad.setter
   def requires_grad(self, value: bool):
+    """Set requires_grad: only float tensors can require grad, and only leaves can turn it off (RuntimeError), as torch."""
     if value and not self.dtype.is_float:
       raise RuntimeError(f"requires_grad: only floating point tensors can require gradients, got {self.dtype}")
     if not value and self.node.requires_grad and not self._is_leaf_param:

@@ -9,6 +9,7 @@ if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
 
 class ActivationMixin(TensorBase):
+  """Tensor's activations (relu, gelu, silu, softplus, ...), as torch's; a mixin of the composed Tensor class."""
   __slots__ = ()
   def relu(self) -> Tensor:
     """F.relu: max(x, 0); gradient 0 at 0 and nan stays nan, as torch."""

@@ -33,6 +33,7 @@ def to_numpy(data, dtype: Optional[DType]) -> np.ndarray:
 
 
 class CreateMixin(TensorBase):
+  """Tensor's constructors (full, zeros, arange, eye, rand, randn, ...) and interop (from_numpy, numpy, torch, to, item)."""
   __slots__ = ()
 
   # ---- construction

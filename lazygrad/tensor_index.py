@@ -13,6 +13,7 @@ TypeError_ = TypeError
 
 
 class IndexMixin(TensorBase):
+  """Tensor's movement and indexing (reshape, permute, expand, pad, cat, stack, split, gather, scatter_add, ...)."""
   __slots__ = ()
   # ---- movement
   def reshape(self, *shape) -> Tensor:

@@ -12,6 +12,7 @@ if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
 
 class MathMixin(TensorBase):
+  """Tensor arithmetic with torch's broadcasting and type promotion, comparisons, rounding, pow and unary math."""
   __slots__ = ()
 
   # ---- broadcasting and promotion

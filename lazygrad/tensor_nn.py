@@ -32,6 +32,7 @@ def _check_pool(op: str, shape, k: tuple, s: tuple, p: tuple, dil: tuple) -> Non
 
 
 class NNMixin(TensorBase):
+  """Tensor's torch.nn.functional counterparts: conv, pooling, dropout, norms, attention, embedding and losses."""
   __slots__ = ()
   # ---- sliding windows
   def _pool(self, kernel: tuple, stride: tuple, dilation: tuple) -> Tensor:

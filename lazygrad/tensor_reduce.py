@@ -13,6 +13,7 @@ __all__ = ["ReduceMixin", "MinMax"]
 
 
 class ReduceMixin(TensorBase):
+  """Tensor's reductions (sum, mean, var, max, argmax, logsumexp, softmax, cumsum, sort, topk, ...)."""
   __slots__ = ()
   def _axes(self, op: str, dim) -> tuple[int, ...]:
     if dim is None: return tuple(range(self.ndim))

@@ -80,3 +80,41 @@ def _undocumented(modname: str) -> list[str]:
 @pytest.mark.parametrize("modname", DOC_MODULES)
 def test_public_api_has_docstrings(modname):
   assert _undocumented(modname) == []
+
+
+def _missing_docstrings() -> list[str]:
+  """path:line name of every public function, class and method under lazygrad/ without a docstring (read with ast).
+  Exempt: private and dunder names, and nn modules' forward/extra_repr/__call__ (overrides of Module's documented ones)."""
+  import ast
+  import pathlib
+  root = pathlib.Path(__file__).resolve().parents[1] / "lazygrad"
+  missing = []
+  for p in sorted(root.rglob("*.py")):
+    in_nn = p.relative_to(root).parts[0] == "nn"
+    def visit(node, prefix, p=p, in_nn=in_nn):
+      for n in ast.iter_child_nodes(node):
+        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or n.name.startswith("_"): continue
+        in_class = isinstance(node, ast.ClassDef)
+        if not (in_nn and in_class and n.name in ("forward", "extra_repr", "__call__")) and ast.get_docstring(n) is None:
+          missing.append(f"{p.relative_to(root.parent)}:{n.lineno} {prefix}{n.name}")
+        if isinstance(n, ast.ClassDef): visit(n, prefix + n.name + ".")
+    visit(ast.parse(p.read_text()), "")
+  return missing
+
+
+def test_every_public_definition_has_docstring():
+  assert _missing_docstrings() == []
+
+
+def test_kernel_and_expr_repr_are_one_line():
+  import lazygrad
+  from lazygrad import Tensor
+  a, w, b = Tensor.rand(64, 80), Tensor.rand(96, 80), Tensor.rand(96)
+  for t in (a, w, b): t.realize()
+  items = lazygrad.schedule((a @ w.T + b).relu())
+  k = items[-1].kernel
+  text = repr(k)
+  assert "\n" not in text and len(text) < 200, text
+  assert text.startswith(f"<Kernel {k.name} space {tuple(k.shape)} -> {tuple(k.out_shape)} float32")
+  assert k.contraction is not None and text.endswith(f" contraction {k.contraction.sizes(k.shape)}>")
+  assert repr(k.body) == f"<Expr {k.body.op.name} float32 {len(k.body.srcs)} srcs>"

@@ -8,6 +8,8 @@ from lazygrad.ops import Ops
 
 
 class OpSpec(NamedTuple):
+  """How the renderers compute one elementwise primitive: `numpy` a numpy function (or a lib.py helper) name,
+  `triton` a tl function or an operator (None: the Triton renderer writes the op itself)."""
   numpy: str          # a numpy function (or a kernels/numpy/lib.py helper) taking the operands
   triton: str | None  # "tl.fn" is called on the operands, anything else is an infix (unary: prefix) operator;
                       # None: the Triton renderer writes the op itself

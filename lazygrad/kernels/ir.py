@@ -23,6 +23,8 @@ from lazygrad.ops import Ops
 
 @dataclass(frozen=True)
 class Expr:
+  """One node of a kernel body: op applied to srcs, with arg (a LOAD's (slot, ShapeTracker), a CONST's value,
+  a REDUCE's (op, axes), ...) and the result dtype. Frozen and compared by value; the hash is cached."""
   op: Ops
   srcs: tuple[Expr, ...]
   arg: Any
@@ -36,6 +38,10 @@ class Expr:
       h = hash((self.op, self.srcs, self.arg, self.dtype))
       object.__setattr__(self, "_hash", h)
     return h
+
+  def __repr__(self):
+    # short: the whole tree can be exponentially long printed (shared subexpressions repeat)
+    return f"<Expr {self.op.name} {self.dtype.name} {len(self.srcs)} srcs>"
 
   def walk(self):
     """Every node once, sources first."""
@@ -68,8 +74,16 @@ class Kernel:
     """The axes every REDUCE in the body reduces (one set per kernel), () if none."""
     return next((e.arg[1] for e in self.body.walk() if e.op is Ops.REDUCE), ())
 
+  def __repr__(self):
+    # one line: the slot dtypes once each (output <- inputs when they differ), the matmul size (batch, m, n, k) if any
+    names = list(dict.fromkeys(d.name for d in self.buf_dtypes))
+    dts = names[0] if len(names) == 1 else f"{self.buf_dtypes[0].name} <- {','.join(dict.fromkeys(d.name for d in self.buf_dtypes[1:]))}"
+    c = f" contraction {self.contraction.sizes(self.shape)}" if self.contraction is not None else ""
+    return f"<Kernel {self.name} space {tuple(self.shape)} -> {tuple(self.out_shape)} {dts}{c}>"
+
   @property
   def flops(self) -> int:
+    """An op count: the iteration space's size times the body's nodes other than LOAD, CONST and VALID."""
     n = math.prod(self.shape)
     return n * sum(1 for e in self.body.walk() if e.op not in (Ops.LOAD, Ops.CONST, Ops.VALID))
 

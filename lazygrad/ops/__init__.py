@@ -6,6 +6,8 @@ from lazygrad.dtype import DType
 
 
 class Ops(Enum):
+  """The primitives of the lazy graph (sources, unary, binary, WHERE, REDUCE, movement, CONTIGUOUS, ASSIGN),
+  plus LOAD and VALID, which only the kernel IR uses."""
   # sources
   BUFFER = auto(); CONST = auto(); RAND = auto()
   # unary
@@ -44,7 +46,9 @@ class Node:
     self.buffer, self.st, self.origin = None, None, None
 
   @property
-  def realized(self) -> bool: return self.buffer is not None
+  def realized(self) -> bool:
+    """Whether the node has a buffer (then the scheduler reads it as a leaf)."""
+    return self.buffer is not None
 
   def __repr__(self):
     state = "realized" if self.realized else f"{len(self.srcs)} srcs"

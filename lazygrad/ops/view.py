@@ -15,6 +15,7 @@ Shape = tuple[int, ...]
 
 
 def strides_for(shape: Shape) -> tuple[int, ...]:
+  """C-contiguous strides of shape, 0 for size-1 dims."""
   out, acc = [], 1
   for s in reversed(shape):
     out.append(acc if s != 1 else 0)
@@ -24,6 +25,8 @@ def strides_for(shape: Shape) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class View:
+  """One strided view of a flat buffer: idx is at offset + sum(idx[d] * strides[d]) and reads 0 outside mask.
+  The movement methods return a new View (canonical: size-1 dims have stride 0, a full mask is None)."""
   shape: Shape
   strides: tuple[int, ...]
   offset: int = 0
@@ -31,10 +34,12 @@ class View:
 
   @staticmethod
   def contiguous(shape: Shape, offset: int = 0) -> View:
+    """The C-contiguous View of shape, starting at offset."""
     return View(tuple(shape), strides_for(shape), offset, None)
 
   @property
   def is_contiguous(self) -> bool:
+    """Offset 0, no mask and C-contiguous strides: the buffer read in order."""
     return self.offset == 0 and self.mask is None and self.strides == strides_for(self.shape)
 
   def _canon(self, shape, strides, offset, mask) -> View:
@@ -46,10 +51,12 @@ class View:
     return View(tuple(shape), strides, offset, mask)
 
   def permute(self, order) -> View:
+    """Dims reordered by order (torch.permute)."""
     mask = tuple(self.mask[i] for i in order) if self.mask else None
     return self._canon([self.shape[i] for i in order], [self.strides[i] for i in order], self.offset, mask)
 
   def expand(self, shape: Shape) -> View:
+    """Size-1 dims broadcast to shape with stride 0 (torch.expand)."""
     strides = [st if s == n else 0 for s, n, st in zip(self.shape, shape, self.strides)]
     mask = None
     if self.mask:
@@ -57,6 +64,7 @@ class View:
     return self._canon(shape, strides, self.offset, mask)
 
   def shrink(self, arg) -> View:
+    """The sub-box arg = ((lo, hi), ...) per dim (a slice with step 1)."""
     offset = self.offset + sum(lo * st for (lo, _), st in zip(arg, self.strides))
     mask = None
     if self.mask:
@@ -64,6 +72,7 @@ class View:
     return self._canon([hi - lo for lo, hi in arg], self.strides, offset, mask)
 
   def pad(self, arg) -> View:
+    """arg = ((before, after), ...) per dim added around as masked elements, which read 0."""
     if all(b == 0 and a == 0 for b, a in arg): return self
     offset = self.offset - sum(b * st for (b, _), st in zip(arg, self.strides))
     base = self.mask or tuple((0, s) for s in self.shape)
@@ -72,6 +81,7 @@ class View:
     return self._canon(shape, self.strides, offset, mask)
 
   def flip(self, axes) -> View:
+    """The given axes reversed (negative strides), as torch.flip."""
     offset, strides, mask = self.offset, list(self.strides), list(self.mask) if self.mask else None
     for ax in axes:
       n = self.shape[ax]
@@ -126,43 +136,71 @@ class View:
 
 @dataclass(frozen=True)
 class ShapeTracker:
+  """A stack of Views, inner first, for reshapes one View cannot express: the outermost (last) view's flat index,
+  unravelled over the inner view's shape, indexes the inner view."""
   views: tuple[View, ...]
 
   @staticmethod
-  def from_shape(shape: Shape) -> ShapeTracker: return ShapeTracker((View.contiguous(tuple(shape)),))
+  def from_shape(shape: Shape) -> ShapeTracker:
+    """The contiguous ShapeTracker of shape."""
+    return ShapeTracker((View.contiguous(tuple(shape)),))
   @property
-  def shape(self) -> Shape: return self.views[-1].shape
+  def shape(self) -> Shape:
+    """The shape of the outermost view."""
+    return self.views[-1].shape
   @property
-  def view(self) -> View: return self.views[-1]
+  def view(self) -> View:
+    """The outermost view."""
+    return self.views[-1]
   @property
-  def is_contiguous(self) -> bool: return len(self.views) == 1 and self.views[0].is_contiguous
+  def is_contiguous(self) -> bool:
+    """One contiguous view: a plain in-order read of the buffer."""
+    return len(self.views) == 1 and self.views[0].is_contiguous
   @property
-  def has_mask(self) -> bool: return any(v.mask is not None for v in self.views)
+  def has_mask(self) -> bool:
+    """Whether any view has a mask (padding)."""
+    return any(v.mask is not None for v in self.views)
 
   def _replace(self, v: View) -> ShapeTracker: return ShapeTracker(self.views[:-1] + (v,)).simplify()
 
   def simplify(self) -> ShapeTracker:
+    """The same mapping with the outer views merged into the inner ones while merge_views can (self if none merge)."""
     views = self.views
     while len(views) >= 2:
       merged = merge_views(views[-2], views[-1])
       if merged is None: break
       views = views[:-2] + (merged,)
     return ShapeTracker(views) if views is not self.views else self
-  def permute(self, order) -> ShapeTracker: return self._replace(self.view.permute(order))
-  def expand(self, shape) -> ShapeTracker: return self._replace(self.view.expand(tuple(shape)))
-  def shrink(self, arg) -> ShapeTracker: return self._replace(self.view.shrink(arg))
-  def pad(self, arg) -> ShapeTracker: return self._replace(self.view.pad(arg))
-  def flip(self, axes) -> ShapeTracker: return self._replace(self.view.flip(axes))
+  def permute(self, order) -> ShapeTracker:
+    """View.permute on the outermost view, then simplify."""
+    return self._replace(self.view.permute(order))
+  def expand(self, shape) -> ShapeTracker:
+    """View.expand on the outermost view, then simplify."""
+    return self._replace(self.view.expand(tuple(shape)))
+  def shrink(self, arg) -> ShapeTracker:
+    """View.shrink on the outermost view, then simplify."""
+    return self._replace(self.view.shrink(arg))
+  def pad(self, arg) -> ShapeTracker:
+    """View.pad on the outermost view, then simplify."""
+    return self._replace(self.view.pad(arg))
+  def flip(self, axes) -> ShapeTracker:
+    """View.flip on the outermost view, then simplify."""
+    return self._replace(self.view.flip(axes))
 
   def reshape(self, shape) -> ShapeTracker:
+    """The same elements in shape: in the outermost view when View.reshape can say it, else a contiguous view
+    of shape stacked on top; then simplify."""
     v = self.view.reshape(tuple(shape))
     if v is not None: return self._replace(v)
     return ShapeTracker(self.views + (View.contiguous(tuple(shape)),)).simplify()
 
   def apply(self, op_name: str, arg) -> ShapeTracker:
+    """A movement op by name ('RESHAPE', 'PERMUTE', 'EXPAND', 'PAD', 'SHRINK', 'FLIP') with its arg."""
     return getattr(self, op_name.lower())(arg)
 
-  def size(self) -> int: return math.prod(self.shape)
+  def size(self) -> int:
+    """The number of elements of shape."""
+    return math.prod(self.shape)
 
 
 def _ceildiv(a: int, b: int) -> int: return -((-a) // b)

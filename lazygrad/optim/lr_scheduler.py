@@ -58,6 +58,7 @@ class StepLR(LRScheduler):
     super().__init__(optimizer, last_epoch)
 
   def get_lr(self) -> list[float]:
+    """The lrs for last_epoch: the current lrs times gamma at every step_size-th epoch, else unchanged (torch's recursive form)."""
     if self.last_epoch == 0 or self.last_epoch % self.step_size != 0: return self._current()
     return [lr * self.gamma for lr in self._current()]
 
@@ -71,6 +72,7 @@ class CosineAnnealingLR(LRScheduler):
     super().__init__(optimizer, last_epoch)
 
   def get_lr(self) -> list[float]:
+    """The lrs for last_epoch by torch's recursive cosine-annealing update of the current lrs (with torch's special cases)."""
     t, T, lo = self.last_epoch, self.T_max, self.eta_min
     if self._is_initial: return self._current()
     if self._step_count == 1 and t > 0:
@@ -131,6 +133,8 @@ class OneCycleLR(LRScheduler):
     super().__init__(optimizer, last_epoch)
 
   def get_lr(self) -> list[float]:
+    """The lrs for last_epoch, annealed within the current phase; with cycle_momentum it also writes each group's
+    momentum (or betas[0]), as torch. ValueError past total_steps."""
     t = self.last_epoch
     if t > self.total_steps: raise ValueError(f"Tried to step {t} times. The specified number of total steps is {self.total_steps}")
     lrs = []

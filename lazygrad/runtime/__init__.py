@@ -16,12 +16,20 @@ class CPUDevice:
   """numpy arrays; kernels are rendered as numpy source."""
   name = "cpu"
   def __init__(self): self._fns: dict = {}   # kernel structure -> Compiled: a repeated kernel is rendered once
-  def alloc(self, size, dtype): return np.empty(size, dtype=dtype.np)
+  def alloc(self, size, dtype):
+    """An uninitialized flat numpy array of size elements of dtype."""
+    return np.empty(size, dtype=dtype.np)
   def from_numpy(self, arr: np.ndarray, dtype) -> Buffer:
+    """A Buffer with arr's values as a flat contiguous numpy array of dtype (no copy when arr already is one)."""
     return Buffer(self.name, arr.size, dtype, np.ascontiguousarray(arr, dtype=dtype.np).reshape(-1))
-  def to_numpy(self, buf: Buffer) -> np.ndarray: return buf.data
-  def synchronize(self): pass
+  def to_numpy(self, buf: Buffer) -> np.ndarray:
+    """The buffer's backing numpy array itself (not a copy)."""
+    return buf.data
+  def synchronize(self):
+    """Nothing to wait for: numpy kernels run synchronously."""
+    pass
   def compile(self, kernel) -> Compiled:
+    """The Compiled (numpy program, its function) of a kernel, rendered once per kernel.key."""
     if kernel.key not in self._fns:
       prog = compile_numpy(kernel)
       self._fns[kernel.key] = Compiled(prog, prog.fn)
@@ -31,6 +39,7 @@ class CPUDevice:
 _devices: dict = {}
 
 def get_device(name: str):
+  """The device object for a name ('cpu', 'interp', 'cuda'; None: default_device()), created on first use."""
   name = canonical_device(name)
   if name not in _devices:
     if name == "cpu": _devices[name] = CPUDevice()
@@ -42,6 +51,7 @@ Buffer.get_device = staticmethod(get_device)   # the devices make Buffers; a Buf
 
 
 def canonical_device(device) -> str:
+  """A device name: lower case, any ':index' dropped (None: default_device()); ValueError for an unknown device."""
   if device is None: return default_device()
   d = str(device).lower().split(":")[0]
   if d not in DEVICES: raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
@@ -49,6 +59,7 @@ def canonical_device(device) -> str:
 
 
 def default_device() -> str:
+  """LAZYGRAD_DEVICE when set, else 'cuda' when torch sees a GPU, else 'cpu'."""
   env = os.environ.get("LAZYGRAD_DEVICE")
   if env: return canonical_device(env)
   try:

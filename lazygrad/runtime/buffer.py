@@ -16,6 +16,10 @@ class Buffer:
     self.data = data if data is not None else Buffer.get_device(device).alloc(size, dtype)
 
   @property
-  def nbytes(self) -> int: return self.size * self.dtype.itemsize
-  def numpy(self) -> np.ndarray: return Buffer.get_device(self.device).to_numpy(self)
+  def nbytes(self) -> int:
+    """size * dtype.itemsize."""
+    return self.size * self.dtype.itemsize
+  def numpy(self) -> np.ndarray:
+    """The contents as a flat numpy array, through the device's to_numpy (on cpu the backing array itself)."""
+    return Buffer.get_device(self.device).to_numpy(self)
   def __repr__(self): return f"<Buffer {self.device} {self.size} {self.dtype.name}>"

@@ -14,11 +14,14 @@ from lazygrad.helpers import GlobalCounters, DEBUG, getenv
 
 
 def realize_nodes(nodes: list[Node]) -> None:
+  """Schedule and run what realizes nodes (already realized ones are skipped)."""
   sched = create_schedule(nodes)
   if sched.items or sched.views: run_schedule(sched)
 
 
 def run_schedule(sched: Schedule) -> None:
+  """Run a schedule: per item allocate the output (or write in place), compile on the node's device, launch; then
+  set buffers on the roots, aliases and views. GRAPH=1, VERIFY=1 and DEBUG as in runtime/debug.py."""
   t0 = time.perf_counter()
   if getenv("GRAPH", 0): write_dot(sched)   # before the run: realized nodes forget their sources
   out_bufs: dict[int, Buffer] = {}

@@ -21,6 +21,7 @@ from lazygrad.runtime.compiled import Compiled
 
 
 def torch_dtype(dt: DType):
+  """The torch dtype of the same name as dt."""
   import torch
   return getattr(torch, dt.name)
 
@@ -46,31 +47,38 @@ class TritonDevice:
 
   # ---- memory
   def alloc(self, size: int, dtype: DType):
+    """An uninitialized flat torch tensor of size elements of dtype (on the GPU for cuda, the CPU for interp)."""
     import torch
     return torch.empty(size, dtype=torch_dtype(dtype), device=self.torch_device)
 
   def from_numpy(self, arr: np.ndarray, dtype: DType):
+    """A Buffer with arr's values as a flat torch tensor of dtype on this device (bfloat16 through an int16 view)."""
     import torch
     a = np.ascontiguousarray(arr, dtype=dtype.np).reshape(-1)
     t = torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) if dtype.name == "bfloat16" else torch.from_numpy(a.copy())
     return Buffer(self.name, a.size, dtype, t.to(self.torch_device))
 
   def to_numpy(self, buf) -> np.ndarray:
+    """The buffer's contents as a numpy array (copied to the host on cuda; bfloat16 through an int16 view)."""
     import torch
     t = buf.data.detach().cpu()
     if buf.dtype.name == "bfloat16": return t.view(torch.int16).numpy().view(buf.dtype.np)
     return t.numpy()
 
   def synchronize(self):
+    """Wait for the queued GPU work (torch.cuda.synchronize) on cuda; nothing on interp."""
     if self.name == "cuda":
       import torch
       torch.cuda.synchronize()
 
   # ---- kernels
   def program(self, k: Kernel):
+    """The TritonProgram of a kernel (source, signature, launch configs; interp gets the interpreter's configs)."""
     return triton_program(k, interp=self.name == "interp")
 
   def compile(self, k: Kernel) -> Compiled:
+    """The Compiled launcher of a kernel, built once per (kernel.key, allow_tf32): render, JIT the source and,
+    on cuda with several configs, time them on the first launch and keep the fastest."""
     key = (k.key, backends.cuda.matmul.allow_tf32)   # the flag changes fp32 matmul sources
     if key not in self._fns:
       prog = self.program(k)
@@ -136,10 +144,12 @@ class TuneCache:
     except (OSError, ValueError): return {}
 
   def get(self, key: str):
+    """The remembered config index for key, or None (the file is read on the first get)."""
     if self.mem is None: self.mem = self._read()
     return self.mem.get(key)
 
   def put(self, key: str, index: int):
+    """Remember key -> index: merged with the file's current contents and written atomically (temp file + rename)."""
     self.mem = {**self._read(), **(self.mem or {}), key: index}
     os.makedirs(os.path.dirname(self.path), exist_ok=True)
     tmp = f"{self.path}.{os.getpid()}.tmp"
@@ -150,6 +160,7 @@ class TuneCache:
 _tune_cache: list = []
 
 def tune_cache() -> TuneCache:
+  """The process's TuneCache, CACHE_DIR/autotune.json."""
   if not _tune_cache: _tune_cache.append(TuneCache(os.path.join(CACHE_DIR, "autotune.json")))
   return _tune_cache[0]
 

@@ -25,6 +25,8 @@ from lazygrad.scheduler import cache as _cache
 
 @dataclass(eq=False)
 class ScheduleItem:
+  """One kernel of a schedule: the Kernel, the node it realizes (out), the nodes filling its input slots, and why
+  the output and each input are buffers (reason, reasons). repr is one line."""
   kernel: Kernel
   out: Node                 # the root this kernel realizes
   inputs: list[Node]        # nodes whose buffers fill slots 1..
@@ -35,14 +37,22 @@ class ScheduleItem:
   program: Any = None       # the renderer's program (source, name, ...): set by the executor and schedule()
 
   @property
-  def var_values(self) -> tuple: return tuple(v for n in self.rand_nodes for v in n.arg)
+  def var_values(self) -> tuple:
+    """The runtime scalars passed at launch: the args of rand_nodes (each RAND's seed and counter), flattened."""
+    return tuple(v for n in self.rand_nodes for v in n.arg)
 
   @property
-  def name(self) -> str: return self.kernel.name
+  def name(self) -> str:
+    """The kernel's name."""
+    return self.kernel.name
   @property
-  def source(self) -> str: return self.program.source if self.program is not None else ""
+  def source(self) -> str:
+    """The program's source; '' until the executor or lazygrad.schedule sets `program`."""
+    return self.program.source if self.program is not None else ""
   @property
-  def shape(self) -> tuple: return tuple(self.out.shape)
+  def shape(self) -> tuple:
+    """The output's shape."""
+    return tuple(self.out.shape)
 
   def __repr__(self):
     ins = ", ".join(f"in{i + 1}{list(n.shape)}: {r.name.lower()}" for i, (n, r) in enumerate(zip(self.inputs, self.reasons)))
@@ -51,6 +61,8 @@ class ScheduleItem:
 
 @dataclass
 class Schedule:
+  """What create_schedule returns: items to run in order, roots, views (nodes that become views of a realized or
+  rooted base after the run) and aliases (a duplicate root and the root computing the same value)."""
   items: list[ScheduleItem] = field(default_factory=list)
   views: list[tuple[Node, Node]] = field(default_factory=list)   # (node, realized/rooted base): set after the run
   roots: list[Node] = field(default_factory=list)

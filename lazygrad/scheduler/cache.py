@@ -25,6 +25,7 @@ def graph_key(targets: list[Node]):
 
 
 def template_of(sched, nodes: list[Node]):
+  """A schedule with every node replaced by its index in nodes (the graph walk's order): what the cache stores."""
   index = {id(n): i for i, n in enumerate(nodes)}
   items = [(it.kernel, index[id(it.out)], tuple(index[id(n)] for n in it.inputs), tuple(index[id(n)] for n in it.rand_nodes),
             it.reason, it.reasons) for it in sched.items]
@@ -34,6 +35,7 @@ def template_of(sched, nodes: list[Node]):
 
 
 def from_template(template, nodes: list[Node], schedule_cls, item_cls):
+  """The schedule of a template over this graph's nodes (the inverse of template_of), built with schedule_cls and item_cls."""
   items, views, roots, aliases = template
   sched = schedule_cls(roots=[nodes[i] for i in roots], aliases=[(nodes[a], nodes[b]) for a, b in aliases])
   sched.items = [item_cls(k, nodes[o], [nodes[i] for i in ins], tuple(nodes[i] for i in rands), reason=why, reasons=whys)

@@ -26,7 +26,9 @@ class Graph:
       const_only[id(n)] = not n.realized and (n.op is Ops.CONST or (bool(n.srcs) and all(const_only[id(s)] for s in n.srcs)))
     self.const_only = const_only
 
-  def users(self, n: Node) -> list[Node]: return self.consumers.get(id(n), [])
+  def users(self, n: Node) -> list[Node]:
+    """The unrealized nodes that read n ([] if none)."""
+    return self.consumers.get(id(n), [])
 
 
 def movement_base(node: Node) -> tuple[Node, tuple]:
@@ -44,6 +46,7 @@ def kernel_srcs(root: Node):
 
 
 def apply_mops(st: ShapeTracker, mops) -> ShapeTracker:
+  """st with the movement ops ((op, arg), ...) applied in order."""
   for op, arg in mops: st = st.apply(op.name, arg)
   return st
 

@@ -23,6 +23,8 @@ from lazygrad.scheduler.graph import apply_mops
 
 @dataclass(frozen=True)
 class KernelPlan:
+  """Where a root's kernel iterates: the space, the reduce axes, the stored out_shape, the reduce whose per-row
+  values it stores (row), the movement ops taking the root's value into the space, and out_st (None: contiguous)."""
   space: tuple              # the iteration space
   axes: tuple | None        # the reduce axes (None: no reduce decided yet)
   out_shape: tuple          # what is stored (reduced dims kept as 1)
@@ -60,6 +62,8 @@ def _undo(r: Node, path: tuple) -> tuple:
 
 
 def kernel_plan(root: Node, roots: set[int]) -> KernelPlan:
+  """The KernelPlan of a root: a REDUCE iterates over its input's shape; a root storing per-row values of a reduce
+  over that reduce's space (stored per row, through out_st if permuted); anything else over its own shape."""
   if root.op is Ops.REDUCE:
     return KernelPlan(tuple(root.srcs[0].shape), root.arg[1], tuple(root.shape), None, (), None)
   found = _row_reduce_of(root, roots)

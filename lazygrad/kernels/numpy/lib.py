@@ -74,6 +74,7 @@ def _load_chain(buf: np.ndarray, st: ShapeTracker):
 
 
 def load(buf: np.ndarray, st: ShapeTracker) -> np.ndarray:
+  """buf (a flat array) read through st: an array broadcastable to st.shape, masked-out (padded) elements read as 0."""
   if 0 in st.shape or buf.size == 0: return np.zeros(st.shape, dtype=buf.dtype)   # an empty buffer: all of it is padding
   if len(st.views) == 1: return _load_view(buf, st.views[0])
   if (chained := _load_chain(buf, st)) is not None: return chained
@@ -144,6 +145,7 @@ def _cat_loads_concatenate(pieces, dim: int) -> np.ndarray:
 
 
 def valid(st: ShapeTracker) -> np.ndarray:
+  """The bool mask of st (broadcastable to st.shape): True where it reads the buffer, False in padding."""
   if len(st.views) == 1:
     v, out = st.views[0], np.bool_(True)
     for d, ar in enumerate(_aranges(st.shape)):
@@ -153,6 +155,7 @@ def valid(st: ShapeTracker) -> np.ndarray:
 
 
 def const(value, dtype, ndim: int) -> np.ndarray:
+  """value as an array of dtype and shape (1,) * ndim, broadcastable over the iteration space."""
   return np.full((1,) * ndim, value, dtype=dtype)
 
 
@@ -187,6 +190,8 @@ def uniform_from_uint32(x: np.ndarray) -> np.ndarray:
 
 
 def rand(st: ShapeTracker, seed: int, base: int) -> np.ndarray:
+  """Uniform float32 values in [0, 1) for st: Philox4x32-10 keyed by seed with counter = address + base,
+  the numbers Triton's tl.rand gives."""
   addr, _ = addresses(st)
   counter = np.asarray(addr, dtype=np.int64) + base
   return uniform_from_uint32(philox(int(seed), counter & 0xFFFFFFFF, counter >> 32))
@@ -195,6 +200,8 @@ def rand(st: ShapeTracker, seed: int, base: int) -> np.ndarray:
 # ---- reductions
 
 def rsum(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
+  """x summed over axes of the iteration space `shape` (kept as size 1) in the accumulation dtype, then cast to dtype;
+  an axis x is broadcast along (size 1 in x) multiplies by its extent instead."""
   dtype = np.dtype(dtype)
   acc = _acc_dtype(dtype)
   summed = tuple(a for a in axes if x.shape[a] != 1)
@@ -205,6 +212,8 @@ def rsum(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
 
 
 def rmax(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
+  """The max of x over axes (kept as size 1); axes x is broadcast along are skipped, an empty axis gives the
+  dtype's lowest value (-inf for floats)."""
   dtype = np.dtype(dtype)
   axes = tuple(a for a in axes if x.shape[a] != 1 or shape[a] == 0)
   if not axes: return x
@@ -332,6 +341,7 @@ def idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def store(out: np.ndarray, value: np.ndarray, shape) -> None:
+  """Write value, broadcast to shape, into the flat contiguous output out."""
   out.reshape(shape)[...] = np.broadcast_to(value, shape)
 
 

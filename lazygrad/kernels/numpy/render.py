@@ -25,6 +25,8 @@ def _dt(dtype) -> str: return f"np.{dtype.np.name}" if dtype.name != 'bfloat16' 
 
 
 def render_numpy(k: Kernel) -> tuple[str, dict]:
+  """The numpy source of a kernel (a function `name(bufs, vars)`) and the objects it refers to by name (C0, C1, ...),
+  which compile_numpy puts in the function's globals."""
   consts: dict = {}
   names: dict[int, str] = {}
   lines = [f"def {k.name}(bufs, vars):"]

@@ -15,6 +15,7 @@ from lazygrad.kernels.triton.render import LaunchConfig, TritonProgram, TritonRe
 
 
 def render_triton(k: Kernel) -> str:
+  """The Triton source of a kernel: the tl.dot template (matmul.py) when template_ok(k), else the generic TritonRenderer."""
   if template_ok(k): return render_matmul(k)   # tiled tl.dot with prologue/epilogue (matmul.py)
   return TritonRenderer(k).render()
 

@@ -39,11 +39,14 @@ def pointer_attrs(fn, signature: dict, target) -> dict:
 
 
 def ptx_has(ptx: str) -> list[str]:
+  """Which of PTX_MARKERS occur in the PTX text (a substring test)."""
   return [m for m in PTX_MARKERS if m in ptx]
 
 
 def compile_source(src: str, name: str, signature: dict, constexprs: dict, arch: int = 90, num_warps: int = 4,
                    num_stages: int = 3, aligned: bool = True, ptx_out: str | None = None) -> dict:
+  """Compile one kernel source for sm_{arch} with Triton (no GPU needed), pointers 16-byte aligned unless `aligned`
+  is false; returns a JSON-able report: name, seconds, asm kinds, triton version, ptx_has (and ptx_out if written)."""
   import triton
   from triton.backends.compiler import GPUTarget
   from triton.compiler import ASTSource
@@ -69,6 +72,8 @@ def compile_source(src: str, name: str, signature: dict, constexprs: dict, arch:
 
 
 def main(path: str) -> int:
+  """Compile every job of the JSON file at path, printing one JSON line per job (an "error" line when one fails);
+  returns 1 if any failed, else 0."""
   if os.environ.get("TRITON_INTERPRET") == "1": raise SystemExit("unset TRITON_INTERPRET to compile for a GPU")
   os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
   failed = 0

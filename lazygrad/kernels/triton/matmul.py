@@ -73,6 +73,8 @@ def dot_dtype(k: Kernel, interp: bool = False) -> str:
 
 
 def uses_tf32(k: Kernel) -> bool:
+  """Whether the template's fp32 tl.dot runs in TF32: backends.cuda.matmul.allow_tf32 is set (as torch's flag)
+  and the dot dtype is float32."""
   return bool(backends.cuda.matmul.allow_tf32) and dot_dtype(k) == "tl.float32"
 
 
@@ -105,6 +107,7 @@ class MatmulRenderer(TritonRenderer):
     self.prefix, self.zero, self.acc = "x", "zero", "acc"
 
   def render(self) -> str:
+    """The template's Triton source: tile indices, the K loop of tl.dot over the prologue tiles, the epilogue and the masked store."""
     k = self.k
     nin = len(k.buf_dtypes) - 1
     args = ["out_ptr"] + [f"in{i}_ptr" for i in range(1, nin + 1)] + list(k.var_names)
@@ -208,6 +211,7 @@ class MatmulRenderer(TritonRenderer):
 
   # ---- the generic expression renderer, pointed at the current tile
   def expr(self, e: Expr) -> str:
+    """Emit e's code on the current tile and return its variable (a REDUCE is the accumulator; an equal expression is emitted once)."""
     if e.op is Ops.REDUCE: return self.acc
     if e in self.names: return self.names[e]   # by value: the epilogue repeats acc + bias in where(acc + b > 0, ...)
     code = self._code(e, [self.expr(s) for s in e.srcs])
@@ -217,6 +221,8 @@ class MatmulRenderer(TritonRenderer):
     return name
 
   def load_index(self, st) -> tuple[str, str]:
+    """(address, validity mask, falsy when every element is valid) code for reading through st on the current tile;
+    emits the index lines it needs."""
     idx = [self.idx.get(d, "0") if self.k.shape[d] != 1 else "0" for d in range(len(self.k.shape))]
     addr, valid, lines = st_index(st, idx, self.tmp)
     for ln in lines: self.emit(ln)
@@ -230,10 +236,12 @@ class MatmulRenderer(TritonRenderer):
 
 
 def program_name(k: Kernel) -> str:
+  """The kernel's name, with `_tf32` appended when uses_tf32(k) (the flag changes the source)."""
   return k.name + ("_tf32" if uses_tf32(k) else "")   # the flag changes the source: a different program
 
 
 def render_matmul(k: Kernel, interp: bool = False) -> str:
+  """The tl.dot template's source for a kernel carrying a Contraction."""
   return MatmulRenderer(k, program_name(k), uses_tf32(k), interp).render()
 
 
@@ -243,6 +251,7 @@ def _fit(block: int, size: int) -> int:
 
 
 def launch_grid(b: int, m: int, n: int, bm: int, bn: int) -> tuple:
+  """The grid for b batches of an m x n output in bm x bn tiles: (tiles, b), or (tiles * b,) when b passes MAX_GRID_Y."""
   tiles = -(-m // bm) * -(-n // bn)
   return (tiles, b) if b <= MAX_GRID_Y else (tiles * b,)
 
@@ -264,5 +273,6 @@ def matmul_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
 
 
 def matmul_program(k: Kernel, interp: bool) -> TritonProgram:
+  """The TritonProgram of a contraction kernel: template source, signature and matmul_configs(k, interp)."""
   name = program_name(k)   # (the interp source differs from cuda's only for bf16, and never meets it)
   return TritonProgram(name, render_matmul(k, interp), signature(k), matmul_configs(k, interp))

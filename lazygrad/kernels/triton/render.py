@@ -79,6 +79,7 @@ PERSISTENT_MAX_R = 16384
 
 
 def is_persistent(k: Kernel) -> bool:
+  """Whether a reduce kernel's reduced extent is at most PERSISTENT_MAX_R: whole rows in one tile, no loop."""
   return math.prod(k.shape[d] for d in k.reduce_axes) <= PERSISTENT_MAX_R
 
 
@@ -157,6 +158,8 @@ def _welford(r: Expr, s: Expr, axes):
 
 
 class TritonRenderer:
+  """Kernel -> Triton source on the generic path: elementwise kernels over flat BLOCKs, reduce (row) kernels over
+  BLOCK_O rows x BLOCK_R reduced elements. MatmulRenderer reuses its expression machinery."""
   def __init__(self, k: Kernel):
     self.k = k
     self.lines: list[str] = []
@@ -167,12 +170,17 @@ class TritonRenderer:
     self.nx = 0
 
   def tmp(self) -> str:
+    """A fresh temporary name (t1, t2, ...)."""
     self.ntmp += 1
     return f"t{self.ntmp}"
 
-  def emit(self, line: str): self.lines.append("  " * self.indent + line)
+  def emit(self, line: str):
+    """Append one source line at the current indent."""
+    self.lines.append("  " * self.indent + line)
 
   def render(self) -> str:
+    """The kernel's Triton source: imports and one function named after the kernel, taking out_ptr, the input
+    pointers, the runtime vars and the block constexprs."""
     k = self.k
     nin = len(k.buf_dtypes) - 1
     args = ["out_ptr"] + [f"in{i}_ptr" for i in range(1, nin + 1)] + list(k.var_names)
@@ -382,18 +390,23 @@ class TritonRenderer:
 
   # ---- expressions
   def cast(self, val: str, src_dt, out_dt, out_tl: str | None = None) -> str:
+    """Code converting val from src_dt to out_dt: `(val != 0)` for bool, val itself when the dtypes agree, else
+    `.to(...)` (out_tl overrides the target tl type)."""
     tl_out = out_tl or TL_DTYPE[out_dt.name]
     if out_dt is not None and out_dt.is_bool: return f"({val} != 0)"
     if src_dt is not None and out_dt is not None and src_dt == out_dt: return val
     return f"({val}).to({tl_out})"
 
   def load_index(self, st: ShapeTracker) -> tuple[str, str]:
+    """(address, validity mask, falsy when every element is valid) code for reading through st at the tile's indices;
+    emits the index lines it needs."""
     idx = [self.idx.get(d, "0") if self.k.shape[d] != 1 else "0" for d in range(len(self.k.shape))]
     addr, valid, lines = st_index(st, idx, self.tmp)
     for ln in lines: self.emit(ln)
     return f"zero + {addr}", valid
 
   def expr(self, e: Expr) -> str:
+    """Emit e's code (sources first, each node once) and return the variable holding it; a REDUCE gives its reduced value."""
     if e.op is Ops.REDUCE: return self.reduced[id(e)]
     if id(e) in self.names: return self.names[id(e)]
     srcs = [self.expr(s) for s in e.srcs]
@@ -465,7 +478,9 @@ class TritonProgram:
   configs: tuple[LaunchConfig, ...] = field(default_factory=tuple)
 
 
-def next_pow2(n: int) -> int: return 1 << max(0, (n - 1)).bit_length()
+def next_pow2(n: int) -> int:
+  """The smallest power of two >= n (1 for n <= 1)."""
+  return 1 << max(0, (n - 1)).bit_length()
 
 
 def _warps(elems: int) -> int:
@@ -474,6 +489,8 @@ def _warps(elems: int) -> int:
 
 
 def elementwise_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
+  """The launch config of an elementwise kernel: BLOCK a power of two from 16 to 1024 (interp: 65536),
+  one program per block of the flat space."""
   n = math.prod(k.shape)
   block = max(16, min(next_pow2(max(n, 1)), 65536 if interp else 1024))
   return (LaunchConfig({"BLOCK": block}, (max(1, -(-n // block)),), num_warps=4),)
