@@ -94,7 +94,9 @@ class MultiheadAttention(Module):
       m = kp if m is None else m + kp
     return m
 
-  def extra_repr(self): return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
+  def extra_repr(self):
+    """The settings repr(MultiheadAttention) shows, formatted as torch's."""
+    return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
 
 
 _ACTIVATIONS = {"relu": Tensor.relu, "gelu": Tensor.gelu}

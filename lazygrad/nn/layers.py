@@ -23,7 +23,9 @@ def _positive(layer: str, **sizes) -> None:
 class Identity(Module):
   """Returns its input unchanged (any shape); ignores its arguments, as torch.nn.Identity."""
   def __init__(self, *args, **kwargs): super().__init__()
-  def forward(self, x: Tensor) -> Tensor: return x
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply Identity to the input (shapes and torch equivalence: the class docstring)."""
+    return x
 
 
 class Linear(Module):
@@ -42,8 +44,12 @@ class Linear(Module):
     self.bias = uniform_param(out_features, bound=bound, dtype=dtype, device=device) if bias else None
     if not bias: self.register_parameter("bias", None)
 
-  def forward(self, x: Tensor) -> Tensor: return x.linear(self.weight, self.bias)
-  def extra_repr(self): return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply Linear to the input (shapes and torch equivalence: the class docstring)."""
+    return x.linear(self.weight, self.bias)
+  def extra_repr(self):
+    """The settings repr(Linear) shows, formatted as torch's."""
+    return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class Conv2d(Module):
@@ -71,8 +77,10 @@ class Conv2d(Module):
     if not bias: self.register_parameter("bias", None)
 
   def forward(self, x: Tensor) -> Tensor:
+    """Apply Conv2d to the input (shapes and torch equivalence: the class docstring)."""
     return x.conv2d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
   def extra_repr(self):
+    """The settings repr(Conv2d) shows, formatted as torch's."""
     s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
     if self.padding != (0, 0): s += f", padding={self.padding}"
     if self.dilation != (1, 1): s += f", dilation={self.dilation}"
@@ -105,11 +113,13 @@ class Embedding(Module):
     self.weight = w
 
   def forward(self, idx: Tensor) -> Tensor:
+    """Apply Embedding to the input (shapes and torch equivalence: the class docstring)."""
     out = idx.embedding(self.weight)
     if self.padding_idx is None: return out
     # rows looked up by padding_idx pass their value but no gradient
     return (idx == self.padding_idx).unsqueeze(-1).where(out.detach(), out)
   def extra_repr(self):
+    """The settings repr(Embedding) shows, formatted as torch's."""
     return f"{self.num_embeddings}, {self.embedding_dim}" + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
 
 
@@ -122,15 +132,21 @@ class Dropout(Module):
     super().__init__()
     if not 0 <= p <= 1: raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
     self.p, self.inplace = p, inplace
-  def forward(self, x: Tensor) -> Tensor: return x.dropout(self.p, self.training)
-  def extra_repr(self): return f"p={self.p}, inplace={self.inplace}"
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply Dropout to the input (shapes and torch equivalence: the class docstring)."""
+    return x.dropout(self.p, self.training)
+  def extra_repr(self):
+    """The settings repr(Dropout) shows, formatted as torch's."""
+    return f"p={self.p}, inplace={self.inplace}"
 
 
 # ---- activations
 class ReLU(Module):
   """max(x, 0) elementwise, as torch.nn.ReLU (`inplace` is accepted and ignored)."""
   def __init__(self, inplace: bool = False): super().__init__()
-  def forward(self, x: Tensor) -> Tensor: return x.relu()
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply ReLU to the input (shapes and torch equivalence: the class docstring)."""
+    return x.relu()
 
 class GELU(Module):
   """x * Phi(x) elementwise, as torch.nn.GELU; approximate='tanh' is the tanh formula (GPT-2's)."""
@@ -138,37 +154,55 @@ class GELU(Module):
     super().__init__()
     if approximate not in ("none", "tanh"): raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
     self.approximate = approximate
-  def forward(self, x: Tensor) -> Tensor: return x.gelu(approximate=self.approximate)
-  def extra_repr(self): return f"approximate={self.approximate!r}"
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply GELU to the input (shapes and torch equivalence: the class docstring)."""
+    return x.gelu(approximate=self.approximate)
+  def extra_repr(self):
+    """The settings repr(GELU) shows, formatted as torch's."""
+    return f"approximate={self.approximate!r}"
 
 class SiLU(Module):
   """x * sigmoid(x) elementwise, as torch.nn.SiLU (`inplace` is accepted and ignored)."""
   def __init__(self, inplace: bool = False): super().__init__()
-  def forward(self, x: Tensor) -> Tensor: return x.silu()
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply SiLU to the input (shapes and torch equivalence: the class docstring)."""
+    return x.silu()
 
 class Sigmoid(Module):
   """1 / (1 + exp(-x)) elementwise, as torch.nn.Sigmoid."""
-  def forward(self, x: Tensor) -> Tensor: return x.sigmoid()
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply Sigmoid to the input (shapes and torch equivalence: the class docstring)."""
+    return x.sigmoid()
 
 class Tanh(Module):
   """tanh(x) elementwise, as torch.nn.Tanh."""
-  def forward(self, x: Tensor) -> Tensor: return x.tanh()
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply Tanh to the input (shapes and torch equivalence: the class docstring)."""
+    return x.tanh()
 
 class LeakyReLU(Module):
   """x if x >= 0 else negative_slope * x, as torch.nn.LeakyReLU (`inplace` is accepted and ignored)."""
   def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
     super().__init__()
     self.negative_slope = negative_slope
-  def forward(self, x: Tensor) -> Tensor: return x.leaky_relu(self.negative_slope)
-  def extra_repr(self): return f"negative_slope={self.negative_slope}"
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply LeakyReLU to the input (shapes and torch equivalence: the class docstring)."""
+    return x.leaky_relu(self.negative_slope)
+  def extra_repr(self):
+    """The settings repr(LeakyReLU) shows, formatted as torch's."""
+    return f"negative_slope={self.negative_slope}"
 
 class Softmax(Module):
   """softmax along `dim` (default -1; torch's default None is not accepted), as torch.nn.Softmax: one fused kernel."""
   def __init__(self, dim: int = -1):
     super().__init__()
     self.dim = dim
-  def forward(self, x: Tensor) -> Tensor: return x.softmax(self.dim)
-  def extra_repr(self): return f"dim={self.dim}"
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply Softmax to the input (shapes and torch equivalence: the class docstring)."""
+    return x.softmax(self.dim)
+  def extra_repr(self):
+    """The settings repr(Softmax) shows, formatted as torch's."""
+    return f"dim={self.dim}"
 
 
 # ---- pooling and reshaping
@@ -181,8 +215,11 @@ class MaxPool2d(Module):
     super().__init__()
     if return_indices or ceil_mode: raise ValueError("MaxPool2d: return_indices and ceil_mode are not supported")
     self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
-  def forward(self, x: Tensor) -> Tensor: return x.max_pool2d(self.kernel_size, self.stride, self.padding, self.dilation)
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply MaxPool2d to the input (shapes and torch equivalence: the class docstring)."""
+    return x.max_pool2d(self.kernel_size, self.stride, self.padding, self.dilation)
   def extra_repr(self):
+    """The settings repr(MaxPool2d) shows, formatted as torch's."""
     stride = self.kernel_size if self.stride is None else self.stride
     return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}, ceil_mode=False"
 
@@ -194,8 +231,10 @@ class AvgPool2d(Module):
     if ceil_mode: raise ValueError("AvgPool2d: ceil_mode is not supported")
     self.kernel_size, self.stride, self.padding, self.count_include_pad = kernel_size, stride, padding, count_include_pad
   def forward(self, x: Tensor) -> Tensor:
+    """Apply AvgPool2d to the input (shapes and torch equivalence: the class docstring)."""
     return x.avg_pool2d(self.kernel_size, self.stride, self.padding, count_include_pad=self.count_include_pad)
   def extra_repr(self):
+    """The settings repr(AvgPool2d) shows, formatted as torch's."""
     return f"kernel_size={self.kernel_size}, stride={self.kernel_size if self.stride is None else self.stride}, padding={self.padding}"
 
 class AdaptiveAvgPool2d(Module):
@@ -204,13 +243,21 @@ class AdaptiveAvgPool2d(Module):
   def __init__(self, output_size):
     super().__init__()
     self.output_size = output_size
-  def forward(self, x: Tensor) -> Tensor: return x.adaptive_avg_pool2d(self.output_size)
-  def extra_repr(self): return f"output_size={self.output_size}"
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply AdaptiveAvgPool2d to the input (shapes and torch equivalence: the class docstring)."""
+    return x.adaptive_avg_pool2d(self.output_size)
+  def extra_repr(self):
+    """The settings repr(AdaptiveAvgPool2d) shows, formatted as torch's."""
+    return f"output_size={self.output_size}"
 
 class Flatten(Module):
   """Merge dims start_dim..end_dim into one, as torch.nn.Flatten (a view, no copy): (N, C, H, W) -> (N, C*H*W) by default."""
   def __init__(self, start_dim: int = 1, end_dim: int = -1):
     super().__init__()
     self.start_dim, self.end_dim = start_dim, end_dim
-  def forward(self, x: Tensor) -> Tensor: return x.flatten(self.start_dim, self.end_dim)
-  def extra_repr(self): return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply Flatten to the input (shapes and torch equivalence: the class docstring)."""
+    return x.flatten(self.start_dim, self.end_dim)
+  def extra_repr(self):
+    """The settings repr(Flatten) shows, formatted as torch's."""
+    return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -62,6 +62,7 @@ class _BatchNorm(Module):
     return out
 
   def extra_repr(self):
+    """The settings repr(_BatchNorm) shows, formatted as torch's."""
     return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, track_running_stats={self.track_running_stats}"
 
 
@@ -87,8 +88,12 @@ class LayerNorm(Module):
     self.register_parameter("bias", const_param(*self.normalized_shape, value=0.0, dtype=dtype, device=device)
                             if elementwise_affine and bias else None)
 
-  def forward(self, x: Tensor) -> Tensor: return x.layer_norm(self.normalized_shape, self.weight, self.bias, self.eps)
-  def extra_repr(self): return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, bias={self._bias}"
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply LayerNorm to the input (shapes and torch equivalence: the class docstring)."""
+    return x.layer_norm(self.normalized_shape, self.weight, self.bias, self.eps)
+  def extra_repr(self):
+    """The settings repr(LayerNorm) shows, formatted as torch's."""
+    return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, bias={self._bias}"
 
 
 class RMSNorm(Module):
@@ -101,5 +106,9 @@ class RMSNorm(Module):
     self.eps, self.elementwise_affine = eps, elementwise_affine
     self.register_parameter("weight", const_param(*self.normalized_shape, value=1.0, dtype=dtype, device=device) if elementwise_affine else None)
 
-  def forward(self, x: Tensor) -> Tensor: return x.rms_norm(self.normalized_shape, self.weight, self.eps)
-  def extra_repr(self): return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply RMSNorm to the input (shapes and torch equivalence: the class docstring)."""
+    return x.rms_norm(self.normalized_shape, self.weight, self.eps)
+  def extra_repr(self):
+    """The settings repr(RMSNorm) shows, formatted as torch's."""
+    return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

@@ -81,6 +81,7 @@ class LSTM(Module):
     return Tensor.stack(outs, 0), h, c
 
   def extra_repr(self):
+    """The settings repr(LSTM) shows, formatted as torch's."""
     s = f"{self.input_size}, {self.hidden_size}"
     if self.num_layers != 1: s += f", num_layers={self.num_layers}"
     if self.bias is not True: s += f", bias={self.bias}"
