@@ -39,6 +39,20 @@ class Expr:
       object.__setattr__(self, "_hash", h)
     return h
 
+  def __eq__(self, other) -> bool:
+    """Structural equality in time linear in the DAG: each pair of nodes is compared once
+    (the generated dataclass __eq__ recursed once per path: exponential for shared subtrees)."""
+    if self is other: return True
+    if not isinstance(other, Expr) or hash(self) != hash(other): return False
+    seen, stack = set(), [(self, other)]
+    while stack:
+      x, y = stack.pop()
+      if x is y or (id(x), id(y)) in seen: continue
+      seen.add((id(x), id(y)))
+      if x.op is not y.op or x.dtype != y.dtype or len(x.srcs) != len(y.srcs) or hash(x) != hash(y) or x.arg != y.arg: return False
+      stack.extend(zip(x.srcs, y.srcs))
+    return True
+
   def __repr__(self):
     # short: the whole tree can be exponentially long printed (shared subexpressions repeat)
     return f"<Expr {self.op.name} {self.dtype.name} {len(self.srcs)} srcs>"
