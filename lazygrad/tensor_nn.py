@@ -170,38 +170,43 @@ class NNMixin(TensorBase):
     return out if x is self else out.cast(result_type(*(t for t in (self, weight, bias) if t is not None)))
 
   def rms_norm(self, normalized_shape, weight: Optional[Tensor] = None, eps: Optional[float] = None) -> Tensor:
-    """F.rms_norm: x / sqrt(mean(x^2) + eps) over the trailing dims, times weight; eps defaults to float32's machine epsilon."""
+    """F.rms_norm: x / sqrt(mean(x^2) + eps) over the trailing dims, times weight; eps defaults to float32's machine epsilon;
+    half floats compute in float32 (their squares overflow) and return their dtype, as torch."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     axes = tuple(range(self.ndim - len(shape), self.ndim))
     eps = eps if eps is not None else 1.1920928955078125e-07
-    out = self * ((self * self).mean(axes, keepdim=True) + eps).rsqrt()
-    return out * weight if weight is not None else out
+    x = self._half_to_float()
+    out = x * ((x * x).mean(axes, keepdim=True) + eps).rsqrt()
+    out = out * weight if weight is not None else out
+    return out if x is self else out.cast(self.dtype)
 
   def batch_norm(self, running_mean: Optional[Tensor], running_var: Optional[Tensor], weight: Optional[Tensor] = None,
                  bias: Optional[Tensor] = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """F.batch_norm on (N, C, ...): batch statistics when training (updating running_mean/var in place with momentum and the
-    unbiased variance, as torch), else the running statistics."""
+    unbiased variance, as torch), else the running statistics. Half floats compute in float32 and return their dtype, as torch."""
     if self.ndim < 2: raise ValueError(f"batch_norm: expects an input of at least 2 dims (N, C, ...), got {self.shape}")
     c = self.shape[1]
     axes = (0,) + tuple(range(2, self.ndim))
     bshape = (1, c) + (1,) * (self.ndim - 2)
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
       if t is not None and t.shape != (c,): raise ValueError(f"batch_norm: {name} must have shape ({c},), got {t.shape}")
+    x = self._half_to_float()   # half floats: statistics in float32 (their squares overflow), as torch
     if training:
       n = self.numel() // c
       if n <= 1: raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {self.shape}")
-      mean = self.mean(axes, keepdim=True)
-      var = ((self - mean) ** 2).mean(axes, keepdim=True)
+      mean = x.mean(axes, keepdim=True)
+      var = ((x - mean) ** 2).mean(axes, keepdim=True)
       if running_mean is not None and running_var is not None:
         with no_grad():
           running_mean.assign(running_mean * (1 - momentum) + mean.detach().reshape(c) * momentum)
           running_var.assign(running_var * (1 - momentum) + var.detach().reshape(c) * (momentum * n / (n - 1)))
     else:
       if running_mean is None or running_var is None: raise ValueError("batch_norm: running stats are required when not training")
-      mean, var = running_mean.reshape(bshape), running_var.reshape(bshape)
-    out = (self - mean) * (var + eps).rsqrt()
+      mean, var = running_mean.reshape(bshape)._half_to_float(), running_var.reshape(bshape)._half_to_float()
+    out = (x - mean) * (var + eps).rsqrt()
     if weight is not None: out = out * weight.reshape(bshape)
-    return out + bias.reshape(bshape) if bias is not None else out
+    out = out + bias.reshape(bshape) if bias is not None else out
+    return out if x is self else out.cast(self.dtype)
 
   # ---- attention and embeddings
   def scaled_dot_product_attention(self, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None, dropout_p: float = 0.0,

@@ -44,20 +44,26 @@ class ReduceMixin(TensorBase):
     # half floats accumulate in float32 as torch does: their sum may not fit where the mean does
     s = x.sum(dim, keepdim, dtype=dtypes.float32 if x.dtype.is_float and x.dtype.itemsize < 4 else None)
     return (s / n if n else s * float("nan")).cast(x.dtype)
-  def var(self, dim=None, keepdim=False, correction=1, unbiased=None, axis=None) -> Tensor:
-    """torch.var with correction (default 1; unbiased=True/False as the old torch API); half floats accumulate in float32."""
-    dim = axis if axis is not None else dim
+  def _half_to_float(self) -> Tensor:
+    # half floats compute statistics (squares, exps, sums) in float32 and round once at the end, as torch's opmath
+    return self.float() if self.dtype.is_float and self.dtype.itemsize < 4 else self
+  def _var(self, name: str, dim, keepdim, correction, unbiased) -> Tensor:
+    # the variance in float32 for half floats (300**2 overflows float16 where the std does not)
     if unbiased is not None: correction = int(unbiased)
-    n = prod(self.shape[a] for a in self._axes("var", dim))
-    centered = self - self.mean(dim, keepdim=True)
-    acc = dtypes.float32 if self.dtype.itemsize < 4 and self.dtype.is_float else None   # half floats accumulate in float32
-    return ((centered * centered).sum(dim, keepdim, dtype=acc) / max(n - correction, 0)).cast(self._float().dtype)
+    n = prod(self.shape[a] for a in self._axes(name, dim))
+    x = self._half_to_float()
+    centered = x - x.mean(dim, keepdim=True)
+    return (centered * centered).sum(dim, keepdim) / max(n - correction, 0)
+  def var(self, dim=None, keepdim=False, correction=1, unbiased=None, axis=None) -> Tensor:
+    """torch.var with correction (default 1; unbiased=True/False as the old torch API); half floats compute in float32."""
+    return self._var("var", axis if axis is not None else dim, keepdim, correction, unbiased).cast(self._float().dtype)
   def std(self, dim=None, keepdim=False, correction=1, unbiased=None, axis=None) -> Tensor:
-    """torch.std: sqrt(var); where the variance is 0 the gradient is 0, as torch."""
-    v = self.var(dim, keepdim, correction, unbiased, axis)
+    """torch.std: sqrt(var); where the variance is 0 the gradient is 0, as torch; half floats compute in float32 (their
+    variance may overflow where the std does not)."""
+    v = self._var("std", axis if axis is not None else dim, keepdim, correction, unbiased)
     # where the variance is 0, torch's gradient is 0 (sqrt's inf times a zero would be nan)
     zero = v.eq(0)
-    return zero.where(0, zero.where(1, v).sqrt())
+    return zero.where(0, zero.where(1, v).sqrt()).cast(self._float().dtype)
   def var_mean(self, dim=None, keepdim=False, correction=1):
     """torch.var_mean: the tuple (var, mean)."""
     return self.var(dim, keepdim, correction), self.mean(dim, keepdim)
@@ -130,25 +136,35 @@ class ReduceMixin(TensorBase):
     if x.shape[-1] == 0: x = x.pad((0, 1), value=1)
     x = x.transpose(d, -1) if self.ndim else x.reshape(())
     return x if keepdim or not self.ndim else x.squeeze(d)
-  def logsumexp(self, dim=None, keepdim=False) -> Tensor:
-    """torch.logsumexp: log(sum(exp(x))) computed stably around the (detached) max; all -inf rows stay -inf."""
+  def _row_max(self, op: str, dim, finite: bool) -> Tensor:
+    # the detached max along dim (keepdim) that softmax and logsumexp subtract; finite: 0 where it is infinite (all -inf rows
+    # stay -inf instead of nan). 0 over an empty dim, as torch: an empty softmax, a -inf logsumexp
+    if any(self.shape[a] == 0 for a in self._axes(op, dim)): return self.sum(dim, keepdim=True).detach()
     m = self.amax(dim, keepdim=True).detach()
-    m = m.isinf().where(0, m)   # all -inf rows stay -inf instead of nan
-    out = (self - m).exp().sum(dim, keepdim=True).log() + m
+    return m.isinf().where(0, m) if finite else m
+  def logsumexp(self, dim=None, keepdim=False) -> Tensor:
+    """torch.logsumexp: log(sum(exp(x))) computed stably around the (detached) max; all -inf rows and empty dims give -inf;
+    half floats compute in float32 (finite where torch's float16 sum of more than 65504 ones is inf)."""
+    x = self._half_to_float()
+    m = x._row_max("logsumexp", dim, finite=True)
+    out = ((x - m).exp().sum(dim, keepdim=True).log() + m).cast(self._float().dtype)
     return out if keepdim else out.squeeze(self._axes("logsumexp", dim))
   def softmax(self, dim=-1, dtype=None) -> Tensor:
-    """torch.softmax along dim (default -1; torch requires it); ints compute in float32; dtype casts first."""
+    """torch.softmax along dim (default -1; torch requires it); ints compute in float32, half floats in float32 rounded to
+    their dtype at the end, as torch; dtype casts first; an empty dim gives the empty tensor."""
     x = self.cast(dtype) if dtype else self._float()
-    e = (x - x.amax(dim, keepdim=True).detach()).exp()
-    return e / e.sum(dim, keepdim=True)
+    h = x._half_to_float()
+    e = (h - h._row_max("softmax", dim, finite=False)).exp()
+    return (e / e.sum(dim, keepdim=True)).cast(x.dtype)
   def log_softmax(self, dim=-1, dtype=None) -> Tensor:
-    """torch.log_softmax along dim (default -1; torch requires it), as (x - max) - log(sum(exp(x - max)))."""
+    """torch.log_softmax along dim (default -1; torch requires it), as (x - max) - log(sum(exp(x - max))); half floats
+    compute in float32, as torch."""
     x = self.cast(dtype) if dtype else self._float()
+    h = x._half_to_float()
     # (x - m) - log(sum(exp(x - m))): subtracting a big logsumexp instead would lose the small values' precision
-    m = x.amax(dim, keepdim=True).detach()
-    m = m.isinf().where(0, m)
+    m = h._row_max("log_softmax", dim, finite=True)
     # -(m - x), not the (x - m) inside the exp: one shared node would be stored at full size between the two kernels
-    return -(m - x) - (x - m).exp().sum(dim, keepdim=True).log()
+    return (-(m - h) - (h - m).exp().sum(dim, keepdim=True).log()).cast(x.dtype)
   def cumsum(self, dim=0) -> Tensor:
     """torch.cumsum along dim: one lower-triangular contraction (O(n^2) work along dim, one kernel); ints give int64; inf and nan
     propagate as torch."""

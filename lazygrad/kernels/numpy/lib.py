@@ -75,7 +75,11 @@ def _load_chain(buf: np.ndarray, st: ShapeTracker):
 
 def load(buf: np.ndarray, st: ShapeTracker) -> np.ndarray:
   """buf (a flat array) read through st: an array broadcastable to st.shape, masked-out (padded) elements read as 0."""
-  if 0 in st.shape or buf.size == 0: return np.zeros(st.shape, dtype=buf.dtype)   # an empty buffer: all of it is padding
+  # dims the view broadcasts along stay size 1, as _load_view's, even when empty: the value must still broadcast against
+  # a reduce's kept (size 1) dims (rsum scales a broadcast dim by its extent, 0), and a buffer broadcast along an empty
+  # dim of the space still holds values
+  shape = tuple(1 if _is_broadcast(st.views[-1], d) else s for d, s in enumerate(st.shape))
+  if 0 in shape or buf.size == 0: return np.zeros(shape, dtype=buf.dtype)   # nothing read, or an empty buffer: all padding
   if len(st.views) == 1: return _load_view(buf, st.views[0])
   if (chained := _load_chain(buf, st)) is not None: return chained
   addr, valid = addresses(st)
@@ -218,6 +222,8 @@ def rmax(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
   axes = tuple(a for a in axes if x.shape[a] != 1 or shape[a] == 0)
   if not axes: return x
   lowest = -np.inf if dtype.kind == 'f' else (False if dtype.kind == 'b' else np.iinfo(dtype).min)
+  if any(shape[a] == 0 for a in axes):   # x may be size 1 (broadcast) along an empty axis: nothing to take the max of
+    return np.full(tuple(1 if a in axes else s for a, s in enumerate(x.shape)), lowest, dtype=dtype)
   return np.max(x, axis=axes, keepdims=True, initial=lowest).astype(dtype, copy=False)
 
 
