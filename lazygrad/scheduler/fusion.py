@@ -68,12 +68,17 @@ class _Round:
               if r.op is Ops.REDUCE and not r.realized and id(r) not in self.roots and not G.row_broadcast_only(r, self.g, self.roots)}
     return self.once("epilogue", find)
 
-  def depth(self) -> dict[int, int]:
+  def depth_cuts(self) -> set[int]:
+    """The nodes where a fused chain reaches MAX_FUSE_DEPTH: cut there, the depth above
+    starts again from 0 (so a chain of 10,000 ops becomes 100 kernels, not 9,900)."""
     def find():
       d: dict[int, int] = {}
+      cuts: set[int] = set()
       for n in self.g.nodes:
-        d[id(n)] = 0 if n.realized or id(n) in self.roots or not n.srcs else 1 + max(d.get(id(s), 0) for s in n.srcs)
-      return d
+        dd = 0 if n.realized or id(n) in self.roots or not n.srcs else 1 + max(d.get(id(s), 0) for s in n.srcs)
+        if dd > MAX_FUSE_DEPTH and (n.op in ELEMENTWISE or n.op in MOVEMENT): cuts.add(id(n)); dd = 0
+        d[id(n)] = dd
+      return cuts
     return self.once("depth", find)
 
   def has_rand(self) -> dict[int, bool]:
@@ -127,7 +132,7 @@ def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
   elif tier == 2:
     if id(n) in rnd.epilogue_ends(): return Reason.REDUCE_NEW_SPACE
   elif tier == 3:
-    if rnd.depth()[id(n)] > MAX_FUSE_DEPTH and (n.op in ELEMENTWISE or n.op in MOVEMENT): return Reason.DEPTH
+    if id(n) in rnd.depth_cuts(): return Reason.DEPTH
   elif tier == 4:
     if g.const_only[id(n)] or not (n.op in ELEMENTWISE or n.op is Ops.RAND): return None
     users = g.users(n)
