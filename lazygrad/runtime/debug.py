@@ -17,21 +17,29 @@ def explain(it) -> str:
 
 
 def _graph_text(it) -> str:
-  """The fused expression of a kernel (DEBUG=3): each reduce named once (r0 = sum(...)),
-  then the expression over them."""
+  """The fused expression of a kernel (DEBUG=3): each reduce named once (r0 = sum(...)), and
+  each subexpression used more than once named once (t0 = ...), so the text stays linear in
+  the kernel's size; then the expression over them."""
+  order = it.kernel.body.walk()
+  users: dict[int, int] = {}
+  for e in order:
+    for s_ in e.srcs: users[id(s_)] = users.get(id(s_), 0) + 1
   names: dict[int, str] = {}
   parts = []
-  def show(e, depth=0):
+  def show(e):
     if id(e) in names: return names[id(e)]
     if e.op is Ops.LOAD: return f"in{e.arg[0]}"
     if e.op is Ops.CONST: return repr(e.arg)
-    if depth > 12: return "..."
-    return f"{e.op.name.lower()}({', '.join(show(s_, depth + 1) for s_ in e.srcs)})"
-  for e in it.kernel.body.walk():
+    return f"{e.op.name.lower()}({', '.join(show(s_) for s_ in e.srcs)})"
+  for e in order:
     if e.op is Ops.REDUCE:
       text = f"{'sum' if e.arg[0] is Ops.ADD else 'max'}{list(e.arg[1])}({show(e.srcs[0])})"
-      names[id(e)] = f"r{len(names)}"
-      parts.append(f"{names[id(e)]} = {text}")
+      names[id(e)] = f"r{sum(1 for n in names.values() if n[0] == 'r')}"
+    elif e.srcs and users.get(id(e), 0) > 1 and e is not it.kernel.body:
+      text = show(e)
+      names[id(e)] = f"t{sum(1 for n in names.values() if n[0] == 't')}"
+    else: continue
+    parts.append(f"{names[id(e)]} = {text}")
   return "; ".join(parts + [show(it.kernel.body)])
 
 
