@@ -10,13 +10,18 @@ back)."""
 from __future__ import annotations
 from collections import namedtuple
 import functools
+import threading
 import weakref
 import numpy as np
 from lazygrad.ops import Ops
 
 
-class _GradMode:
+class _GradModeState(threading.local):
+  """Grad mode, per thread as torch's: the class attribute is every thread's default, an assignment holds for its thread only."""
   enabled = True
+
+
+_GradMode = _GradModeState()   # no_grad() or a backward in one thread leaves autograd on in the others
 
 
 class no_grad:

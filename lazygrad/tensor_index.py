@@ -64,11 +64,16 @@ class IndexMixin(TensorBase):
     """torch.swapaxes: transpose(a, b)."""
     return self.transpose(a, b)
   def movedim(self, source, destination) -> Tensor:
-    """torch.movedim: move one dim (single ints only, torch also takes tuples) to a new position; a view."""
-    s, d = _dim("movedim", source, self.ndim), _dim("movedim", destination, self.ndim)
-    order = [i for i in range(self.ndim) if i != s]
-    order.insert(d, s)
-    return self.permute(order)
+    """torch.movedim: move dim(s) source (an int or a tuple) to position(s) destination; the other dims keep their order; a view."""
+    src = tuple(source) if isinstance(source, (tuple, list)) else (source,)
+    dst = tuple(destination) if isinstance(destination, (tuple, list)) else (destination,)
+    if len(src) != len(dst): raise ValueError(f"movedim: source {source} and destination {destination} have different lengths")
+    src, dst = [_dim("movedim", s, self.ndim) for s in src], [_dim("movedim", d, self.ndim) for d in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst): raise ValueError(f"movedim: repeated dim in {source} or {destination}")
+    if self.ndim == 0: return self
+    order, rest = [-1] * self.ndim, iter(i for i in range(self.ndim) if i not in src)
+    for s, d in zip(src, dst): order[d] = s
+    return self.permute([o if o >= 0 else next(rest) for o in order])
 
   def expand(self, *shape) -> Tensor:
     """torch.expand: broadcast size-1 dims (and new leading dims) to shape; -1 keeps a size; a view, no copy."""

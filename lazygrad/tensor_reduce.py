@@ -185,19 +185,31 @@ class ReduceMixin(TensorBase):
   def cumprod(self, dim=0) -> Tensor:
     """torch.cumprod along dim, as n separate products stacked: fine for short dims, slow for long ones."""
     d = _check_dim("cumprod", dim, self.ndim)
+    if self.ndim and self.shape[d] == 0: return self.prod(d, keepdim=True).narrow(d, 0, 0)   # torch: the empty tensor, prod's dtype
     return self._Tensor.stack([self.narrow(d, 0, i + 1).prod(d) for i in range(self.shape[d])], d)
 
   def argsort(self, dim=-1, descending=False) -> Tensor:
-    """torch.argsort (stable): int64 indices. Sorts on the host, so it realizes (a device sync); not differentiable."""
+    """torch.argsort (stable): int64 indices; nan sorts as the largest value, as torch. Sorts on the host, so it realizes
+    (a device sync); not differentiable."""
     d = _check_dim("argsort", dim, self.ndim)
-    idx = np.argsort(-self.numpy() if descending else self.numpy(), axis=d, kind="stable")
+    a = self.numpy()
+    if a.ndim == 0: return self._Tensor(np.zeros((), np.int64), device=self.device)
+    if not descending: return self._Tensor(np.argsort(a, axis=d, kind="stable").astype(np.int64), device=self.device)
+    # descending without negating (-x wraps for unsigned/INT_MIN, fails on bool, keeps nan last): a stable ascending sort of the
+    # reversed dim, read backwards, puts the largest (nan) first and keeps ties in index order
+    n = a.shape[d]
+    idx = (n - 1) - np.flip(np.argsort(np.flip(a, d), axis=d, kind="stable"), d)
     return self._Tensor(idx.astype(np.int64), device=self.device)
   def sort(self, dim=-1, descending=False):
     """torch.sort: the named tuple (values, indices); indices from argsort (host sort, a sync), values gathered (differentiable)."""
     idx = self.argsort(dim, descending)
+    if self.ndim == 0: return MinMax(self.reshape(()), idx)
     return MinMax(self.gather(dim, idx), idx)
   def topk(self, k, dim=-1, largest=True, sorted=True):
     """torch.topk: the named tuple (values, indices) of the k largest (or smallest) along dim, always sorted; a host sort (a sync)."""
+    if self.ndim == 0:
+      if k != 1: raise ValueError(f"topk: k ({k}) out of range for a 0-d tensor (lazygrad takes k=1 only)")
+      return self.sort(dim)
     idx = self.argsort(dim, descending=largest).narrow(dim, 0, k)
     return MinMax(self.gather(dim, idx), idx)
 

@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator, Optional
 import weakref
 import numpy as np
 from lazygrad.dtype import DType, dtypes
+from lazygrad.ops import Node, Ops
 from lazygrad.tensor import Tensor, no_grad
 
 
@@ -247,8 +248,11 @@ class Module:
 
   def load_state_dict(self, state_dict, strict: bool = True):
     """Copy values into this module's parameters and buffers. Every key, shape and dtype is
-    checked first; on any error nothing is changed. Values may be Tensors, numpy arrays or
-    torch tensors. Returns (missing_keys, unexpected_keys) as torch's named tuple does."""
+    checked first, then the new values are computed into new buffers and only then swapped in:
+    on any error (a check, or the realize itself) nothing is changed. Values may be Tensors, numpy
+    arrays or torch tensors; a float value is cast to a float parameter's dtype and an integer to an
+    integer buffer's, as torch's copy_ does (lazygrad refuses float <-> int/bool, which torch casts).
+    Returns (missing_keys, unexpected_keys) as torch's named tuple does."""
     own = self._state_entries()
     missing = [k for k in own if k not in state_dict and k not in self._optional_state_keys()]
     unexpected = [k for k in state_dict if k not in own]
@@ -264,15 +268,17 @@ class Module:
       except TypeError as e:
         errors.append(f"{k!r}: {e}"); continue
       if shape != dst.shape: errors.append(f"{k!r}: shape {shape} in the checkpoint, {dst.shape} in the model")
-      elif dt != dst.dtype and not _castable(dt, dst.dtype, k):
+      elif dt != dst.dtype and not _castable(dt, dst.dtype):
         errors.append(f"{k!r}: dtype {dt} in the checkpoint, {dst.dtype} in the model")
       else: arrays.append((dst, value))
     if errors:
       raise RuntimeError(f"load_state_dict for {type(self).__name__}: " + "; ".join(errors) + " (the model is unchanged)")
-    news = [_to_tensor(v, dst) for dst, v in arrays]
-    with no_grad():
-      for dst, new in zip([d for d, _ in arrays], news): dst.assign(new)
-    if arrays: arrays[0][0].realize(*[d for d, _ in arrays[1:]])
+    with no_grad(): news = [_to_tensor(v, dst) for dst, v in arrays]
+    if news: news[0].realize(*news[1:])   # may raise: the model still holds its old values, with nothing pending
+    for (dst, _), new in zip(arrays, news):
+      node = Node(Ops.BUFFER, (), None, dst.shape, dst.dtype, dst.device, dst.node.requires_grad)
+      node.buffer, node.st = new.node.buffer, new.node.st
+      dst.node = node   # the swap: tensors computed from the old value keep it, as after assign
     return _IncompatibleKeys(missing, unexpected)
 
   # ---- printing
@@ -311,16 +317,19 @@ def _as_value(src):
   raise TypeError(f"expected a Tensor, numpy array or torch tensor, got {type(src).__name__}")
 
 
-def _castable(src, dst, key: str) -> bool:
-  # a checkpoint's integer counter may be stored as any integer type (int32 from some exporters)
-  return key.endswith("num_batches_tracked") and src.is_int and dst.is_int
+def _castable(src, dst) -> bool:
+  # float -> float (a float64 or float16 checkpoint) and int -> int (num_batches_tracked saved as int32) cast, as torch's copy_
+  return (src.is_float and dst.is_float) or (src.is_int and dst.is_int)
 
 
 def _to_tensor(value, dst: Tensor) -> Tensor:
+  """value on dst's device in dst's dtype, lazy, in a buffer of its own once realized (never the checkpoint's own memory)."""
   if isinstance(value, Tensor):
     v = value.detach()
-    return (v if v.device == dst.device else v.to(dst.device)).cast(dst.dtype)
-  if type(value).__module__.startswith("torch"):
-    value = value.detach().cpu()
-    value = (value.float() if str(value.dtype) == "torch.bfloat16" else value).numpy()   # numpy has no bfloat16
-  return Tensor(np.asarray(value, order="C"), dtype=dst.dtype, device=dst.device)
+    v = (v if v.device == dst.device else v.to(dst.device)).cast(dst.dtype)
+  else:
+    if type(value).__module__.startswith("torch"):
+      value = value.detach().cpu()
+      value = (value.float() if str(value.dtype) == "torch.bfloat16" else value).numpy()   # numpy has no bfloat16
+    return Tensor(np.array(value, order="C", copy=True), dtype=dst.dtype, device=dst.device)   # a fresh copy, its own buffer
+  return Tensor._from_node(Node(Ops.CONTIGUOUS, (v.node,), None, dst.shape, dst.dtype, dst.device))   # a copy kernel

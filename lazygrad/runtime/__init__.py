@@ -7,7 +7,7 @@ import numpy as np
 from lazygrad.kernels.numpy.render import compile_numpy
 from lazygrad.runtime.buffer import Buffer
 from lazygrad.runtime.compiled import Compiled
-from lazygrad.runtime.triton_device import TritonDevice
+from lazygrad.runtime.triton_device import KernelCache, TritonDevice
 
 DEVICES = ("cpu", "interp", "cuda")
 
@@ -15,7 +15,7 @@ DEVICES = ("cpu", "interp", "cuda")
 class CPUDevice:
   """numpy arrays; kernels are rendered as numpy source."""
   name = "cpu"
-  def __init__(self): self._fns: dict = {}   # kernel structure -> Compiled: a repeated kernel is rendered once
+  def __init__(self): self._fns: KernelCache = KernelCache()   # kernel structure -> Compiled, LRU: a repeated kernel is rendered once
   def alloc(self, size, dtype):
     """An uninitialized flat numpy array of size elements of dtype."""
     return np.empty(size, dtype=dtype.np)
@@ -30,10 +30,11 @@ class CPUDevice:
     pass
   def compile(self, kernel) -> Compiled:
     """The Compiled (numpy program, its function) of a kernel, rendered once per kernel.key."""
-    if kernel.key not in self._fns:
+    fn = self._fns.get(kernel.key)
+    if fn is None:
       prog = compile_numpy(kernel)
-      self._fns[kernel.key] = Compiled(prog, prog.fn)
-    return self._fns[kernel.key]
+      fn = self._fns[kernel.key] = Compiled(prog, prog.fn)
+    return fn
 
 
 _devices: dict = {}

@@ -7,12 +7,13 @@ import hashlib
 import json
 import math
 import os
+from collections import OrderedDict
 
 import numpy as np
 
 from lazygrad import backends
 from lazygrad.dtype import DType
-from lazygrad.helpers import DEBUG
+from lazygrad.helpers import DEBUG, getenv
 from lazygrad.kernels.ir import Kernel
 from lazygrad.kernels.triton import triton_program
 from lazygrad.kernels.triton.loader import CACHE_DIR, load_source
@@ -24,6 +25,26 @@ def torch_dtype(dt: DType):
   """The torch dtype of the same name as dt."""
   import torch
   return getattr(torch, dt.name)
+
+
+class KernelCache(OrderedDict):
+  """A device's compile cache (kernel structure -> Compiled), least recently used first: with more than `capacity`
+  entries the oldest is dropped (and compiled again if it comes back). capacity: LAZYGRAD_KERNEL_CACHE (default 4096;
+  0 or less: unbounded). A plain dict's interface: get() and [] count as a use."""
+  def __init__(self, capacity: int | None = None):
+    super().__init__()
+    self.capacity = getenv("LAZYGRAD_KERNEL_CACHE", 4096) if capacity is None else capacity
+  def __getitem__(self, key):
+    value = super().__getitem__(key)
+    self.move_to_end(key)
+    return value
+  def get(self, key, default=None):
+    """The cached value (now the most recently used) or default."""
+    return self[key] if key in self else default
+  def __setitem__(self, key, value):
+    super().__setitem__(key, value)
+    self.move_to_end(key)
+    while 0 < self.capacity < len(self): self.popitem(last=False)
 
 
 class TritonDevice:
@@ -43,7 +64,7 @@ class TritonDevice:
     self.name = name
     self.torch_device = "cuda" if name == "cuda" else "cpu"
     if name == "cuda" and not torch.cuda.is_available(): raise RuntimeError("device 'cuda': no CUDA GPU is available")
-    self._fns: dict = {}
+    self._fns: KernelCache = KernelCache()
 
   # ---- memory
   def alloc(self, size: int, dtype: DType):
@@ -80,12 +101,13 @@ class TritonDevice:
     """The Compiled launcher of a kernel, built once per (kernel.key, allow_tf32): render, JIT the source and,
     on cuda with several configs, time them on the first launch and keep the fastest."""
     key = (k.key, backends.cuda.matmul.allow_tf32)   # the flag changes fp32 matmul sources
-    if key not in self._fns:
+    fn = self._fns.get(key)
+    if fn is None:
       prog = self.program(k)
       import triton
       kern = triton.jit(load_source(prog.source, prog.name))   # an InterpretedFunction under TRITON_INTERPRET=1
-      self._fns[key] = self._launcher(prog, kern)
-    return self._fns[key]
+      fn = self._fns[key] = self._launcher(prog, kern)
+    return fn
 
   def _launcher(self, prog, kern) -> Compiled:
     def run(cfg, bufs, var_values):
