@@ -44,8 +44,9 @@ class ActivationMixin(TensorBase):
     """F.leaky_relu: x for x > 0, else negative_slope * x."""
     return (self > 0).where(self, self * negative_slope)
   def elu(self, alpha=1.0) -> Tensor:
-    """F.elu: x for x > 0, else alpha * (exp(x) - 1); gradient alpha at 0, as torch."""
-    return (self > 0).where(self, ((self > 0).where(0, self).exp() - 1) * alpha)
+    """F.elu: x for x > 0, else alpha * (exp(x) - 1); gradient alpha at 0 and 1 at nan, as torch."""
+    neg = self <= 0   # not ~(x > 0): nan takes the x branch, so its gradient is 1, as torch
+    return neg.where((neg.where(self, 0).exp() - 1) * alpha, self)
   def hardtanh(self, min_val=-1.0, max_val=1.0) -> Tensor:
     """F.hardtanh: x clamped to [min_val, max_val]; unlike clamp, the gradient is 0 at the bounds, as torch."""
     # unlike clamp, torch's gradient is 0 at the bounds themselves
@@ -59,10 +60,16 @@ class ActivationMixin(TensorBase):
   def erf(self) -> Tensor:
     """torch.erf by Abramowitz & Stegun 7.1.26: |error| < 1.5e-7 (torch's is exact to the last ulp)."""
     # composed so it runs on every device
+    # odd by a where, not sign(x) * f(|x|): sign has no gradient, so that would give 0 at x = 0 (torch 2/sqrt(pi));
+    # exp(-a * a) is cut at a = 9 (erf is 1 in float32 there), so the gradient at +-inf is 0, not 0 * inf = nan
     x = self._float()
-    t = 1 / (1 + 0.3275911 * x.abs())
+    pos = x >= 0
+    a = pos.where(x, -x)
+    t = 1 / (1 + 0.3275911 * a)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return x.sign() * (1 - poly * (-x * x).exp())
+    c = (a < 9).where(a, 9)
+    r = 1 - poly * (-c * c).exp()
+    return pos.where(r, -r)
   def gelu(self, approximate: str = "none") -> Tensor:
     """F.gelu: x * Phi(x) with erf (approximate='none', the default, as torch) or the tanh approximation."""
     if approximate == "tanh": return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())

@@ -237,11 +237,21 @@ class MathMixin(TensorBase):
     return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
   def clamp(self, min=None, max=None):
     """torch.clamp (alias clip): min and max may be numbers or tensors; a float bound on an int tensor gives float.
-    The gradient passes where min <= x <= max (bounds included), as torch."""
+    The gradient passes where min <= x <= max (bounds included), as torch; a nan in x or a bound gives nan and no gradient to x."""
     if min is None and max is None: raise ValueError("clamp: at least one of min and max must be given")
     x = self
-    if min is not None: x = (x < min).where(min, x) if not isinstance(min, TensorBase) else (x < min).where(min.cast(x.dtype), x)
-    if max is not None: x = (x > max).where(max, x) if not isinstance(max, TensorBase) else (x > max).where(max.cast(x.dtype), x)
+    for bound, low in ((min, True), (max, False)):
+      if bound is None: continue
+      if not isinstance(bound, TensorBase):
+        # a nan bound gives nan everywhere, as torch (x < nan is False, so the where alone would keep x)
+        if isinstance(bound, float) and math.isnan(bound): x = (x == x).where(bound, bound)
+        else: x = ((x < bound) if low else (x > bound)).where(bound, x)
+        continue
+      b = bound.cast(x.dtype)
+      x = ((x < b) if low else (x > b)).where(b, x)
+      if b.dtype.is_float: x = b.isnan().where(b.detach(), x)   # nan propagates, with no gradient (torch gives none)
+    # a nan x stays nan with a zero gradient, as torch (its gradient passes only where min <= x <= max)
+    if self.dtype.is_float: x = (self == self).where(x, self.detach())
     return x.cast(self.dtype) if not (isinstance(min, float) or isinstance(max, float)) else x
   clip = clamp
   def lerp(self, end, weight):

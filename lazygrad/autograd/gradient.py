@@ -8,17 +8,28 @@ import math
 from lazygrad.ops import Ops
 
 
+# Masks are applied with where, never by multiplying with a 0/1 mask: the branch not taken
+# gets an exact 0 even where the incoming gradient is inf or nan (0 * inf would be nan).
+
 def _max_rule(out, g, a, b):
-  # ties share the gradient equally, as torch.maximum does
-  eq = (a == b).cast(g.dtype) * 0.5
-  return g * ((a > b).cast(g.dtype) + eq), g * ((b > a).cast(g.dtype) + eq)
+  # as torch.maximum: ties share the gradient equally; where a or b is nan both get all of it
+  shared = (a == b).where(g * 0.5, g)
+  return (a < b).where(0, shared), (b < a).where(0, shared)
 
 
 def _reduce_max_rule(out, g, x):
+  # as torch.max(): the gradient is split evenly over the elements equal to the max (the nan ones when it is nan)
   axes = out.node.arg[1]
-  hit = (x == out.expand(x.shape)).cast(g.dtype)
-  count = hit._reduce(Ops.ADD, axes)
-  return ((hit / count.expand(x.shape)) * g.expand(x.shape),)
+  m = out.expand(x.shape)
+  hit = (x == m) | ((x != x) & (m != m))
+  count = hit.cast(g.dtype)._reduce(Ops.ADD, axes)
+  return (hit.where((g / count).expand(x.shape), 0),)
+
+
+def _log_rule(scale):
+  # a zero gradient stays zero at x = 0 (torch: 0 / 0 = nan), so a masked log (BCE's clamp at -100,
+  # where(x > 0, log(x), 0), pow at base 0) keeps finite gradients
+  return lambda out, g, x: (g.eq(0).where(0, g / (x * scale if scale != 1 else x)),)
 
 
 def _expand_rule(out, g, x):
@@ -33,9 +44,9 @@ def _float_only(fn):
 RULES = {
   Ops.NEG: lambda out, g, x: (-g,),
   Ops.EXP2: lambda out, g, x: (g * out * math.log(2),),
-  Ops.LOG2: lambda out, g, x: (g / (x * math.log(2)),),
+  Ops.LOG2: _log_rule(math.log(2)),
   Ops.EXP: lambda out, g, x: (g * out,),
-  Ops.LOG: lambda out, g, x: (g / x,),
+  Ops.LOG: _log_rule(1),
   Ops.SIN: lambda out, g, x: (g * x.cos(),),
   Ops.SQRT: lambda out, g, x: (g / (out * 2),),
   Ops.RECIP: lambda out, g, x: (-g * out * out,),
