@@ -58,10 +58,11 @@ class MathMixin(TensorBase):
     """torch.mul: self * o, broadcast and promoted."""
     return self * o
   def __truediv__(self, o): return self.div(o)
-  def __rtruediv__(self, o): return self.div(o, reverse=True)
+  # torch's Tensor.__rtruediv__ is reciprocal() * o (not correctly rounded: 7 / x may differ from torch.div(7, x) in the last bit)
+  def __rtruediv__(self, o): return self.reciprocal() * o if not isinstance(o, TensorBase) else self.div(o, reverse=True)
   def div(self, o, reverse=False, rounding_mode=None):
     """torch.div: true division (ints become float), or rounding_mode 'trunc'/'floor' keeping the dtype.
-    Computed as a * (1 / b), so it may differ from torch in the last ulp."""
+    True division is the FDIV primitive: correctly rounded, as torch."""
     if rounding_mode == "floor": return self.__floordiv__(o) if not reverse else self.__rfloordiv__(o)
     # true division casts both operands to float directly: an int operand keeps its value (uint8 / -1 is -x, as torch)
     if isinstance(o, (np.number, np.bool_)): o = o.item()
@@ -70,7 +71,7 @@ class MathMixin(TensorBase):
       return a._alu(Ops.IDIV, b) if a.dtype.is_int else (a.float() / b.float()).trunc().cast(a.dtype) if not a.dtype.is_float else (a / b).trunc()
     if rounding_mode is not None: raise ValueError(f"div: unknown rounding_mode {rounding_mode!r}")
     dt = least_upper_float(a.dtype)
-    return a.cast(dt) * b.cast(dt).reciprocal()
+    return a.cast(dt)._alu(Ops.FDIV, b.cast(dt))
   def __floordiv__(self, o): return self._floordiv(o, False)
   def __rfloordiv__(self, o): return self._floordiv(o, True)
   def _floordiv(self, o, reverse):
@@ -302,24 +303,31 @@ class MathMixin(TensorBase):
     return self - self.trunc()
 
   def pow(self, exponent) -> Tensor:
-    """torch.pow (**): small integer exponents are repeated multiplies (exact); others exp2(e * log2|x|) with the sign
-    fixed for integer exponents, so a float result may differ from torch in the last bits; int ** int is exact, as torch."""
+    """torch.pow (**): int ** int is repeated squaring, wrapping as torch's ints do; a float base to a Python int exponent
+    is repeated multiplies (exact where the result is representable, 10. ** 3 is 1000); others exp2(e * log2|x|) with
+    the sign fixed for integer exponents (rounded to the integer an integer base to an integer exponent gives, while it
+    is exact in the dtype), so a float result may differ from torch in the last bits."""
     if not isinstance(exponent, TensorBase):
       if isinstance(exponent, (int, np.integer)) or (isinstance(exponent, float) and exponent.is_integer() and abs(exponent) <= 8):
         n = int(exponent)
         if n < 0 and not self.dtype.is_float:
           if isinstance(exponent, float): return self._float().pow(exponent)   # int ** -1.0 is a float, as torch
           raise ValueError("pow: integers to negative integer powers are not allowed")
+        if not self.dtype.is_float and not isinstance(exponent, float): return self.cast(result_type(self, exponent))._pow_squaring(n)
         if abs(n) <= 8:
           base, out = (self if n >= 0 else self.reciprocal()), None
           for _ in range(abs(n)): out = base if out is None else out * base
           # x ** 0 is 1 everywhere (nan too) but stays in the graph: torch gives it a (zero) gradient
           out = out if out is not None else self._const_like(True, dtypes.bool).where(1, self)
           return out.cast(result_type(self, exponent)) if not isinstance(exponent, float) else out._float()
+        if self.dtype.is_float:   # few roundings (3. ** 15 is exact); a negative power is one division of the positive one
+          out = self._pow_squaring(abs(n))
+          return out if n > 0 else 1 / out
       if exponent == 0.5: return self.sqrt()
     base, exp_ = self._broadcasted(exponent, "pow")
     if not base.dtype.is_float:
-      base, exp_ = base._float(), exp_._float()
+      if base.dtype.is_bool: raise TypeError("pow: not implemented for bool tensors")
+      return base._pow_int_tensor(exp_)
     mag = (exp_ * base.abs().log2()).exp2()
     # a negative base needs an integer exponent: odd flips the sign, non-integer is nan
     neg = base < 0
@@ -327,10 +335,31 @@ class MathMixin(TensorBase):
     odd = is_int & (exp_ - (exp_ / 2).floor() * 2).eq(1)
     out = (neg & odd).where(-mag, mag)
     out = (neg & is_int.logical_not()).where(float("nan"), out)
-    out = exp_.eq(0).where(1.0, out)
-    dt = result_type(self, exponent)
-    if dt.is_float: return out.cast(dt)
-    # an int result is exact in torch: round away the exp2/log2 error before the cast (wrapping as torch);
-    # a negative int exponent gives 0 unless the base is 1 or -1
-    out = ((exp_ < 0) & base.abs().ne(1)).where(0, out)
-    return out.round().cast(dtypes.int64).cast(dt)
+    # an integer to a non-negative integer power is an integer: rounded to it while that is exact (10 ** 3. is 1000, not
+    # 999.99994); the gradient is exp2's
+    exact = 2.0 ** {2: 11, 4: 24, 8: 53}[base.dtype.itemsize] if base.dtype.name != 'bfloat16' else 2.0 ** 8
+    whole = is_int & base.eq(base.trunc()) & (exp_ >= 0) & (out.abs() < exact)
+    out = whole.where(out + (out.round() - out).detach(), out)
+    return exp_.eq(0).where(1.0, out).cast(result_type(self, exponent))
+
+  def _pow_squaring(self, n: int) -> Tensor:
+    """self ** n for a Python int n >= 0 by repeated squaring, in self's dtype (ints wrap, as torch's)."""
+    out, sq = None, self
+    while n:
+      if n & 1: out = sq if out is None else out * sq
+      n >>= 1
+      if n: sq = sq * sq
+    return out if out is not None else self._const_like(True, dtypes.bool).where(1, self).cast(self.dtype)
+
+  def _pow_int_tensor(self, e: Tensor) -> Tensor:
+    """self ** e for int tensors of one dtype and shape: repeated squaring over e's bits (a where per bit), wrapping as
+    torch; a negative exponent gives 0, except 1 for base 1 and +-1 for base -1 (as torch)."""
+    pos = (e < 0).where(0, e)
+    out, sq = self._const_like(1), self
+    for i in range(8 * self.dtype.itemsize - (1 if self.dtype.kind != 'u' else 0)):
+      bit = (pos._binop(Ops.IDIV, 2 ** i, "pow") & 1).ne(0)
+      out = bit.where(out * sq, out)
+      sq = sq * sq
+    if self.dtype.kind == 'u': return out
+    neg = self.eq(1).where(1, self.eq(-1).where((e & 1).ne(0).where(-1, 1), 0)).cast(self.dtype)
+    return (e < 0).where(neg, out)

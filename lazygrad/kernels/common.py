@@ -36,9 +36,10 @@ OPS: dict[Ops, OpSpec] = {
   Ops.AND: OpSpec("np.bitwise_and", "&"),
   Ops.OR: OpSpec("np.bitwise_or", "|"),
   Ops.XOR: OpSpec("np.bitwise_xor", "^"),
+  Ops.FDIV: OpSpec("np.divide", None),   # Triton: tl.math.div_rn (correctly rounded; `/` is div.full.f32, 2 ulp)
 }
 UNARY = (Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP)
-BINARY = (Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR)
+BINARY = (Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR, Ops.FDIV)
 
 
 def acc_dtype(name: str, contraction: bool = False) -> str:

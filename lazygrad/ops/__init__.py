@@ -15,7 +15,7 @@ class Ops(Enum):
   RECIP = auto(); CAST = auto(); BITCAST = auto()
   # binary
   ADD = auto(); MUL = auto(); MAX = auto(); CMPLT = auto(); CMPEQ = auto(); IDIV = auto(); MOD = auto()
-  AND = auto(); OR = auto(); XOR = auto()
+  AND = auto(); OR = auto(); XOR = auto(); FDIV = auto()   # FDIV: true (float) division, correctly rounded
   # ternary
   WHERE = auto()
   # reduce (arg = (Ops.ADD | Ops.MAX, axes)); the output keeps reduced dims as size 1
@@ -29,7 +29,7 @@ class Ops(Enum):
 
 
 UNARY = {Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.CAST, Ops.BITCAST}
-BINARY = {Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR}
+BINARY = {Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR, Ops.FDIV}
 ELEMENTWISE = UNARY | BINARY | {Ops.WHERE}
 MOVEMENT = {Ops.RESHAPE, Ops.PERMUTE, Ops.EXPAND, Ops.PAD, Ops.SHRINK, Ops.FLIP}
 

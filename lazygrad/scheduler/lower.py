@@ -125,6 +125,20 @@ def _np_fold_table():
 _FOLD = _np_fold_table()
 
 
+class NegZero(float):
+  """-0.0 as a CONST's arg: Python's == (so Expr equality, CSE and a template's by-value names) says -0.0 == 0.0, which
+  would merge the two constants of a kernel (x / -0.0 is -inf, x / 0.0 inf); this one equals only itself."""
+  __slots__ = ()
+  def __eq__(self, o): return isinstance(o, NegZero)
+  def __ne__(self, o): return not isinstance(o, NegZero)
+  def __hash__(self): return hash((NegZero, 0))
+
+
+def _signed(v):
+  """A CONST's arg keeping the sign of zero apart (NegZero for -0.0)."""
+  return NegZero(-0.0) if isinstance(v, float) and v == 0 and math.copysign(1.0, v) < 0 else v
+
+
 def _fold(op, values, dtypes_, out_dtype):
   """Constant folding: an op over constants is a constant (evaluated in the op's dtype)."""
   if out_dtype.name == "bfloat16": return None
@@ -147,6 +161,7 @@ class _Lowerer:
     if srcs and op in _FOLD and all(s_.op is Ops.CONST for s_ in srcs):
       folded = _fold(op, [s_.arg for s_ in srcs], [s_.dtype for s_ in srcs], dtype)
       if folded is not None: op, srcs, arg = Ops.CONST, (), folded
+    if op is Ops.CONST: arg = _signed(arg)
     e = Expr(op, tuple(srcs), arg, dtype)
     return self.cse.setdefault(e, e)   # structural CSE inside the kernel
 

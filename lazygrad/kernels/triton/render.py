@@ -28,7 +28,7 @@ TL_DTYPE = {"bool": "tl.int1", "uint8": "tl.uint8", "int8": "tl.int8", "int16": 
 PTR_DTYPE = {"bool": "*i1", "uint8": "*u8", "int8": "*i8", "int16": "*i16", "int32": "*i32", "int64": "*i64",
              "float16": "*fp16", "bfloat16": "*bf16", "float32": "*fp32", "float64": "*fp64"}
 _UNARY = {op: OPS[op].triton for op in UNARY if (OPS[op].triton or "").startswith("tl.")}   # the math functions
-_INFIX = {op: OPS[op].triton for op in BINARY if not OPS[op].triton.startswith("tl.")}
+_INFIX = {op: OPS[op].triton for op in BINARY if OPS[op].triton and not OPS[op].triton.startswith("tl.")}
 
 
 def _lit(v) -> str:
@@ -437,7 +437,14 @@ class TritonRenderer:
                 f"({cnt} * 0).to(tl.uint32), ({cnt} * 0).to(tl.uint32))")
       return f"tl.uint_to_uniform_float({r})"
     if e.op is Ops.NEG: return f"(-{s[0]})" if not e.dtype.is_bool else f"({s[0]} == 0)"
-    if e.op is Ops.RECIP: return f"(1.0 / {s[0]})"
+    if e.op in (Ops.RECIP, Ops.FDIV):
+      # correctly rounded, as torch: Triton's `/` on fp32 is div.full.f32 (2 ulp); fp16/bf16 divide in fp32 (24 bits
+      # >= 2p + 2, so rounding twice is exact) and are cast back; fp64 `/` is div.rn.f64
+      a, b = ("1.0", s[0]) if e.op is Ops.RECIP else (s[0], s[1])
+      if e.dtype.name == "float64": return f"({a} / {b})"
+      if e.op is Ops.RECIP: a = "tl.full([1], 1.0, tl.float32)" if not self.is_reduce else "tl.full([1, 1], 1.0, tl.float32)"
+      code = f"tl.math.div_rn({a}.to(tl.float32), {b}.to(tl.float32))"
+      return code if e.dtype.name == "float32" else f"{code}.to({dt})"
     if e.op in _UNARY:
       if e.dtype.name in ("float16", "bfloat16"): return f"{_UNARY[e.op]}({s[0]}.to(tl.float32)).to({dt})"
       return f"{_UNARY[e.op]}({s[0]})"
@@ -451,6 +458,8 @@ class TritonRenderer:
     if e.op in _INFIX:
       code = f"({s[0]} {_INFIX[e.op]} {s[1]})"
       # keep narrow ints narrow (triton promotes int8 + int8 like C does)
+      # and half floats half: triton computes fp16/bf16 `%` (and `/`) in fp32; + * < == keep them
+      if e.dtype.name in ("float16", "bfloat16") and e.op is Ops.MOD: return f"{code}.to({dt})"
       return code if e.dtype.is_float or e.dtype.is_bool or e.op in (Ops.CMPLT, Ops.CMPEQ) else f"{code}.to({dt})"
     if e.op is Ops.WHERE: return f"tl.where({s[0]}, {s[1]}, {s[2]})"
     raise NotImplementedError(f"triton renderer: {e.op}")
