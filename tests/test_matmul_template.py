@@ -177,12 +177,14 @@ def test_tf32_flag_changes_the_program(device):
   k = schedule(x @ w)[0].kernel
   dev = triton_device_of("interp")
   ieee = matmul_program(k, interp=False)
+  compiled_ieee = dev.compile(k)
   try:
     lazygrad.backends.cuda.matmul.allow_tf32 = True
     tf32 = matmul_program(k, interp=False)
-    n = len(dev._fns)
-    dev.compile(k)   # the flag is part of the compile cache key: a new program
-    assert len(dev._fns) == n + 1
+    # the flag is part of the compile cache key: a new program, not the cached ieee one
+    # (compared by identity: the cache is LRU-bounded, so its size says nothing)
+    compiled_tf32 = dev.compile(k)
+    assert compiled_tf32 is not compiled_ieee and compiled_tf32.program.name.endswith("_tf32")
   finally:
     lazygrad.backends.cuda.matmul.allow_tf32 = False
   assert 'input_precision="ieee"' in ieee.source and 'input_precision="tf32"' in tf32.source
