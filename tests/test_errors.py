@@ -73,7 +73,7 @@ CASES = [
   ("sum_dim_str", lambda: A(2, 3).sum([0, "a"]), TypeError, ["sum", "int"]),
   ("mean_dim_range", lambda: A(2, 3).mean(2), ValueError, ["mean", "2"]),
   ("var_dim_range", lambda: A(2, 3).var(3), ValueError, ["var", "3"]),
-  ("std_dim_repeated", lambda: A(2, 3).std((1, -1)), ValueError, ["var", "more than once"]),
+  ("std_dim_repeated", lambda: A(2, 3).std((1, -1)), ValueError, ["std", "more than once"]),
   ("softmax_dim", lambda: A(2, 3).softmax(2), ValueError, ["2", "out of range"]),
   ("argmax_dim", lambda: A(2, 3).argmax(3), ValueError, ["argmax", "3"]),
   ("cumsum_dim", lambda: A(2, 3).cumsum(2), ValueError, ["cumsum", "2"]),
