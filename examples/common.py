@@ -289,6 +289,18 @@ def save_loss_curve(path: str, losses, title: str, **kwargs) -> Optional[str]:
 
 
 # ---- the last line
+def report_fit(r, args, name: str, title: str, what: str, metric: str = "") -> float:
+  """The end of every fit() example: the loss-curve PNG (`<name>_loss.png` in the out dir,
+  with the test loss per epoch; title gets the accuracy appended) unless --no-plot, then the
+  summary line. Returns the test accuracy."""
+  if not args.no_plot and r.losses:
+    path = save_loss_curve(os.path.join(args.out_dir, f"{name}_loss.png"), r.losses, f"{title}: test accuracy {r.accuracy * 100:.2f}%",
+                           epoch_steps=r.steps_per_epoch, extra={"test loss": r.test_curve})
+    if path: print(f"loss curve: {path}")
+  summary(what, metric or f"final test accuracy {r.accuracy * 100:.2f}%, test loss {r.test_loss:.4f}, training {r.seconds:.2f} s", args.t0)
+  return r.accuracy
+
+
 def summary(what: str, metric: str, t0: float) -> str:
   """`<what>: <metric>, total time <s> s` (t0: args.t0, set when the flags were parsed), printed and returned."""
   line = f"{what}: {metric}, total time {time.perf_counter() - t0:.2f} s"

@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # examples/common.py
-from common import fit, make_parser, parse_args, save_loss_curve, summary   # noqa: E402
+from common import fit, make_parser, parse_args, report_fit   # noqa: E402
 from lazygrad import Tensor, nn, optim   # noqa: E402
 from lazygrad.data import DatasetNotFoundError, load_digits   # noqa: E402
 
@@ -64,13 +64,7 @@ def main(argv=None) -> float:
         f"{sum(p.numel() for p in params)} parameters, batch {args.batch_size}, max lr {args.lr}, {args.epochs} epochs")
   r = fit(model, train_set.arrays, test_set.arrays, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, steps=args.steps,
           opt=opt, sched=sched, augment=shift_batch, eval_batch_size=360)
-  if not args.no_plot and r.losses:
-    path = save_loss_curve(os.path.join(args.out_dir, "digits_cnn_loss.png"), r.losses, f"digits CNN: final test accuracy {r.accuracy * 100:.2f}%",
-                           epoch_steps=r.steps_per_epoch, extra={"test loss": r.test_curve})
-    if path: print(f"loss curve: {path}")
-  summary(f"digits_cnn, {r.steps} steps ({r.ms_per_step:.0f} ms/step)",
-          f"final test accuracy {r.accuracy * 100:.2f}%, test loss {r.test_loss:.4f}, training {r.seconds:.2f} s", args.t0)
-  return r.accuracy
+  return report_fit(r, args, "digits_cnn", "digits CNN", f"digits_cnn, {r.steps} steps ({r.ms_per_step:.0f} ms/step)")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # examples/common.py
-from common import fit, make_parser, parse_args, save_loss_curve, summary   # noqa: E402
+from common import fit, make_parser, parse_args, report_fit   # noqa: E402
 from lazygrad import Tensor, nn, optim   # noqa: E402
 from lazygrad.data import DatasetNotFoundError, load_fashion_mnist   # noqa: E402
 
@@ -132,14 +132,8 @@ def main(argv=None) -> float:
   ckpt = os.path.join(args.out_dir, "resnet.safetensors")
   nn.state.save(model.state_dict(), ckpt, metadata={"blocks": ",".join(map(str, blocks)), "width": width, "test_accuracy": f"{r.accuracy:.4f}"})
   print(f"checkpoint: {ckpt}")
-  if not args.no_plot and r.losses:
-    path = save_loss_curve(os.path.join(args.out_dir, "resnet_loss.png"), r.losses, f"{name}, Fashion-MNIST: test accuracy {r.accuracy * 100:.2f}%",
-                           epoch_steps=r.steps_per_epoch, extra={"test loss": r.test_curve})
-    if path: print(f"loss curve: {path}")
-  summary(f"resnet ({name}), {r.steps} steps ({r.ms_per_step:.0f} ms/step)",
-          f"final test accuracy {r.accuracy * 100:.2f}% ({len(x_te)} test images), test loss {r.test_loss:.4f}, training {r.seconds:.1f} s",
-          args.t0)
-  return r.accuracy
+  metric = f"final test accuracy {r.accuracy * 100:.2f}% ({len(x_te)} test images), test loss {r.test_loss:.4f}, training {r.seconds:.1f} s"
+  return report_fit(r, args, "resnet", f"{name}, Fashion-MNIST", f"resnet ({name}), {r.steps} steps ({r.ms_per_step:.0f} ms/step)", metric)
 
 
 if __name__ == "__main__":

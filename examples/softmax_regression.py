@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # examples/common.py
-from common import fit, make_parser, parse_args, save_loss_curve, summary   # noqa: E402
+from common import fit, make_parser, parse_args, report_fit   # noqa: E402
 from lazygrad import Tensor, nn, optim   # noqa: E402
 from lazygrad.data import DatasetNotFoundError, load_digits   # noqa: E402
 
@@ -39,14 +39,7 @@ def main(argv=None) -> float:
         f"{sum(p.numel() for p in params)} parameters, batch {args.batch_size}, SGD lr {args.lr}, {args.epochs} epochs")
   r = fit(model, train_set.arrays, test_set.arrays, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, steps=args.steps,
           opt=optim.SGD(params, lr=args.lr))
-  if not args.no_plot and r.losses:
-    path = save_loss_curve(os.path.join(args.out_dir, "softmax_regression_loss.png"), r.losses,
-                           f"softmax regression on digits: test accuracy {r.accuracy * 100:.2f}%",
-                           epoch_steps=r.steps_per_epoch, extra={"test loss": r.test_curve})
-    if path: print(f"loss curve: {path}")
-  summary(f"softmax_regression, {r.steps} SGD steps",
-          f"final test accuracy {r.accuracy * 100:.2f}%, test loss {r.test_loss:.4f}, training {r.seconds:.2f} s", args.t0)
-  return r.accuracy
+  return report_fit(r, args, "softmax_regression", "softmax regression on digits", f"softmax_regression, {r.steps} SGD steps")
 
 
 if __name__ == "__main__":
