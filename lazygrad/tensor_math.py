@@ -268,7 +268,9 @@ class MathMixin(TensorBase):
     """torch.isfinite: a bool tensor, False at inf and nan."""
     return (self.isinf() | self.isnan()).logical_not()
   def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
-    """torch.nan_to_num: nan -> nan, +-inf -> posinf/neginf (default: the dtype's largest finite values)."""
+    """torch.nan_to_num: nan -> nan, +-inf -> posinf/neginf (default: the dtype's largest finite values).
+    Integer and bool tensors hold no nan or inf: returned unchanged, in their dtype (as torch)."""
+    if not self.dtype.is_float: return self
     big = np.finfo(self.dtype.np).max if self.dtype.is_float and self.dtype.name != 'bfloat16' else 3.3895e38
     x = self.isnan().where(nan, self)
     x = (x == float("inf")).where(big if posinf is None else posinf, x)

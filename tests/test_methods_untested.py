@@ -175,9 +175,6 @@ def test_nan_to_num_noncontiguous_and_empty():
   helper_test_op(None, lambda x: (x * 2).nan_to_num() * 3, inputs=[NTN])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="nan_to_num on an integer tensor: where(x == inf, <float max>, x) promotes the result to float32; "
-                          "torch returns the tensor unchanged in its int dtype")
 def test_nan_to_num_int():
   helper_test_op(None, lambda x: x.nan_to_num(), inputs=[np.array([1, -2, 3], dtype=np.int32)])
 
