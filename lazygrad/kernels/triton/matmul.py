@@ -120,18 +120,6 @@ class MatmulRenderer(TritonRenderer):
     return "import triton\nimport triton.language as tl\n\n\n" + "\n".join(head + self.lines) + "\n"
 
   # ---- indices
-  def _split(self, flat: str, dims, prefix: str) -> dict[int, str]:
-    """Per-dim indices of a row-major flat index over `dims`."""
-    idx, rest = {}, flat
-    for n, d in enumerate(reversed(dims)):
-      name = f"{prefix}{d}"
-      if n == len(dims) - 1: self.emit(f"{name} = {rest}")
-      else:
-        self.emit(f"{name} = {rest} % {self.k.shape[d]}")
-        nxt = self.tmp(); self.emit(f"{nxt} = {rest} // {self.k.shape[d]}"); rest = nxt
-      idx[d] = name
-    return idx
-
   def _shaped(self, idx: dict[int, str], prefix: str, sl: str) -> dict[int, str]:
     out = {}
     for d, name in idx.items():
@@ -153,9 +141,9 @@ class MatmulRenderer(TritonRenderer):
     self.emit(f"rm = (pid_m * BM + tl.arange(0, BM)){i64}")
     self.emit(f"rn = (pid_n * BN + tl.arange(0, BN)){i64}")
     if self.i64: self.emit("pid_b = pid_b.to(tl.int64)")
-    self.bidx = self._split("pid_b", c.batch, "ib")
-    self.midx = self._shaped(self._split("rm", c.m, "im"), "m", "[:, None]")
-    self.nidx = self._shaped(self._split("rn", c.n, "in_"), "n", "[None, :]")
+    self.bidx = self._unravel("pid_b", c.batch, "ib")
+    self.midx = self._shaped(self._unravel("rm", c.m, "im"), "m", "[:, None]")
+    self.nidx = self._shaped(self._unravel("rn", c.n, "in_"), "n", "[None, :]")
     self.emit(f"mmask = rm[:, None] < {self.M}")
     self.emit(f"nmask = rn[None, :] < {self.N}")
     it = "tl.int64" if self.i64 else "tl.int32"
@@ -178,7 +166,7 @@ class MatmulRenderer(TritonRenderer):
     self.emit(f"for k0 in range(0, {self.K}, BK):")
     self.indent += 1
     self.emit(f"rk = (k0 + tl.arange(0, BK)){i64}")
-    kidx = self._split("rk", c.k, "ik")
+    kidx = self._unravel("rk", c.k, "ik")
     ka, kb = self._shaped(kidx, "ka", "[None, :]"), self._shaped(kidx, "kb", "[:, None]")
     self.emit(f"kmask = rk < {self.K}")
     self.emit("mask_a = mmask & kmask[None, :]")

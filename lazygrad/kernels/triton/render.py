@@ -192,11 +192,12 @@ class TritonRenderer:
     return "import triton\nimport triton.language as tl\n\n\n" + "\n".join(head + self.lines) + "\n"
 
   # ---- index setup
-  def _unravel(self, flat: str, dims: list[int]) -> dict[int, str]:
+  def _unravel(self, flat: str, dims, prefix: str = "i") -> dict[int, str]:
+    """Per-dim index names (`<prefix><dim>`) of a row-major flat index over `dims` (size-1 dims skipped)."""
     idx, rest = {}, flat
     live = [d for d in dims if self.k.shape[d] != 1]
     for n, d in enumerate(reversed(live)):
-      name = f"i{d}"
+      name = f"{prefix}{d}"
       if n == len(live) - 1: self.emit(f"{name} = {rest}")
       else:
         self.emit(f"{name} = {rest} % {self.k.shape[d]}")
