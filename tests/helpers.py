@@ -53,3 +53,36 @@ def helper_test_op(shapes, torch_fn, lazy_fn=None, dtype="float32", low=-2.0, hi
       lg = lt.grad.numpy() if lt.grad is not None else np.zeros(lt.shape, dtype=lt.dtype.np)
       compare(lg, tg, grad_rtol or rtol * 10, grad_atol or atol * 10, f"grad of input {i}")
   return lout
+
+
+# ---- compiling generated kernels for Hopper without a GPU (kernels/triton/compile.py)
+
+def hopper_job(kernel, **extra) -> dict:
+  """A compile job for the program a cuda device would launch for `kernel` (its default config)."""
+  from lazygrad.kernels.triton import triton_program
+  p = triton_program(kernel, interp=False)
+  cfg = p.configs[0]
+  return {"source": p.source, "name": p.name, "signature": p.signature, "constexprs": cfg.constexprs,
+          "num_warps": cfg.num_warps, "num_stages": cfg.num_stages, **extra}
+
+
+def compile_for_hopper(jobs: list[dict], workdir=None) -> list[dict]:
+  """Compile the jobs for sm_90 in a process without TRITON_INTERPRET (Triton would only
+  interpret there) and return one result per job; fails on a missing result or any error."""
+  import json
+  import os
+  import subprocess
+  import sys
+  import tempfile
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  path = os.path.join(workdir or tempfile.mkdtemp(prefix="lazygrad_hopper_"), "jobs.json")
+  with open(path, "w") as f: json.dump(jobs, f)
+  env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", path], check=False, env=env,
+                     capture_output=True, text=True, timeout=600)
+  results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+  assert len(results) == len(jobs), r.stderr[-2000:]
+  errors = [x for x in results if "error" in x]
+  assert not errors, errors[:3]
+  return results

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import helper_test_op
+from helpers import compile_for_hopper, helper_test_op, hopper_job
 
 import lazygrad
 from lazygrad import GlobalCounters, Tensor, no_grad, schedule
@@ -31,7 +28,6 @@ from lazygrad.kernels.triton.matmul import matmul_program, template_ok
 from lazygrad.ops.view import ShapeTracker, View
 from lazygrad.runtime import triton_device
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRAD_TOL = {"grad_rtol": 1e-3, "grad_atol": 1e-3}
 
 
@@ -206,33 +202,17 @@ def test_template_compiles_to_tensor_cores_for_hopper(device):
     for tag, out in graphs.items():
       lazygrad.backends.cuda.matmul.allow_tf32 = tag == "tf32"
       (k,) = [it.kernel for it in schedule(out) if it.kernel.contraction is not None]
-      jobs.append(_hopper_job(k))
+      jobs.append(hopper_job(k))
   finally:
     lazygrad.backends.cuda.matmul.allow_tf32 = False
   _assert_tensor_cores(list(graphs), jobs)
 
 
-def _hopper_job(k) -> dict:
-  """A compile job for kernels/triton/compile: the program a cuda device would launch."""
-  p = matmul_program(k, interp=False)
-  c = p.configs[0]
-  return {"source": p.source, "name": p.name, "signature": p.signature, "constexprs": c.constexprs,
-          "num_warps": c.num_warps, "num_stages": c.num_stages}
-
-
 def _assert_tensor_cores(tags: list[str], jobs: list[dict]) -> None:
   """Compile the jobs for sm_90 in a process without TRITON_INTERPRET; each PTX must use
   tensor cores (wgmma on Hopper, or mma.sync)."""
-  path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lazygrad_matmul_jobs_{os.getpid()}_{len(jobs)}.json")
-  with open(path, "w") as f: json.dump(jobs, f)
-  env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", path], check=False, env=env,
-                     capture_output=True, text=True, timeout=600)
-  results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-  assert len(results) == len(jobs), r.stderr[-2000:]
+  results = compile_for_hopper(jobs)
   for tag, res in zip(tags, results):
-    assert "error" not in res, res
     assert {"wgmma", "mma.sync"} & set(res["ptx_has"]), (tag, res["ptx_has"])
 
 
@@ -255,7 +235,7 @@ def test_backward_compiles_to_tensor_cores_for_hopper(device):
     assert names >= {"mm", "mm_update"}, names
     for k in kernels:
       assert template_ok(k), k.name
-      jobs.append(_hopper_job(k))
+      jobs.append(hopper_job(k))
       tags.append(f"{dt}:{k.name}")
   _assert_tensor_cores(tags, jobs)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from lazygrad import Tensor, dtypes, grad, gradcheck
-from helpers import helper_test_op
+from helpers import compile_for_hopper, helper_test_op, hopper_job
 
 
 def _same(lazy: Tensor, ref: torch.Tensor):
@@ -134,28 +134,14 @@ def test_negative_zero_constant():
 
 def test_division_compiles_to_div_rn_for_sm90(tmp_path, device):
   if device != "interp": pytest.skip("compiled once, from the interp run")
-  import json
-  import os
-  import subprocess
-  import sys
   from lazygrad import schedule
-  from lazygrad.kernels.triton import triton_program
   a, b = Tensor(np.ones(256, np.float32)), Tensor(np.ones(256, np.float32))
   h = Tensor(np.ones(256, np.float16))
   jobs = []
   for i, t in enumerate([a / b, a.reciprocal() + b, h / h.flip(0)]):
     (it,) = schedule(t)
-    p = triton_program(it.kernel, interp=False)
-    cfg = p.configs[0]
-    jobs.append({"source": p.source, "name": p.name, "signature": p.signature, "constexprs": cfg.constexprs,
-                 "num_warps": cfg.num_warps, "num_stages": cfg.num_stages, "ptx_out": str(tmp_path / f"k{i}.ptx")})
-  (tmp_path / "jobs.json").write_text(json.dumps(jobs))
-  env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-  env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.pathsep + env.get("PYTHONPATH", "")
-  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", str(tmp_path / "jobs.json")], check=False, env=env,
-                     capture_output=True, text=True, timeout=600)
-  results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-  assert len(results) == len(jobs) and not any("error" in x for x in results), (results, r.stderr[-2000:])
+    jobs.append(hopper_job(it.kernel, ptx_out=str(tmp_path / f"k{i}.ptx")))
+  compile_for_hopper(jobs, str(tmp_path))
   for i in range(len(jobs)):
     ptx = (tmp_path / f"k{i}.ptx").read_text()
     assert "div.rn.f32" in ptx and "div.full.f32" not in ptx and "div.approx" not in ptx, i

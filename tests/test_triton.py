@@ -1,16 +1,11 @@
 """The generated Triton kernels: they compile for Hopper without a GPU, agree with the
 numpy device (random numbers bit for bit), and are cached by structure."""
-import json
-import os
-import subprocess
-import sys
 import numpy as np
 import pytest
+from helpers import compile_for_hopper
 from lazygrad import Tensor, schedule, no_grad, GlobalCounters
 from lazygrad.kernels.triton import render_triton, signature
 from lazygrad.runtime import get_device
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _mlp_step():
@@ -54,15 +49,7 @@ def test_kernels_compile_for_hopper(device):
       jobs.append({"source": src, "name": it.kernel.name, "signature": signature(it.kernel),
                    "constexprs": dev.program(it.kernel).configs[0].constexprs})
   assert len(jobs) >= 25
-  path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lazygrad_hopper_jobs_{os.getpid()}.json")
-  with open(path, "w") as f: json.dump(jobs, f)
-  env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", path], env=env, capture_output=True, text=True, timeout=600)
-  results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-  errors = [x for x in results if "error" in x]
-  assert not errors, errors[:3]
-  assert len(results) == len(jobs), r.stderr[-2000:]
+  results = compile_for_hopper(jobs)
   assert all("cubin" in x["asm"] and "ptx" in x["asm"] for x in results)
 
 

@@ -2,44 +2,23 @@
 compiles them (16-byte aligned pointers): the PTX has the instructions a GPU would run,
 vectorised loads for contiguous elementwise kernels and tensor-core MMAs for matmuls.
 Compiled once, from the interp run, in a subprocess without TRITON_INTERPRET."""
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from helpers import compile_for_hopper, hopper_job
 from lazygrad import Tensor, schedule
-from lazygrad.kernels.triton import triton_program
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TENSOR_CORE = ("wgmma", "mma.sync")
 
 
 def _jobs(tensors, **extra) -> list[dict]:
   """One job per kernel, with the launch config a cuda device would use."""
-  jobs = []
-  for it in schedule(*tensors):
-    p = triton_program(it.kernel, interp=False)
-    cfg = p.configs[0]
-    jobs.append({"source": p.source, "name": p.name, "signature": p.signature, "constexprs": cfg.constexprs,
-                 "num_warps": cfg.num_warps, "num_stages": cfg.num_stages, **extra})
-  return jobs
+  return [hopper_job(it.kernel, **extra) for it in schedule(*tensors)]
 
 
 def _compile(jobs: list[dict], tmp_path) -> list[dict]:
-  path = tmp_path / "jobs.json"
-  path.write_text(json.dumps(jobs))
-  env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  r = subprocess.run([sys.executable, "-m", "lazygrad.kernels.triton.compile", str(path)], check=False, env=env,
-                     capture_output=True, text=True, timeout=600)
-  results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-  assert len(results) == len(jobs), r.stderr[-2000:]
-  errors = [x for x in results if "error" in x]
-  assert not errors, errors[:3]
-  return results
+  return compile_for_hopper(jobs, str(tmp_path))
 
 
 @pytest.fixture(autouse=True)
