@@ -10,7 +10,7 @@ from lazygrad.autograd.gradient import RULES
 from lazygrad.kernels.triton import loader
 from lazygrad.ops import Ops
 from lazygrad.runtime import CPUDevice, get_device, executor
-from lazygrad.runtime.triton_device import KernelCache
+from lazygrad.runtime.compiled import KernelCache
 from lazygrad.tensor import _GradMode
 from helpers import helper_test_op
 

@@ -6,8 +6,8 @@ import os
 import numpy as np
 from lazygrad.kernels.numpy.render import compile_numpy
 from lazygrad.runtime.buffer import Buffer
-from lazygrad.runtime.compiled import Compiled
-from lazygrad.runtime.triton_device import KernelCache, TritonDevice
+from lazygrad.runtime.compiled import Compiled, KernelCache
+from lazygrad.runtime.triton_device import TritonDevice
 
 DEVICES = ("cpu", "interp", "cuda")
 

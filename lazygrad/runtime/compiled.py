@@ -1,7 +1,11 @@
-"""What a device's compile(kernel) returns: the renderer's program and a function running it."""
+"""What a device's compile(kernel) returns (the renderer's program and a function running it),
+and the compile cache every device keeps of them."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Callable
+
+from lazygrad.helpers import getenv
 
 
 class Compiled:
@@ -16,3 +20,23 @@ class Compiled:
   def __call__(self, bufs, var_values): return self.fn(bufs, var_values)
 
   def __repr__(self): return f"<Compiled {self.program.name}>"
+
+
+class KernelCache(OrderedDict):
+  """A device's compile cache (kernel structure -> Compiled), least recently used first: with more than `capacity`
+  entries the oldest is dropped (and compiled again if it comes back). capacity: LAZYGRAD_KERNEL_CACHE (default 4096;
+  0 or less: unbounded). A plain dict's interface: get() and [] count as a use."""
+  def __init__(self, capacity: int | None = None):
+    super().__init__()
+    self.capacity = getenv("LAZYGRAD_KERNEL_CACHE", 4096) if capacity is None else capacity
+  def __getitem__(self, key):
+    value = super().__getitem__(key)
+    self.move_to_end(key)
+    return value
+  def get(self, key, default=None):
+    """The cached value (now the most recently used) or default."""
+    return self[key] if key in self else default
+  def __setitem__(self, key, value):
+    super().__setitem__(key, value)
+    self.move_to_end(key)
+    while 0 < self.capacity < len(self): self.popitem(last=False)

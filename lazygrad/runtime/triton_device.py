@@ -7,44 +7,23 @@ import hashlib
 import json
 import math
 import os
-from collections import OrderedDict
 
 import numpy as np
 
 from lazygrad import backends
 from lazygrad.dtype import DType
-from lazygrad.helpers import DEBUG, getenv
+from lazygrad.helpers import DEBUG
 from lazygrad.kernels.ir import Kernel
 from lazygrad.kernels.triton import triton_program
 from lazygrad.kernels.triton.loader import CACHE_DIR, load_source
 from lazygrad.runtime.buffer import Buffer
-from lazygrad.runtime.compiled import Compiled
+from lazygrad.runtime.compiled import Compiled, KernelCache
 
 
 def torch_dtype(dt: DType):
   """The torch dtype of the same name as dt."""
   import torch
   return getattr(torch, dt.name)
-
-
-class KernelCache(OrderedDict):
-  """A device's compile cache (kernel structure -> Compiled), least recently used first: with more than `capacity`
-  entries the oldest is dropped (and compiled again if it comes back). capacity: LAZYGRAD_KERNEL_CACHE (default 4096;
-  0 or less: unbounded). A plain dict's interface: get() and [] count as a use."""
-  def __init__(self, capacity: int | None = None):
-    super().__init__()
-    self.capacity = getenv("LAZYGRAD_KERNEL_CACHE", 4096) if capacity is None else capacity
-  def __getitem__(self, key):
-    value = super().__getitem__(key)
-    self.move_to_end(key)
-    return value
-  def get(self, key, default=None):
-    """The cached value (now the most recently used) or default."""
-    return self[key] if key in self else default
-  def __setitem__(self, key, value):
-    super().__setitem__(key, value)
-    self.move_to_end(key)
-    while 0 < self.capacity < len(self): self.popitem(last=False)
 
 
 class TritonDevice:
