@@ -110,15 +110,44 @@ def leaf_st(e: Expr):
   return e.arg[1] if e.op is Ops.LOAD else e.arg if e.op is Ops.VALID else e.arg[0]
 
 
-def moves_along(e: Expr, d: int) -> bool:
-  """Whether the value of e can change along dim d of the iteration space: some leaf under
-  it reads with a non-zero stride or a mask along d. (The outermost view decides: an inner
-  view is indexed by the outer view's address, which does not change along d either.)"""
+def moving_dims(e: Expr) -> set[int]:
+  """The dims of the iteration space along which the value of e can change (one walk): some
+  leaf under it reads with a non-zero stride or a mask along them. (The outermost view
+  decides: an inner view is indexed by the outer view's address, which does not change
+  along a dim the outer view ignores.)"""
+  out: set[int] = set()
   for x in e.walk():
     if x.op in LEAVES:
       v = leaf_st(x).views[-1]
-      if v.strides[d] != 0 or (v.mask is not None and v.mask[d] != (0, v.shape[d])): return True
-  return False
+      out.update(d for d in range(len(v.shape)) if v.strides[d] != 0 or (v.mask is not None and v.mask[d] != (0, v.shape[d])))
+  return out
+
+
+@dataclass(frozen=True)
+class DimSplit:
+  """The dims of sum(a * b)'s space (size-1 dims in none) by which factor moves along them:
+  kept dims are batch (both or neither), m (a only), n (b only); reduced dims are k (both),
+  only_a / only_b (one factor: a plain sum of it), neither (the sum is a multiple)."""
+  batch: tuple[int, ...]
+  m: tuple[int, ...]
+  n: tuple[int, ...]
+  k: tuple[int, ...]
+  only_a: tuple[int, ...]
+  only_b: tuple[int, ...]
+  neither: tuple[int, ...]
+
+
+def split_dims(a: Expr, b: Expr, shape, axes) -> DimSplit:
+  """The one classification of a product's dims; find_contraction and the numpy renderer's
+  fallback for sums the IR records no Contraction for both read it."""
+  ma, mb = moving_dims(a), moving_dims(b)
+  out: dict[str, list[int]] = {f: [] for f in ("batch", "m", "n", "k", "only_a", "only_b", "neither")}
+  for d, size in enumerate(shape):
+    if size == 1: continue
+    in_a, in_b = d in ma, d in mb
+    if d in axes: out["k" if in_a and in_b else "only_a" if in_a else "only_b" if in_b else "neither"].append(d)
+    else: out["batch" if in_a == in_b else "m" if in_a else "n"].append(d)
+  return DimSplit(**{f: tuple(v) for f, v in out.items()})
 
 
 @dataclass(frozen=True)
@@ -152,19 +181,9 @@ def find_contraction(body: Expr, shape) -> Contraction | None:
   if prod.op is Ops.CAST and prod.srcs[0].dtype.is_float and prod.dtype.is_float: prod = prod.srcs[0]
   if prod.op is not Ops.MUL: return None
   a, b = prod.srcs
-  axes = acc.arg[1]
-  batch, m, n, k = [], [], [], []
-  for d, size in enumerate(shape):
-    if size == 1: continue
-    ma, mb = moves_along(a, d), moves_along(b, d)
-    if d in axes:
-      if not (ma and mb): return None
-      k.append(d)
-    elif ma and mb or not (ma or mb): batch.append(d)
-    elif ma: m.append(d)
-    else: n.append(d)
-  if not k: return None
-  return Contraction(acc, a, b, tuple(batch), tuple(m), tuple(n), tuple(k))
+  s = split_dims(a, b, shape, acc.arg[1])
+  if not s.k or s.only_a or s.only_b or s.neither: return None   # every reduced dim must be moved along by both
+  return Contraction(acc, a, b, s.batch, s.m, s.n, s.k)
 
 
 def _epilogue_tags(body: Expr, c: Contraction) -> list[str]:

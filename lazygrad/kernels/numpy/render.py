@@ -3,13 +3,14 @@ numpy/lib.py). One line per Expr node."""
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from lazygrad.kernels.common import BINARY, OPS, UNARY
-from lazygrad.kernels.ir import Expr, Kernel, moves_along
+from lazygrad.kernels.ir import Expr, Kernel, split_dims
 from lazygrad.kernels.numpy import lib
 from lazygrad.ops import Ops
 
@@ -131,23 +132,14 @@ def _contractions(k: Kernel, order, users) -> dict:
 
 
 def _fallback_plan(e: Expr, shape) -> _Plan:
-  """The one place the numpy renderer classifies dims itself, for a sum(a * b) the IR has no
-  Contraction for: as find_contraction does (by which dims each factor varies along), except
-  that a reduced dim only one factor varies along is summed out of it first and a reduced dim
-  neither varies along multiplies the result by its size."""
+  """The plan for a sum(a * b) the IR records no Contraction for, from the same dim split
+  find_contraction reads (ir.split_dims): a reduced dim only one factor varies along is
+  summed out of it first, a reduced dim neither varies along multiplies the result by its size."""
   a, b = e.srcs[0].srcs
-  batch, m, n, kd, pa, pb, scale = [], [], [], [], [], [], 1
-  for d, size in enumerate(shape):
-    if size == 1: continue
-    ma, mb = moves_along(a, d), moves_along(b, d)
-    if d in e.arg[1]:
-      if ma and mb: kd.append(d)
-      elif ma or mb: (pa if ma else pb).append(d)
-      else: scale *= size
-    elif ma == mb: batch.append(d)
-    else: (m if ma else n).append(d)
-  dims = (tuple(batch), tuple(m), tuple(n), tuple(kd))
-  return _Plan(a, b, dims, (tuple(pa), tuple(pb)), scale, {id(e.srcs[0])}, "matmul, dims classified by the renderer (no IR contraction)")
+  s = split_dims(a, b, shape, e.arg[1])
+  scale = math.prod(shape[d] for d in s.neither)
+  return _Plan(a, b, (s.batch, s.m, s.n, s.k), (s.only_a, s.only_b), scale, {id(e.srcs[0])},
+               "matmul, dims classified by the renderer (no IR contraction)")
 
 
 def _find_cats(order, users) -> dict:

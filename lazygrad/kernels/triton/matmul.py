@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 from lazygrad import backends
-from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moves_along
+from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moving_dims
 from lazygrad.kernels.triton.render import TL_DTYPE, LaunchConfig, TritonProgram, TritonRenderer, next_pow2, signature, st_index, view_index
 from lazygrad.ops import Ops
 
@@ -60,7 +60,7 @@ def template_ok(k: Kernel) -> bool:
   if any(dt.name not in DOT_DTYPES for dt in (c.acc.dtype, c.a.dtype, c.b.dtype)): return False
   if len(_reduces(k.body)) != 1: return False
   if k.out_st is not None and len(k.out_st.views) != 1: return False
-  return not any(moves_along(x, d) for x in _epilogue_leaves(k.body) for d in c.k)
+  return not any(moving_dims(x) & set(c.k) for x in _epilogue_leaves(k.body))
 
 
 def dot_dtype(k: Kernel, interp: bool = False) -> str:

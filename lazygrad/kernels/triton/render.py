@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from lazygrad.kernels.common import BINARY, OPS, UNARY, acc_dtype
-from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moves_along
+from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moving_dims
 from lazygrad.ops import Ops
 from lazygrad.ops.view import ShapeTracker, View
 
@@ -116,7 +116,7 @@ def _per_row(e: Expr, axes) -> bool:
   def ok(x):
     if id(x) in seen or x.op is Ops.REDUCE: return True
     seen.add(id(x))
-    if x.op in LEAVES: return not any(moves_along(x, d) for d in axes)
+    if x.op in LEAVES: return not moving_dims(x) & set(axes)
     return all(ok(s) for s in x.srcs)
   return ok(e)
 
