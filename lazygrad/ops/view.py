@@ -43,10 +43,12 @@ class View:
     return self.offset == 0 and self.mask is None and self.strides == strides_for(self.shape)
 
   def _canon(self, shape, strides, offset, mask) -> View:
-    # size-1 dims never need a stride; a mask covering everything is no mask
+    # size-1 dims never need a stride; a mask covering everything is no mask; an empty mask on a dim of size > 0 hides
+    # everything, but (0, 0) on an empty dim covers all of it (a masked row expanded into an empty dim of a reduce's space
+    # keeps its values along the other dims: they are read broadcast after the reduce)
     strides = tuple(0 if s == 1 else st for s, st in zip(shape, strides))
     if mask is not None:
-      if any(lo >= hi for lo, hi in mask): mask = tuple((0, 0) for _ in shape)
+      if any(lo >= hi and s > 0 for (lo, hi), s in zip(mask, shape)): mask = tuple((0, 0) for _ in shape)
       elif all(lo == 0 and hi == s for (lo, hi), s in zip(mask, shape)): mask = None
     return View(tuple(shape), strides, offset, mask)
 

@@ -242,9 +242,10 @@ class TritonRenderer:
       self.emit(f"tl.static_assert(BLOCK_R >= {self.n_red})")
       self._reduced_index(axes, "tl.arange(0, BLOCK_R)", i64)
       for red in reduces:
+        # rv, not v: v0, v1, ... are the launch scalars (the rand seed and offset, lower.py var_names)
         n, (acc_dt, ident) = self.red_n[id(red)], _acc(red)
-        self.emit(f"v{n} = tl.where(omask & rmask, {self._src(red, acc_dt)}, {ident})")
-        self.reduced[id(red)] = self._finish(red, f"v{n}", acc_dt)
+        self.emit(f"rv{n} = tl.where(omask & rmask, {self._src(red, acc_dt)}, {ident})")
+        self.reduced[id(red)] = self._finish(red, f"rv{n}", acc_dt)
     else:
       for group in self._passes(reduces): self._reduce_pass(group, axes, i64)
     row_output = tuple(k.out_shape) != tuple(k.shape) or k.out_st is not None   # (reduced dims may all be size 1)
@@ -347,11 +348,11 @@ class TritonRenderer:
     for kind, r, p, b in group:
       n, (acc_dt, ident) = self.red_n[id(r)], _acc(r)
       if kind == "plain":
-        self.emit(f"v{n} = tl.where(omask & rmask, {self._src(r, acc_dt)}, {ident})")
+        self.emit(f"rv{n} = tl.where(omask & rmask, {self._src(r, acc_dt)}, {ident})")
         if id(r) in partners: self.emit(f"prev{n} = acc{n}")
-        if r.arg[0] is Ops.ADD: self.emit(f"acc{n} = acc{n} + v{n}")
-        elif r.dtype.is_float: self.emit(f"acc{n} = tl.maximum(acc{n}, v{n}, propagate_nan=tl.PropagateNan.ALL)")
-        else: self.emit(f"acc{n} = tl.maximum(acc{n}, v{n})")
+        if r.arg[0] is Ops.ADD: self.emit(f"acc{n} = acc{n} + rv{n}")
+        elif r.dtype.is_float: self.emit(f"acc{n} = tl.maximum(acc{n}, rv{n}, propagate_nan=tl.PropagateNan.ALL)")
+        else: self.emit(f"acc{n} = tl.maximum(acc{n}, rv{n})")
       elif kind == "online":   # lane reference: the running max, 0 while it is -inf (exp(-inf - -inf) is nan)
         m = self.red_n[id(p)]
         self.emit(f"ref{m} = tl.where(acc{m} == float('-inf'), 0.0, acc{m})")
