@@ -3,7 +3,7 @@ elementwise ops and written to stay finite (and keep torch's gradients at the ki
 from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
-from lazygrad.tensor_base import TensorBase
+from lazygrad.tensor_base import TensorBase, reject_dtype
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -13,6 +13,7 @@ class ActivationMixin(TensorBase):
   __slots__ = ()
   def relu(self) -> Tensor:
     """F.relu: max(x, 0); gradient 0 at 0 and nan stays nan, as torch."""
+    reject_dtype("relu", self)
     return (self <= 0).where(0, self)   # where, not maximum: gradient 0 at 0; nan stays nan
   def sigmoid(self) -> Tensor:
     """torch.sigmoid: 1 / (1 + exp(-x)), finite in value and gradient for any x."""

@@ -76,6 +76,12 @@ def check_dim(op: str, dim: int, ndim: int) -> int:
   return dim + ndim if dim < 0 and ndim else (0 if ndim == 0 else dim)
 
 
+def reject_dtype(op: str, t, bool_: bool = True, int_: bool = False) -> None:
+  """A TypeError naming op where torch has no kernel for t's dtype (bool_: reject bools, int_: reject ints too)."""
+  if (bool_ and t.dtype.is_bool) or (int_ and not t.dtype.is_float):
+    raise TypeError(f"{op}: not implemented for {t.dtype.name} tensors (as torch)")
+
+
 def broadcast_shape(op: str, *shapes) -> tuple[int, ...]:
   """The shape numpy/torch broadcasting gives `shapes`, or a ValueError naming op."""
   nd = max(len(s) for s in shapes)

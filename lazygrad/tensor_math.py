@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from lazygrad.dtype import DType, dtypes, result_type, least_upper_float
 from lazygrad.ops import Ops
-from lazygrad.tensor_base import TensorBase, broadcast_shape
+from lazygrad.tensor_base import TensorBase, broadcast_shape, reject_dtype
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -92,6 +92,7 @@ class MathMixin(TensorBase):
   def remainder(self, o):
     """torch.remainder (Python's %): the result has the divisor's sign."""
     a, b = self._broadcasted(o, "remainder")
+    reject_dtype("remainder", a)
     r = a._alu(Ops.MOD, b)
     # MOD has the dividend's sign (C fmod); Python/torch % has the divisor's
     fix = r.ne(0) & ((r < 0).ne(b < 0))
@@ -229,6 +230,7 @@ class MathMixin(TensorBase):
     return self * self
   def abs(self):
     """torch.abs; the gradient at 0 is 0, as torch; the smallest int stays itself, as torch."""
+    reject_dtype("abs", self)
     if self.dtype.is_bool or self.dtype.kind == 'u': return self
     if self.dtype.is_int: return (self < 0).where(-self, self)   # the smallest int stays itself, as torch
     return self.relu() + (-self).relu()   # gradient 0 at 0, as torch
@@ -279,6 +281,7 @@ class MathMixin(TensorBase):
   # ---- rounding: the results are detached (torch's gradient is 0 almost everywhere; here none flows at all)
   def trunc(self):
     """torch.trunc: round toward zero; the result is detached (no gradient flows)."""
+    reject_dtype("trunc", self)
     if not self.dtype.is_float: return self
     # every float beyond 2**mantissa is already an integer
     exact = {2: 2.0 ** 10, 4: 2.0 ** 23, 8: 2.0 ** 52}[self.dtype.itemsize] if self.dtype.name != 'bfloat16' else 2.0 ** 7
@@ -286,14 +289,17 @@ class MathMixin(TensorBase):
     return small.where(self.cast(dtypes.int64).cast(self.dtype), self).detach()
   def floor(self):
     """torch.floor; the result is detached (no gradient flows)."""
+    reject_dtype("floor", self)
     t = self.trunc()
     return t - (t > self).cast(self.dtype) if self.dtype.is_float else self
   def ceil(self):
     """torch.ceil; the result is detached (no gradient flows)."""
+    reject_dtype("ceil", self)
     t = self.trunc()
     return t + (t < self).cast(self.dtype) if self.dtype.is_float else self
   def round(self, decimals: int = 0):
     """torch.round: half to even, optionally to `decimals` places; the result is detached (no gradient flows)."""
+    reject_dtype("round", self)
     if not self.dtype.is_float: return self
     if decimals: return (self * 10 ** decimals).round() / 10 ** decimals
     f = (self + 0.5).floor()

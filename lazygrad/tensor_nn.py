@@ -264,6 +264,7 @@ class NNMixin(TensorBase):
     Tensor = self._Tensor
     if not isinstance(target, Tensor): raise TypeError("cross_entropy: target must be a Tensor")
     if self.ndim < 1: raise ValueError(f"cross_entropy: input must have a class dim, got shape {self.shape}")
+    if not self.dtype.is_float: raise TypeError(f"cross_entropy: the input must be float logits, got {self.dtype.name} (as torch)")
     cdim = 1 if self.ndim > 1 else 0
     logp = self.log_softmax(cdim)
     if target.dtype.is_float:   # class probabilities

@@ -5,7 +5,7 @@ import numpy as np
 from lazygrad.ops import Ops
 from lazygrad.dtype import dtypes
 from lazygrad.helpers import prod
-from lazygrad.tensor_base import TensorBase, MinMax, check_dim as _check_dim
+from lazygrad.tensor_base import TensorBase, MinMax, check_dim as _check_dim, reject_dtype
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -101,6 +101,7 @@ class ReduceMixin(TensorBase):
   def argmax(self, dim=None, keepdim=False, axis=None) -> Tensor:
     """torch.argmax: int64 index of the first maximum (nan counts as the maximum, as torch); dim=None indexes the flattened tensor."""
     dim = axis if axis is not None else dim
+    reject_dtype("argmax", self)
     if dim is None: return self.reshape(-1).argmax(0)
     d = _check_dim("argmax", dim, self.ndim)
     self._check_nonempty("argmax", d)
@@ -152,6 +153,7 @@ class ReduceMixin(TensorBase):
   def softmax(self, dim=-1, dtype=None) -> Tensor:
     """torch.softmax along dim (default -1; torch requires it); ints compute in float32, half floats in float32 rounded to
     their dtype at the end, as torch; dtype casts first; an empty dim gives the empty tensor."""
+    if not dtype: reject_dtype("softmax", self, int_=True)
     x = self.cast(dtype) if dtype else self._float()
     h = x._half_to_float()
     e = (h - h._row_max("softmax", dim, finite=False)).exp()
@@ -159,6 +161,7 @@ class ReduceMixin(TensorBase):
   def log_softmax(self, dim=-1, dtype=None) -> Tensor:
     """torch.log_softmax along dim (default -1; torch requires it), as (x - max) - log(sum(exp(x - max))); half floats
     compute in float32, as torch."""
+    if not dtype: reject_dtype("log_softmax", self, int_=True)
     x = self.cast(dtype) if dtype else self._float()
     h = x._half_to_float()
     # (x - m) - log(sum(exp(x - m))): subtracting a big logsumexp instead would lose the small values' precision
