@@ -288,13 +288,13 @@ class IndexMixin(TensorBase):
     tensors = list(tensors)
     if not tensors: raise ValueError("cat: expects a non-empty list of tensors")
     if not all(isinstance(t, TensorBase) for t in tensors): raise TypeError("cat: expects a sequence of Tensors")
+    dt = result_type(*tensors)   # before dropping the empty ones: they promote too, as torch
     tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
     ref = tensors[0]
     d = _dim("cat", dim, ref.ndim)
     for t in tensors:
       if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != d):
         raise ValueError(f"cat: shapes {[t.shape for t in tensors]} do not match except in dim {d}")
-    dt = result_type(*tensors)
     total = sum(t.shape[d] for t in tensors)
     out, off = None, 0
     for t in tensors:

@@ -48,8 +48,9 @@ class MathMixin(TensorBase):
   def __rsub__(self, o): return self.sub(o, reverse=True)
   def sub(self, o, reverse=False, alpha=1):
     """torch.sub: self - alpha * o, broadcast and promoted (reverse=True computes o - alpha * self; not in torch)."""
+    # torch rejects a bool tensor on either side, whatever the promoted dtype
+    if self.dtype.is_bool or (isinstance(o, TensorBase) and o.dtype.is_bool): raise TypeError("sub: subtraction of bool tensors is not supported")
     a, b = self._broadcasted(o, "sub", reverse)
-    if a.dtype.is_bool: raise TypeError("sub: subtraction of bool tensors is not supported")
     return a + (-b if alpha == 1 else -b * alpha)
   def add(self, o, alpha=1):
     """torch.add: self + alpha * o, broadcast and promoted."""
@@ -226,8 +227,9 @@ class MathMixin(TensorBase):
     """torch.tan, as sin / cos."""
     return self.sin() / self.cos()
   def square(self):
-    """torch.square: x * x (keeps the dtype)."""
-    return self * self
+    """torch.square: x * x (keeps the dtype; bools give int64, as torch)."""
+    x = self.cast(dtypes.int64) if self.dtype.is_bool else self
+    return x * x
   def abs(self):
     """torch.abs; the gradient at 0 is 0, as torch; the smallest int stays itself, as torch."""
     reject_dtype("abs", self)
@@ -336,19 +338,24 @@ class MathMixin(TensorBase):
     if not base.dtype.is_float:
       if base.dtype.is_bool: raise TypeError("pow: not implemented for bool tensors")
       return base._pow_int_tensor(exp_)
-    mag = (exp_ * base.abs().log2()).exp2()
-    # a negative base needs an integer exponent: odd flips the sign, non-integer is nan
+    # a negative base needs an integer exponent: odd flips the sign; a non-integer one is nan, in value and gradients (as
+    # torch), by taking log2 of the negative base itself; -inf to a non-integer power is inf's (C pow)
     neg = base < 0
     is_int = exp_.eq(exp_.trunc())
+    # x ** 0, 1 ** nan and (+-1) ** +-inf are 1 (C pow): the main path computes exp2(0) there, so no nan reaches a gradient
+    one = exp_.eq(0) | (base.eq(1) & exp_.isnan()) | (base.abs().eq(1) & exp_.isinf())
+    lg = (neg & is_int.logical_not() & base.isfinite()).where(base, base.abs()).log2()
+    mag = (one.where(0, exp_) * one.where(0, lg)).exp2()
     odd = is_int & (exp_ - (exp_ / 2).floor() * 2).eq(1)
     out = (neg & odd).where(-mag, mag)
-    out = (neg & is_int.logical_not()).where(float("nan"), out)
     # an integer to a non-negative integer power is an integer: rounded to it while that is exact (10 ** 3. is 1000, not
     # 999.99994); the gradient is exp2's
     exact = 2.0 ** {2: 11, 4: 24, 8: 53}[base.dtype.itemsize] if base.dtype.name != 'bfloat16' else 2.0 ** 8
     whole = is_int & base.eq(base.trunc()) & (exp_ >= 0) & (out.abs() < exact)
     out = whole.where(out + (out.round() - out).detach(), out)
-    return exp_.eq(0).where(1.0, out).cast(result_type(self, exponent))
+    # those ones: exp2(y * log2|x|) with y = 0, which is 1 with d/dy = ln|x| at y = 0 (torch: ln x; 0 where log2|x| is not finite)
+    one_ = (exp_.eq(0).where(exp_, 0) * lg.isfinite().where(lg, 0)).exp2()
+    return one.where(one_, out).cast(result_type(self, exponent))
 
   def _pow_squaring(self, n: int) -> Tensor:
     """self ** n for a Python int n >= 0 by repeated squaring, in self's dtype (ints wrap, as torch's)."""

@@ -90,7 +90,8 @@ class ReduceMixin(TensorBase):
     dim = axis if axis is not None else dim
     if isinstance(dim, TensorBase): return self.maximum(dim)
     if dim is None: return self.amax()
-    return MinMax(self.amax(dim, keepdim), self.argmax(dim, keepdim))
+    # torch has no argmax of bools, but max(dim) of bools gives indices
+    return MinMax(self.amax(dim, keepdim), (self.cast(dtypes.int8) if self.dtype.is_bool else self).argmax(dim, keepdim))
   def min(self, dim=None, keepdim=False, axis=None):
     """torch.min: with no dim the 0-d min; with dim the named tuple (values, indices); with a Tensor, minimum.
     Unlike torch, the values' gradient is shared equally among tied minima (torch gives it to the returned index)."""
@@ -115,7 +116,7 @@ class ReduceMixin(TensorBase):
   def argmin(self, dim=None, keepdim=False, axis=None) -> Tensor:
     """torch.argmin: int64 index of the first minimum (nan counts as the minimum, as torch); dim=None indexes the flattened tensor."""
     dim = axis if axis is not None else dim
-    if self.dtype.is_bool: return self.logical_not().argmax(dim, keepdim)
+    if self.dtype.is_bool: return self.logical_not().cast(dtypes.int8).argmax(dim, keepdim)
     return (~self if self.dtype.is_int else -self).argmax(dim, keepdim)
   def all(self, dim=None, keepdim=False) -> Tensor:
     """torch.all: True where every element along dim is nonzero (a bool tensor)."""
@@ -178,13 +179,10 @@ class ReduceMixin(TensorBase):
     # a lower-triangular contraction: one kernel (a matmul on cpu)
     tri = (self._Tensor.arange(n, device=self.device).reshape(n, 1) >= self._Tensor.arange(n, device=self.device).reshape(1, n))
     if not x.dtype.is_float: return (x.unsqueeze(-2) * tri.cast(x.dtype)).sum(-1).cast(dtypes.int64).transpose(d, -1)
-    # inf * 0 above the diagonal would be nan: contract the finite values, and count +inf, -inf and nan
-    # seen so far with the same contraction (one kernel: the four ride along a new leading dim)
-    parts = self._Tensor.stack([x.isfinite().where(x, 0), x.eq(float("inf")).cast(x.dtype), x.eq(float("-inf")).cast(x.dtype),
-                          x.isnan().cast(x.dtype)])
-    out, pinf, ninf, nan = (parts.unsqueeze(-2) * tri.cast(x.dtype)).sum(-1)
-    out = (pinf > 0).where(float("inf"), (ninf > 0).where(float("-inf"), out))
-    return ((nan > 0) | ((pinf > 0) & (ninf > 0))).where(float("nan"), out).transpose(d, -1)
+    # floats select with the triangle instead of multiplying by it: inf * 0 above the diagonal would be nan, and the
+    # gradient of a select is the reverse cumsum of the incoming one at every element (nan and inf ones too, as torch;
+    # masking the non-finite values out of a contraction gave them none)
+    return tri.where(x.unsqueeze(-2), 0).sum(-1).transpose(d, -1)
   def cumprod(self, dim=0) -> Tensor:
     """torch.cumprod along dim, as n separate products stacked: fine for short dims, slow for long ones."""
     d = _check_dim("cumprod", dim, self.ndim)
@@ -210,6 +208,7 @@ class ReduceMixin(TensorBase):
     return MinMax(self.gather(dim, idx), idx)
   def topk(self, k, dim=-1, largest=True, sorted=True):
     """torch.topk: the named tuple (values, indices) of the k largest (or smallest) along dim, always sorted; a host sort (a sync)."""
+    reject_dtype("topk", self)
     if self.ndim == 0:
       if k != 1: raise ValueError(f"topk: k ({k}) out of range for a 0-d tensor (lazygrad takes k=1 only)")
       return self.sort(dim)

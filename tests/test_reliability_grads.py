@@ -121,16 +121,15 @@ BINARY = {
 # (ill-defined: log(-1), 0 * inf, ...) are not compared by the sweep; nan values must be nan in both.
 KNOWN = {
   ("pow_2.5", INF): "pow is exp2(y * log2|x|) (tensor_math.pow, owned by the pow/div change): nan gradient at inf (torch inf)",
-  ("pow_2.5", -INF): "the same at -inf: value nan (torch inf), the sign fix-up is a where on nan",
-  ("rpow2", 0.0): "2 ** y at y = 0 (and -0.0, the same key): pow's where(y == 0, 1, ...) blocks d/dy (torch ln 2); reported to the pow change",
+  ("pow_2.5", -INF): "the same at -inf (the value is inf, as torch)",
   ("gelu", INF): "0.5 x (1 + erf(x / sqrt 2)) is inf at inf, torch's kernel gives nan",
 }
 
 
 def _known_pow(x, y):
   """pow's composition differs from torch's fused rule where x is 0, +-inf or nan, y is +-inf, or y == 0 (the where that
-  makes x ** 0 = 1 blocks d/dy, torch gives ln x): reported to the owner of tensor_math.pow rather than fixed here."""
-  return not math.isfinite(x) or x == 0 or not math.isfinite(y) or y == 0
+  makes x ** 0 = 1 gives d/dy = ln|x|, torch ln x: nan for x < 0)."""
+  return not math.isfinite(x) or x == 0 or not math.isfinite(y) or (y == 0 and x < 0)
 
 
 def _unary_cases():
