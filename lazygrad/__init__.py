@@ -7,6 +7,8 @@ from lazygrad.scheduler import create_schedule
 from lazygrad.runtime import get_device
 from lazygrad import nn, optim, data, backends
 
+from_numpy = Tensor.from_numpy   # torch.from_numpy: shares the array's memory (Tensor(a) copies, as torch.tensor)
+
 
 def schedule(*tensors):
   """The kernels realizing `tensors` would run, without running them (each has .name, .source)."""
@@ -15,4 +17,4 @@ def schedule(*tensors):
   return sched.items
 
 
-__all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data", "backends"]
+__all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "from_numpy", "nn", "optim", "data", "backends"]

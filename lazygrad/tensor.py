@@ -42,8 +42,8 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
 
   def __init__(self, data, dtype=None, device=None, requires_grad: bool = False):
     """torch.tensor(data, dtype, device, requires_grad): data is a Python number, nested list, numpy array,
-    torch tensor or Tensor (detached, moved and cast). Unlike torch.tensor, a contiguous numpy array of the
-    right dtype on the cpu device is used in place, not copied (later writes to it show through)."""
+    torch tensor or Tensor (detached, moved and cast). Arrays and torch tensors are copied, as torch.tensor
+    (Tensor.from_numpy and from_torch share memory where the device allows)."""
     device = canonical_device(device)
     dtype = dtypes.from_any(dtype) if dtype is not None else None
     self.grad: Optional[Tensor] = None
@@ -55,11 +55,20 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
       if isinstance(data, Node): self.node = data
       else:
         arr = to_numpy(data, dtype)
-        dt = dtype or dtypes.from_np(arr.dtype)
-        buf = get_device(device).from_numpy(arr, dt)
-        self.node = Node(Ops.BUFFER, (), None, tuple(arr.shape), dt, device)
-        self.node.buffer, self.node.st = buf, ShapeTracker.from_shape(arr.shape)
+        self.node = Tensor._buffer_node(arr, dtype or dtypes.from_np(arr.dtype), device)
     if requires_grad: self.requires_grad = True
+
+  @staticmethod
+  def _buffer_node(arr: np.ndarray, dt: DType, device: str) -> Node:
+    """A realized BUFFER node holding arr (the cpu device uses a contiguous array of dt's type in place)."""
+    node = Node(Ops.BUFFER, (), None, tuple(arr.shape), dt, device)
+    node.buffer, node.st = get_device(device).from_numpy(arr, dt), ShapeTracker.from_shape(arr.shape)
+    return node
+
+  @classmethod
+  def _shared(cls, arr: np.ndarray, device=None) -> Tensor:
+    """A Tensor over arr's memory where the device allows (torch.from_numpy); a copy elsewhere."""
+    return cls._from_node(Tensor._buffer_node(arr, dtypes.from_np(arr.dtype), canonical_device(device)))
 
   @classmethod
   def _from_node(cls, node: Node) -> Tensor:

@@ -14,10 +14,12 @@ from lazygrad.tensor_base import TensorBase, _RNG, check_shape
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
 
-def to_numpy(data, dtype: Optional[DType]) -> np.ndarray:
-  """The host array Tensor(data, dtype) copies: Python numbers and nested lists become float32/int64/bool as torch."""
-  if isinstance(data, np.ndarray): arr = data
-  elif type(data).__module__.startswith("torch"): arr = data.detach().cpu().numpy()
+def to_numpy(data, dtype: Optional[DType], copy: bool = True) -> np.ndarray:
+  """The host array Tensor(data, dtype) holds: Python numbers and nested lists become float32/int64/bool as torch; a numpy
+  array or torch tensor is copied (as torch.tensor) unless copy=False (from_numpy, from_torch share where they can)."""
+  src = None
+  if isinstance(data, np.ndarray): arr = src = data
+  elif type(data).__module__.startswith("torch"): arr = src = data.detach().cpu().numpy()
   elif isinstance(data, (bool, int, float, list, tuple, np.number, np.bool_)):
     try: arr = np.array(data)
     except ValueError: raise ValueError(f"Tensor: nested lists must be rectangular, got {type(data).__name__} of uneven lengths") from None
@@ -29,7 +31,7 @@ def to_numpy(data, dtype: Optional[DType]) -> np.ndarray:
     raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}")
   if dtype is not None: arr = arr.astype(dtype.np)
   if arr.dtype.kind not in 'biuf' and arr.dtype.name != 'bfloat16': raise TypeError(f"Tensor: unsupported dtype {arr.dtype}")
-  return arr
+  return arr.copy() if copy and src is not None and np.may_share_memory(arr, src) else arr
 
 
 class CreateMixin(TensorBase):
@@ -149,8 +151,9 @@ class CreateMixin(TensorBase):
   @staticmethod
   def from_numpy(a: np.ndarray) -> Tensor:
     """torch.from_numpy: on the cpu device a contiguous array of a supported dtype is used in place, so later writes
-    to the array show through (as torch); other devices copy."""
-    return TensorBase._Tensor(a)
+    to the array show through (as torch); other devices copy. (Tensor(a) copies, as torch.tensor.)"""
+    if not isinstance(a, np.ndarray): raise TypeError(f"from_numpy: expected an np.ndarray, got {type(a).__name__}")
+    return TensorBase._Tensor._shared(to_numpy(a, None, copy=False))
   @staticmethod
   def from_torch(t, device=None) -> Tensor:
     """Share a torch tensor's memory when it can (contiguous, on a device lazygrad puts in
@@ -162,7 +165,7 @@ class CreateMixin(TensorBase):
     if dev == "cpu" or (dev == "interp" and src.is_cuda):
       if dt.name == "bfloat16" or src.is_cuda:
         return T(src.float().cpu().numpy() if dt.name == "bfloat16" else src.cpu().numpy(), dtype=dt, device=dev)
-      return T(src.contiguous().numpy(), device=dev)            # numpy shares the CPU tensor's memory
+      return T._shared(src.contiguous().numpy(), device=dev)    # numpy shares the CPU tensor's memory
     if (dev == "cuda") != src.is_cuda: src = src.to("cuda" if dev == "cuda" else "cpu")
     flat = src.contiguous().reshape(-1)
     node = Node(Ops.BUFFER, (), None, tuple(src.shape), dt, dev)

@@ -316,11 +316,10 @@ class NNMixin(TensorBase):
                                        pos_weight: Optional[Tensor] = None) -> Tensor:
     """F.binary_cross_entropy_with_logits: sigmoid and BCE in one stable expression, with weight and pos_weight."""
     if target.shape != self.shape: raise ValueError(f"binary_cross_entropy_with_logits: target {target.shape} must match input {self.shape}")
-    # log(1 + exp(-|x|)) form: finite for logits of any size
-    log_sig_neg = -self.softplus(threshold=float("inf"))           # log(1 - sigmoid(x)) = -softplus(x)
-    log_sig = log_sig_neg + self                                   # log(sigmoid(x)) = x - softplus(x)
-    pw = pos_weight if pos_weight is not None else 1
-    loss = -(pw * target * log_sig + (1 - target) * log_sig_neg)
+    # torch's form, (1 - t) x - w log(sigmoid(x)) with w = (pos_weight - 1) t + 1: finite for finite logits of any size, and
+    # at +-inf logits the same values (nan where t x is 0 * inf) and gradients (0 for a saturated, right logit) as torch
+    w = (pos_weight - 1) * target + 1 if pos_weight is not None else 1
+    loss = (1 - target) * self - w * self.logsigmoid()
     if weight is not None: loss = loss * weight
     return _reduction(loss, reduction, "binary_cross_entropy_with_logits")
 
