@@ -249,7 +249,8 @@ class MathMixin(TensorBase):
       if bound is None: continue
       if not isinstance(bound, TensorBase):
         # a nan bound gives nan everywhere, as torch (x < nan is False, so the where alone would keep x)
-        if isinstance(bound, float) and math.isnan(bound): x = (x == x).where(bound, bound)
+        # (x * 0 + nan keeps a float x's dtype and gives x a zero gradient, as torch)
+        if isinstance(bound, float) and math.isnan(bound): x = x * 0 + bound
         else: x = ((x < bound) if low else (x > bound)).where(bound, x)
         continue
       b = bound.cast(x.dtype)

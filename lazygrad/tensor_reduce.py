@@ -147,7 +147,7 @@ class ReduceMixin(TensorBase):
   def logsumexp(self, dim=None, keepdim=False) -> Tensor:
     """torch.logsumexp: log(sum(exp(x))) computed stably around the (detached) max; all -inf rows and empty dims give -inf;
     half floats compute in float32 (finite where torch's float16 sum of more than 65504 ones is inf)."""
-    x = self._half_to_float()
+    x = (self if self.dtype.is_float else self._float())._half_to_float()   # ints and bools give floats, as torch
     m = x._row_max("logsumexp", dim, finite=True)
     out = ((x - m).exp().sum(dim, keepdim=True).log() + m).cast(self._float().dtype)
     return out if keepdim else out.squeeze(self._axes("logsumexp", dim))
@@ -166,14 +166,15 @@ class ReduceMixin(TensorBase):
     x = self.cast(dtype) if dtype else self._float()
     h = x._half_to_float()
     # (x - m) - log(sum(exp(x - m))): subtracting a big logsumexp instead would lose the small values' precision
-    m = h._row_max("log_softmax", dim, finite=True)
+    # the max as it is (not made finite): a row with +inf (or all -inf) is nan throughout, as torch
+    m = h._row_max("log_softmax", dim, finite=False)
     # -(m - x), not the (x - m) inside the exp: one shared node would be stored at full size between the two kernels
     return (-(m - h) - (h - m).exp().sum(dim, keepdim=True).log()).cast(x.dtype)
   def cumsum(self, dim=0) -> Tensor:
     """torch.cumsum along dim: one lower-triangular contraction (O(n^2) work along dim, one kernel); ints give int64; inf and nan
     propagate as torch."""
     d = _check_dim("cumsum", dim, self.ndim)
-    if self.ndim == 0: return self
+    if self.ndim == 0: return self if self.dtype.is_float else self.cast(dtypes.int64)   # ints and bools sum to int64, as torch
     x = self.transpose(d, -1)
     n = x.shape[-1]
     # a lower-triangular contraction: one kernel (a matmul on cpu)

@@ -13,7 +13,7 @@ from fuzz.programs import LAZY, TORCH, Program, run
 # (rtol, atol) per result dtype; atol scales with the output's largest finite magnitude, since a program's rounding errors
 # are relative to the values it combined (a chain of fp16 ops loses a few ulps of the biggest operand)
 TOL = {"float32": (2e-3, 2e-4), "float16": (2e-2, 2e-2), "bfloat16": (5e-2, 5e-2)}
-COUNTS: dict = {}   # device -> {"programs", "must_raise", "grads", "mismatches"}
+COUNTS: dict = {}   # device -> {"programs", "must_raise", "grads", "known", "mismatches"}
 
 
 def _np(t) -> np.ndarray:
@@ -32,6 +32,8 @@ def compare(name: str, got: np.ndarray, want: np.ndarray, dtype: str, skip_nan_w
   scale = max(1.0, float(np.abs(w[fin]).max())) if fin.any() else 1.0
   with np.errstate(invalid="ignore", over="ignore"):
     ok = np.where(np.isnan(w), np.isnan(g) | skip_nan_want, np.where(fin, np.abs(g - w) <= atol * scale + rtol * np.abs(w), g == w))
+    # fp16 at the edge of its range: a different order of rounding steps overflows on one side only (2 * x * g vs 2 * (x * g))
+    if dtype == "float16": ok |= np.isinf(w) & (np.sign(g) == np.sign(w)) & (np.abs(g) >= 16384)
   if not ok.all(): return f"{name}: {_first_diff(g, w, ok)}"
   return None
 
@@ -44,7 +46,7 @@ def _first_diff(g, w, ok=None) -> str:
 
 def check(p: Program, device: str) -> str | None:
   """Run p in both libraries; None when lazygrad agrees with torch, else what differs."""
-  c = COUNTS.setdefault(device, {"programs": 0, "must_raise": 0, "grads": 0, "mismatches": 0})
+  c = COUNTS.setdefault(device, {"programs": 0, "must_raise": 0, "grads": 0, "known": 0, "mismatches": 0})
   c["programs"] += 1
   err = _check(p, c)
   if err: c["mismatches"] += 1
@@ -59,14 +61,17 @@ def _check(p: Program, c: dict) -> str | None:
       out = vals[-1].numpy()
     except Exception: return None
     return f"torch raised ({p.must_raise}) but lazygrad returned {out.dtype}{list(out.shape)}"
-  tl, tv = run(p, TORCH)
+  try: tl, tv = run(p, TORCH)
+  except Exception as e: return f"torch raised on the replay with requires_grad leaves: {type(e).__name__}: {str(e)[:200]}"
   want = tv[-1]
   try:
     ll, lv = run(p, LAZY)
     got = lv[-1].numpy()
   except Exception as e:
+    if p.lenient_raise and "(as torch)" in str(e): return None
     return f"lazygrad raised {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''} (torch returned {want.dtype}{list(want.shape)})"
   out = lv[-1]
+  if p.known: c["known"] += 1; return None
   if out.dtype != dtypes.from_any(want.dtype): return f"dtype {out.dtype} != torch {want.dtype}"
   dt = str(want.dtype).replace("torch.", "")
   if err := compare("value", got, _np(want), dt): return err
@@ -74,11 +79,15 @@ def _check(p: Program, c: dict) -> str | None:
   proj = np.random.default_rng(1).standard_normal(tuple(want.shape)).astype(np.float32)
   try: (want * torch.tensor(proj).to(want.dtype)).sum().backward()
   except RuntimeError: return None   # torch cannot differentiate it either
+  detached_ok = all(tt.grad is None or not tt.grad.any() for tt in tl if tt.requires_grad)   # torch's gradient is all 0
   try:
     (out * Tensor(proj).cast(out.dtype)).sum().backward()
     grads = [(i, lt.grad.numpy() if lt.grad is not None else np.zeros(lt.shape, lt.dtype.np), tt) for i, (lt, tt) in enumerate(zip(ll, tl))
              if tt.requires_grad]
-  except Exception as e: return f"lazygrad backward raised {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+  except Exception as e:
+    # floor, trunc, sign, ... are detached here (torch: a zero gradient), so a graph of only those has nothing to differentiate
+    if detached_ok and "does not require grad" in str(e): return None
+    return f"lazygrad backward raised {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
   c["grads"] += 1
   for i, lg, tt in grads:
     tg = _np(tt.grad) if tt.grad is not None else np.zeros(tuple(tt.shape), np.float32)
@@ -90,14 +99,36 @@ def _check(p: Program, c: dict) -> str | None:
 # ---- recording: counts for the summary, mismatches for triage
 
 def fuzz_dir() -> str:
+  """LAZYGRAD_FUZZ_DIR, default <tmp>/lazygrad_fuzz: mismatches.log, the programs' pickles and runs/<run>/counts-<pid>.json."""
   d = os.environ.get("LAZYGRAD_FUZZ_DIR") or os.path.join(tempfile.gettempdir(), "lazygrad_fuzz")
   os.makedirs(d, exist_ok=True)
   return d
 
 
-def record_counts(tag: str):
-  """Write this process's counts (one JSON file per process and test) for the terminal summary."""
-  with open(os.path.join(fuzz_dir(), f"counts-{tag}-{os.getpid()}.json"), "w") as f: json.dump(COUNTS, f)
+def _run_dir() -> str:
+  # one folder per pytest run (tests/conftest.py names it in the controller; xdist workers inherit the variable)
+  d = os.path.join(fuzz_dir(), "runs", os.environ.get("LAZYGRAD_FUZZ_RUN", "adhoc"))
+  os.makedirs(d, exist_ok=True)
+  return d
+
+
+def record_counts():
+  """Write this process's counts so far (cumulative, one file per process) for the terminal summary."""
+  with open(os.path.join(_run_dir(), f"counts-{os.getpid()}.json"), "w") as f: json.dump(COUNTS, f)
+
+
+def summary() -> str | None:
+  """One line: the programs fuzzed in this run per device (None if none ran)."""
+  d = os.path.join(fuzz_dir(), "runs", os.environ.get("LAZYGRAD_FUZZ_RUN", "adhoc"))
+  if not os.path.isdir(d): return None
+  tot: dict = {}
+  for name in os.listdir(d):
+    with open(os.path.join(d, name)) as f:
+      for dev, c in json.load(f).items():
+        for k, v in c.items(): tot.setdefault(dev, {}).setdefault(k, 0); tot[dev][k] += v
+  parts = [f"{dev}: {c['programs']} programs ({c['must_raise']} must raise, {c['grads']} with gradients, {c['known']} known differences, "
+           f"{c['mismatches']} mismatches)" for dev, c in sorted(tot.items())]
+  return "fuzz: " + "; ".join(parts) if parts else None
 
 
 def record_mismatch(p: Program, device: str, err: str):

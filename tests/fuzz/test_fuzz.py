@@ -33,7 +33,7 @@ def _fuzz(device: str, max_ops: int):
     if err and PROFILE == "long": record_mismatch(p, device, err); return
     assert err is None, f"{err}\n{p!r}"
   try: body()
-  finally: record_counts(f"{device}-{max_ops}")
+  finally: record_counts()
 
 
 def test_fuzz_short_programs(device):
