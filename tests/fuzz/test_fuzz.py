@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from fuzz.check import check, record_counts, record_mismatch
 from fuzz.programs import programs
 
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")   # torch's warnings about the programs it runs (var of one element)
 PROFILE = os.environ.get("LAZYGRAD_FUZZ", "ci")
-CI_EXAMPLES = {"cpu": 160, "interp": 24}
+CI_EXAMPLES = {"cpu": 400, "interp": 48}
 LONG = int(os.environ.get("LAZYGRAD_FUZZ_EXAMPLES", "2000"))
 
 
