@@ -346,7 +346,9 @@ class MathMixin(TensorBase):
     # x ** 0, 1 ** nan and (+-1) ** +-inf are 1 (C pow): the main path computes exp2(0) there, so no nan reaches a gradient
     one = exp_.eq(0) | (base.eq(1) & exp_.isnan()) | (base.abs().eq(1) & exp_.isinf())
     lg = (neg & is_int.logical_not() & base.isfinite()).where(base, base.abs()).log2()
-    mag = (one.where(0, exp_) * one.where(0, lg)).exp2()
+    # d/dy is 0 at x = 0 (torch; y * log2(0) = -inf would make it 0 * inf): y reaches mag only where x != 0
+    e = one.where(0, exp_)
+    mag = (base.eq(0).where(e.detach(), e) * one.where(0, lg)).exp2()
     odd = is_int & (exp_ - (exp_ / 2).floor() * 2).eq(1)
     out = (neg & odd).where(-mag, mag)
     # an integer to a non-negative integer power is an integer: rounded to it while that is exact (10 ** 3. is 1000, not

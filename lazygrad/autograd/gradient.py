@@ -56,7 +56,7 @@ RULES = {
   Ops.MUL: lambda out, g, a, b: (g * b, g * a),
   Ops.MAX: _max_rule,
   Ops.MOD: lambda out, g, a, b: (g, -g * (a / b).trunc()),   # torch.fmod's gradient
-  Ops.FDIV: lambda out, g, a, b: (g / b, -g * a / (b * b)),   # torch.div's
+  Ops.FDIV: lambda out, g, a, b: (g / b, -g * (out / b)),   # torch.div's: (a / b) / b, not a / (b * b), which under/overflows
   Ops.WHERE: lambda out, g, c, a, b: (None, c.where(g, 0), c.where(0, g)),
   Ops.REDUCE: lambda out, g, x: ((g.expand(x.shape),) if out.node.arg[0] is Ops.ADD else _reduce_max_rule(out, g, x)),
   Ops.RESHAPE: lambda out, g, x: (g.reshape(x.shape),),

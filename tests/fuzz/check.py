@@ -132,7 +132,7 @@ def summary() -> str | None:
 
 
 def record_mismatch(p: Program, device: str, err: str):
-  """Append the mismatch to mismatches.log and pickle the program next to it (for triage: `python -m fuzz.replay FILE`)."""
+  """Append the mismatch to mismatches.log and pickle the program next to it (triage: `cd tests; python -m fuzz.replay FILE`)."""
   d = fuzz_dir()
   fd, path = tempfile.mkstemp(prefix=f"{device}-", suffix=".pkl", dir=d)
   with os.fdopen(fd, "wb") as f: pickle.dump(p, f)

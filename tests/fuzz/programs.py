@@ -151,7 +151,8 @@ TIE_SENSITIVE = ("max_dim", "min_dim", "sort", "topk")   # torch sends a tie's g
 KNOWN_RAISE = {
   "where expected condition to be a boolean tensor": "deliberate: Tensor.where takes any condition as truthiness (tinygrad style)",
   "ZeroDivisionError": "open: integer // 0 and % 0 give a value instead of raising (needs an in-kernel check, like index bounds)",
-  "cannot be converted to type": "open: a Python scalar that does not fit the tensor's dtype (int pad value -inf, fp16 clamp bound 1e30) is not rejected",
+  "cannot be converted to type": "open: a Python scalar that does not fit the tensor's dtype (int pad value -inf, fp16 clamp "
+                                 "bound 1e30) is not rejected",
   "out of bounds": "index values out of range are the bounds checks' (another change's) tests",
 }
 DTYPE_CHECKED = ("abs", "floor", "ceil", "trunc", "relu", "mod", "mod_s", "sub", "sub_s", "argmax", "matmul", "softmax", "log_softmax",
