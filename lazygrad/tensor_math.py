@@ -249,8 +249,10 @@ class MathMixin(TensorBase):
       if bound is None: continue
       if not isinstance(bound, TensorBase):
         # a nan bound gives nan everywhere, as torch (x < nan is False, so the where alone would keep x)
-        # (x * 0 + nan keeps a float x's dtype and gives x a zero gradient, as torch)
-        if isinstance(bound, float) and math.isnan(bound): x = x * 0 + bound
+        # (in x's dtype promoted with the bound, fp16 stays fp16; x gets no gradient, as torch, even where it is nan)
+        if isinstance(bound, float) and math.isnan(bound):
+          nan = self._Tensor.full((), bound, dtype=result_type(x, bound), device=self.device)
+          x = (x == x).where(nan, nan)
         else: x = ((x < bound) if low else (x > bound)).where(bound, x)
         continue
       b = bound.cast(x.dtype)
@@ -341,20 +343,20 @@ class MathMixin(TensorBase):
       return base._pow_int_tensor(exp_)
     # a negative base needs an integer exponent: odd flips the sign; a non-integer one is nan, in value and gradients (as
     # torch), by taking log2 of the negative base itself; -inf to a non-integer power is inf's (C pow)
-    neg = base < 0
+    neg = (base < 0) | (base.eq(0) & (1 / base < 0))   # -0.0 too: (-0.0) ** -1 is -inf
     is_int = exp_.eq(exp_.trunc())
     # x ** 0, 1 ** nan and (+-1) ** +-inf are 1 (C pow): the main path computes exp2(0) there, so no nan reaches a gradient
     one = exp_.eq(0) | (base.eq(1) & exp_.isnan()) | (base.abs().eq(1) & exp_.isinf())
     lg = (neg & is_int.logical_not() & base.isfinite()).where(base, base.abs()).log2()
-    # d/dy is 0 at x = 0 (torch; y * log2(0) = -inf would make it 0 * inf): y reaches mag only where x != 0
+    # d/dy is 0 at x = 0 for y >= 0 (torch; y * log2(0) = -inf would make it 0 * inf): y reaches mag only elsewhere
     e = one.where(0, exp_)
-    mag = (base.eq(0).where(e.detach(), e) * one.where(0, lg)).exp2()
+    mag = ((base.eq(0) & (exp_ >= 0)).where(e.detach(), e) * one.where(0, lg)).exp2()
     odd = is_int & (exp_ - (exp_ / 2).floor() * 2).eq(1)
     out = (neg & odd).where(-mag, mag)
     # an integer to a non-negative integer power is an integer: rounded to it while that is exact (10 ** 3. is 1000, not
     # 999.99994); the gradient is exp2's
     exact = 2.0 ** {2: 11, 4: 24, 8: 53}[base.dtype.itemsize] if base.dtype.name != 'bfloat16' else 2.0 ** 8
-    whole = is_int & base.eq(base.trunc()) & (exp_ >= 0) & (out.abs() < exact)
+    whole = is_int & base.eq(base.trunc()) & (exp_ >= 0) & (out.abs() < exact) & out.ne(0)   # (-0.0 + 0 would lose its sign)
     out = whole.where(out + (out.round() - out).detach(), out)
     # those ones: exp2(y * log2|x|) with y = 0, which is 1 with d/dy = ln|x| at y = 0 (torch: ln x; 0 where log2|x| is not finite)
     one_ = (exp_.eq(0).where(exp_, 0) * lg.isfinite().where(lg, 0)).exp2()

@@ -59,6 +59,20 @@ def test_pow_gradient_in_the_exponent_at_base_zero():
   helper_test_op(None, lambda y: 0 ** y, inputs=[f32(2.168, 0.5, 3.0)])
   helper_test_op(None, lambda y: 0 ** y, inputs=[np.array([2.168, 1.0], np.float16)], dtype="float16")
   helper_test_op(None, lambda x, y: x ** y, inputs=[f32(0.0, 0.0, 2.0), f32(1.5, 3.0, 1.5)], grad=False)
+  # y < 0 at x = 0: torch's d/dy is inf * log(0) = -inf
+  yt, yl = torch.tensor(f32(-1.5, -0.5), requires_grad=True), Tensor(f32(-1.5, -0.5), requires_grad=True)
+  (0 ** yt).sum().backward()
+  (0 ** yl).sum().backward()
+  np.testing.assert_array_equal(yl.grad.numpy(), yt.grad.numpy())
+
+
+def test_pow_of_negative_zero():
+  # (-0.0) ** -1 is -inf and (-0.0) ** 3 is -0.0, as torch (-0.0 counted as positive: +inf)
+  for y in (-1.0, -3.0, 3.0, -2.0, 0.5):
+    out = (Tensor(f32(-0.0, 0.0)) ** Tensor(f32(y, y))).numpy()
+    want = (torch.tensor(f32(-0.0, 0.0)) ** torch.tensor(f32(y, y))).numpy()
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(want))
 
 
 def test_div_gradient_of_a_tiny_divisor():
@@ -122,6 +136,15 @@ def test_dtypes_torch_rejects_raise(name):
     fn(torch.tensor, torch.tensor(b), torch.tensor(i))   # the premise: torch rejects it
   with pytest.raises(TypeError, match=r"not implemented|not supported|same dtype|float logits"):
     fn(Tensor, Tensor(b), Tensor(i)).numpy()
+
+
+def test_clamp_by_nan_keeps_the_dtype_and_gives_no_gradient():
+  # clamp(max=nan) of fp16 was float32 (a where of two Python floats); then x * 0 + nan leaked a nan gradient through
+  # softmax's nan backward (torch: 0)
+  x = np.array([[1.0, -0.8], [4.1, 1.5]], np.float16)
+  assert Tensor(x).clamp(max=NAN).dtype == dtypes.float16 and Tensor(x).clamp(min=NAN).dtype == dtypes.float16
+  helper_test_op(None, lambda x: x.clamp(max=NAN).softmax(1), inputs=[x], dtype="float16")
+  helper_test_op(None, lambda x: x.clamp(min=NAN) * 2, inputs=[f32(1.0, NAN, -INF)])
 
 
 def test_dtype_results_found_by_the_fuzzer():
