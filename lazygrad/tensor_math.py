@@ -200,11 +200,11 @@ class MathMixin(TensorBase):
     """torch.log10, as log2(x) * log10(2)."""
     return self.log2() * math.log10(2)
   def log1p(self):
-    """torch.log1p, as log(1 + x): unlike torch it loses precision for |x| much below 1e-7."""
-    return (self + 1).log()
+    """torch.log1p: log(1 + x), accurate near 0 (the LOG1P primitive)."""
+    return self._float()._alu(Ops.LOG1P)
   def expm1(self):
-    """torch.expm1, as exp(x) - 1: unlike torch it loses precision for tiny |x|."""
-    return self.exp() - 1
+    """torch.expm1: exp(x) - 1, accurate near 0 (the EXPM1 primitive)."""
+    return self._float()._alu(Ops.EXPM1)
   def sqrt(self):
     """torch.sqrt."""
     return self._float()._alu(Ops.SQRT)
