@@ -20,24 +20,24 @@ class ActivationMixin(TensorBase):
     """torch.sigmoid: 1 / (1 + exp(-x)), finite in value and gradient for any x."""
     # e = exp(-|x|) <= 1 on both branches, so value and gradient stay finite at +-1e4
     # (the where, not abs(): its branches keep the gradient right at exactly 0)
-    x = self._float()
+    return self._opmath(self._sigmoid)
+  @staticmethod
+  def _sigmoid(x: Tensor) -> Tensor:
     pos = x >= 0
     e = pos.where(-x, x).exp()
     return pos.where(1.0, e) / (e + 1)
-  def _opmath(self, fn) -> Tensor:
-    """fn(self) with fp16/bf16 computed in float32 and rounded once to the dtype (torch's opmath); ints and bools as float32."""
-    x = self._float()
-    if x.dtype.itemsize >= 4: return fn(x)
-    return fn(x.float()).cast(x.dtype)
   def logsigmoid(self) -> Tensor:
-    """F.logsigmoid: log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), as torch (no threshold: exact for x << 0)."""
-    return self._opmath(lambda x: -(-x).softplus(threshold=float("inf")))
+    """F.logsigmoid: log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), as torch: no cancellation for any x, +0 for x >> 0."""
+    def fn(x):
+      pos = x >= 0   # where, not abs and minimum: the branches keep the gradient (1/2) right at 0
+      return pos.where(0, x) - pos.where(-x, x).exp().log1p()
+    return self._opmath(fn)
   def tanh(self) -> Tensor:
     """torch.tanh (the TANH primitive: a few ulp, -0 stays -0, +-1 at +-inf; gradient 1 - tanh^2, 0 at large |x|)."""
     return self._float()._alu(Ops.TANH)
   def silu(self) -> Tensor:
     """F.silu: x * sigmoid(x)."""
-    return self * self.sigmoid()
+    return self._opmath(lambda x: x * x.sigmoid())
   def swish(self) -> Tensor:
     """silu under its other name (not in torch)."""
     return self.silu()
@@ -56,7 +56,7 @@ class ActivationMixin(TensorBase):
   def elu(self, alpha=1.0) -> Tensor:
     """F.elu: x for x > 0, else alpha * (exp(x) - 1); gradient alpha at 0 and 1 at nan, as torch."""
     neg = self <= 0   # not ~(x > 0): nan takes the x branch, so its gradient is 1, as torch
-    return neg.where((neg.where(self, 0).exp() - 1) * alpha, self)
+    return neg.where(neg.where(self, 0).expm1() * alpha, self)
   def hardtanh(self, min_val=-1.0, max_val=1.0) -> Tensor:
     """F.hardtanh: x clamped to [min_val, max_val]; unlike clamp, the gradient is 0 at the bounds, as torch."""
     # unlike clamp, torch's gradient is 0 at the bounds themselves

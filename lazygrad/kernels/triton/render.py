@@ -480,9 +480,11 @@ class TritonRenderer:
       if e.dtype.name in ("float16", "bfloat16"): return f"libdevice.{ACCURATE[e.op]}({x}.to(tl.float32)).to({dt})"
       return f"libdevice.{ACCURATE[e.op]}({x})"
     x64 = self.tmp()
-    self.emit(f"{x64} = {x}.to(tl.float64)")
+    # the interpreter converts bf16 <-> fp32 only (it holds bf16 as raw bits): bf16 goes through fp32 both ways
+    via = ".to(tl.float32)" if e.dtype.name == "bfloat16" else ""
+    self.emit(f"{x64} = {x}{via}.to(tl.float64)")
     for line in interp_formula(e.op, x64, self.tmp): self.emit(line)
-    return f"{x64}_r.to({dt})"
+    return f"{x64}_r{via}.to({dt})"
 
 
 # ---- the accurate primitives on the interpreter
