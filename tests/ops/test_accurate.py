@@ -203,3 +203,12 @@ def test_accurate_prims_compile_for_sm90(device, tmp_path):
   assert all("libdevice." in j["source"] for j in jobs)
   assert sum("tl.dot" in j["source"] for j in jobs) == 2   # the epilogues run on the matmul template's tiles
   compile_for_hopper(jobs, str(tmp_path))
+
+
+@pytest.mark.parametrize("name", list(PRIMS))
+def test_prims_in_matmul_epilogue_and_row_kernels(name):
+  # the same expression code runs on the matmul template's tiles and inside row kernels (persistent and looped)
+  fn = lambda a, b: getattr((a @ b) * 0.1, name)()
+  helper_test_op([(8, 16), (16, 8)], fn, fn, low=-1, high=1, rtol=1e-5, atol=1e-6)
+  red = lambda x: getattr(x, name)().sum(-1) + getattr(x, name)().softmax(-1)[:, :1].squeeze(-1)
+  helper_test_op([(4, 64)], red, red, low=-0.5, high=2, rtol=1e-5, atol=1e-6)
