@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import compile_for_hopper, helper_test_op, hopper_job
+from test_ulp import ulp_error
 import lazygrad
 from lazygrad import Tensor, schedule
 from lazygrad.kernels.triton import render_triton
@@ -212,3 +213,14 @@ def test_prims_in_matmul_epilogue_and_row_kernels(name):
   helper_test_op([(8, 16), (16, 8)], fn, fn, low=-1, high=1, rtol=1e-5, atol=1e-6)
   red = lambda x: getattr(x, name)().sum(-1) + getattr(x, name)().softmax(-1)[:, :1].squeeze(-1)
   helper_test_op([(4, 64)], red, red, low=-0.5, high=2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(PRIMS))
+def test_prims_float64_within_a_few_ulp(name):
+  # float64 inputs: numpy's float64 functions / fdlibm's erf on cpu, the float64 formulas themselves on interp
+  rng = np.random.default_rng(0)
+  x = np.concatenate([rng.uniform(-25, 25, 500), 10 ** rng.uniform(-300, 1, 500) * rng.choice([-1, 1], 500)])
+  if name == "log1p": x = x[x > -1]
+  got = getattr(Tensor(x), name)().numpy()
+  assert got.dtype == np.float64
+  assert ulp_error(got, PRIMS[name](torch.tensor(x)).numpy(), "float64").max() <= 3
