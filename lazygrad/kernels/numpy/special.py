@@ -10,10 +10,12 @@ import numpy as np
 
 
 def _in_float64(fn, x: np.ndarray) -> np.ndarray:
-  """fn evaluated in float64 and rounded to x's dtype (float64 inputs directly)."""
+  """fn evaluated in float64 and rounded to x's dtype (float64 inputs directly); overflow to inf and nan are results, not
+  warnings, as in the other ops' numpy functions."""
   x = np.asarray(x)
-  if x.dtype == np.float64: return fn(x)
-  return fn(x.astype(np.float64)).astype(x.dtype)
+  with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    if x.dtype == np.float64: return fn(x)
+    return fn(x.astype(np.float64)).astype(x.dtype)
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
@@ -28,7 +30,7 @@ def expm1(x: np.ndarray) -> np.ndarray:
 
 def log1p(x: np.ndarray) -> np.ndarray:
   """torch.log1p: log(1 + x) without the cancellation near 0 (np.log1p in float64)."""
-  with np.errstate(divide="ignore", invalid="ignore"): return _in_float64(np.log1p, x)
+  return _in_float64(np.log1p, x)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
