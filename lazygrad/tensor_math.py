@@ -224,9 +224,8 @@ class MathMixin(TensorBase):
     """torch.sin."""
     return self._float()._alu(Ops.SIN)
   def cos(self):
-    """torch.cos, as 1 - 2 sin(x/2)^2."""
-    # 1 - 2 sin(x/2)^2, not sin(pi/2 - x): x/2 is exact, pi/2 - x rounds (an error of 1e-4 already at |x| ~ 1e4)
-    return self._opmath(lambda x: 1 - 2 * (x * 0.5).sin().square())
+    """torch.cos (the COS primitive: 1 - 2 sin(x/2)^2 cancels next to cos's zeros, sin(pi/2 - x) rounds pi/2 - x)."""
+    return self._float()._alu(Ops.COS)
   def tan(self):
     """torch.tan, as sin / cos."""
     return self._opmath(lambda x: x.sin() / x.cos())

@@ -48,6 +48,7 @@ RULES = {
   Ops.EXP: lambda out, g, x: (g * out,),
   Ops.LOG: _log_rule(1),
   Ops.SIN: lambda out, g, x: (g * x.cos(),),
+  Ops.COS: lambda out, g, x: (-g * x.sin(),),
   Ops.SQRT: lambda out, g, x: (g / (out * 2),),
   Ops.RECIP: lambda out, g, x: (-g * out * out,),
   Ops.TANH: lambda out, g, x: (g * (1 - out * out),),   # torch's tanh_backward: 0, not nan, where tanh is +-1

@@ -31,6 +31,7 @@ OPS: dict[Ops, OpSpec] = {
   Ops.EXPM1: OpSpec("expm1", None),
   Ops.LOG1P: OpSpec("log1p", None),
   Ops.ERF: OpSpec("erf", None),
+  Ops.COS: OpSpec("np.cos", "tl.cos"),   # (1 - 2 sin^2(x/2) cancels next to cos's zeros: cos(pi/2) had the wrong sign)
   # binary (IDIV and MOD truncate, as in C and Triton)
   Ops.ADD: OpSpec("np.add", "+"),
   Ops.MUL: OpSpec("np.multiply", "*"),
@@ -45,7 +46,7 @@ OPS: dict[Ops, OpSpec] = {
   Ops.FDIV: OpSpec("np.divide", None),   # Triton: tl.math.div_rn (correctly rounded; `/` is div.full.f32, 2 ulp)
 }
 UNARY = (Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP,
-         Ops.TANH, Ops.EXPM1, Ops.LOG1P, Ops.ERF)
+         Ops.TANH, Ops.EXPM1, Ops.LOG1P, Ops.ERF, Ops.COS)
 BINARY = (Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR, Ops.FDIV)
 
 
