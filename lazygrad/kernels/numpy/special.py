@@ -39,9 +39,12 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def _poly(z, coefs):
-  """coefs[0] + z * (coefs[1] + z * (...)), Horner's rule."""
-  acc = np.full_like(z, coefs[-1])
-  for c in reversed(coefs[:-1]): acc = acc * z + c
+  """coefs[0] + z * (coefs[1] + z * (...)), Horner's rule in place."""
+  acc = z * coefs[-1]
+  for c in reversed(coefs[1:-1]):
+    acc += c
+    acc *= z
+  acc += coefs[0]
   return acc
 
 
@@ -67,19 +70,26 @@ _SB = (1.0, 3.03380607434824582924e+01, 3.25792512996573918826e+02, 1.5367295860
 
 
 def erf64(x: np.ndarray) -> np.ndarray:
-  """erf of a float64 array, < 1 ulp (fdlibm's algorithm); odd, so erf(-0) = -0; erf(+-inf) = +-1, nan stays nan."""
+  """erf of a float64 array, < 1 ulp (fdlibm's algorithm); odd, so erf(-0) = -0; erf(+-inf) = +-1, nan stays nan.
+  Each element is computed by its own interval's formula only (boolean indexing, not np.where over all four)."""
   x = np.asarray(x, dtype=np.float64)
-  a = np.abs(x)
+  flat = x.reshape(-1)
+  a = np.abs(flat)
+  out = np.copysign(np.ones_like(flat), flat)   # |x| >= 6 (and +-inf): +-1
+  out[np.isnan(flat)] = np.nan
   with np.errstate(all="ignore"):
-    z = x * x
-    small = x + x * (_poly(z, _PP) / _poly(z, _QQ))   # exact for |x| < 2^-28 too (x * tiny underflows harmlessly)
-    s = a - 1
-    mid = _ERX + _poly(s, _PA) / _poly(s, _QA)
-    w = 1 / (a * a)
-    r_s = np.where(a < 1 / 0.35, _poly(w, _RA) / _poly(w, _SA), _poly(w, _RB) / _poly(w, _SB))
-    # a split as hi + lo with hi's low 32 bits cleared: exp(-hi^2) is exact enough, exp of the rest is small
-    hi = (a.view(np.uint64) & np.uint64(0xFFFFFFFF00000000)).view(np.float64)
-    tail = 1 - np.exp(-hi * hi - 0.5625) * np.exp((hi - a) * (hi + a) + r_s) / a
-    big = np.where(a < 6, tail, 1.0)
-    out = np.where(a < 0.84375, small, np.copysign(np.where(a < 1.25, mid, big), x))
-  return np.where(np.isnan(x), x, out)
+    m = a < 0.84375
+    xs = flat[m]; z = xs * xs
+    out[m] = xs + xs * (_poly(z, _PP) / _poly(z, _QQ))   # exact for |x| < 2^-28 too (x * tiny underflows harmlessly)
+    m = (a >= 0.84375) & (a < 1.25)
+    s = a[m] - 1
+    out[m] = np.copysign(_ERX + _poly(s, _PA) / _poly(s, _QA), flat[m])
+    for lo, hi, (r, s_) in ((1.25, 1 / 0.35, (_RA, _SA)), (1 / 0.35, 6.0, (_RB, _SB))):
+      m = (a >= lo) & (a < hi)
+      am = a[m]
+      w = 1 / (am * am)
+      # |x| split as hi + lo with hi's low 32 bits cleared: exp(-hi^2) is exact enough, exp of the rest is small
+      top = (am.view(np.uint64) & np.uint64(0xFFFFFFFF00000000)).view(np.float64)
+      tail = np.exp(-top * top - 0.5625) * np.exp((top - am) * (top + am) + _poly(w, r) / _poly(w, s_)) / am
+      out[m] = np.copysign(1 - tail, flat[m])
+  return out.reshape(x.shape)
