@@ -229,3 +229,18 @@ def test_prims_float64_within_a_few_ulp(name):
   got = getattr(Tensor(x), name)().numpy()
   assert got.dtype == np.float64
   assert ulp_error(got, PRIMS[name](torch.tensor(x)).numpy(), "float64").max() <= 3
+
+
+def test_numpy_erf64_within_an_ulp_of_math_erf(device):
+  if device != "cpu": pytest.skip("the numpy function itself, once")
+  from lazygrad.kernels.numpy.special import erf64
+  rng = np.random.default_rng(3)
+  branch_points = [0.84375, 1.25, 1 / 0.35, 6.0, 2.0 ** -28]
+  x = np.concatenate([rng.uniform(-7, 7, 20000), 10 ** rng.uniform(-320, 1, 5000) * rng.choice([-1, 1], 5000),
+                      np.nextafter(branch_points, 0), branch_points, np.negative(branch_points)])
+  ref = np.array([math.erf(v) for v in x])
+  got = erf64(x)
+  assert (np.abs(got - ref) <= np.spacing(np.abs(ref))).all()
+  special = erf64(np.array([0.0, -0.0, math.inf, -math.inf, math.nan]))
+  assert special[:4].tolist() == [0.0, 0.0, 1.0, -1.0] and np.signbit(special[1]) and np.isnan(special[4])
+  assert erf64(np.float64(0.5)).shape == () and erf64(np.zeros((2, 0))).shape == (2, 0)
