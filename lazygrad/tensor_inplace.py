@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import weakref
 import numpy as np
 from lazygrad.dtype import DType, dtypes
-from lazygrad.ops import Node, Ops
+from lazygrad.ops import Node, Ops, toposort
 from lazygrad.tensor_base import TensorBase, _GradMode, IndexError_, broadcast_shape, movement_shape
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
@@ -47,6 +47,20 @@ def _replay(node: Node, chain, requires_grad: bool) -> Node:
   for op, arg in chain:
     node = Node(op, (node,), arg, movement_shape(op, arg, node.shape), node.dtype, node.device, requires_grad and node.requires_grad)
   return node
+
+
+def _substitute(root: Node, old: Node, new: Node, limit: int = 4096) -> Node:
+  """root's graph with the unrealized node `old` replaced by `new` (the nodes on the way rebuilt), or None when the
+  graph has more than `limit` nodes (then the caller keeps both)."""
+  order = toposort([root])
+  if len(order) > limit: return None
+  memo: dict[int, Node] = {id(old): new}
+  for n in order:
+    if n.realized or id(n) in memo: continue
+    srcs = tuple(memo.get(id(s), s) for s in n.srcs)
+    if any(a is not b for a, b in zip(srcs, n.srcs)):
+      memo[id(n)] = Node(n.op, srcs, n.arg, n.shape, n.dtype, n.device, n.requires_grad)
+  return memo.get(id(root), root)
 
 
 def _shapes_before(shape, chain) -> list[tuple[int, ...]]:
@@ -130,7 +144,13 @@ class InplaceMixin(TensorBase):
     if differentiable: base.node = new.node
     else:
       keep_grad = old.requires_grad and base.is_leaf   # a parameter written under no_grad stays a parameter
-      base.node = Node(Ops.ASSIGN, (old.srcs[0] if pending else old, new.node), None, base.shape, base.dtype, base.device, keep_grad)
+      value_node, target = new.node, old
+      if pending:
+        # the new value may read the pending write (x[i] += v reads x[i]): read that write's value instead, so the
+        # pending write is not needed and one kernel writes both
+        sub = _substitute(value_node, old, old.srcs[1])
+        if sub is not None: value_node, target = sub, old.srcs[0]   # else too big to rewrite: keep both writes
+      base.node = Node(Ops.ASSIGN, (target, value_node), None, base.shape, base.dtype, base.device, keep_grad)
     base._refresh_views()
     return self
 
@@ -215,6 +235,9 @@ class InplaceMixin(TensorBase):
         self._write(m.where(v, self), "setitem")
         return
     xv, tensor_dims = self._basic_view(parts)
+    if not tensor_dims and isinstance(value, TensorBase) and value._base is not None and value._base is xv._base and \
+       value._chain == xv._chain:
+      return   # x[i] += v: the view was written in place by __iadd__ already; writing it back would change nothing
     if not tensor_dims: xv._write(xv._fit(value, xv.shape, "setitem"), "setitem")
     else: xv._index_put(tensor_dims, value, False, "setitem")
 

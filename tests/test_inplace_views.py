@@ -402,3 +402,27 @@ def test_optimizer_updates_unaffected_and_in_place():
     ptrs.append(_ptr(lw))
   compare(lw.numpy(), tw.detach().numpy(), 1e-5, 1e-5)
   assert ptrs[1] == ptrs[2]                  # after the first step the parameter owns its buffer: updated in place
+
+def test_augmented_setitem_is_one_write_in_place():
+  x = (Tensor(arr(3, 4)) * 1).realize()
+  p = _ptr(x)
+  x[1] += 5                  # __getitem__, __iadd__ on the view, __setitem__ of the same view: one write
+  x[:, ::2] *= 2
+  x.realize()
+  assert _ptr(x) == p
+  want = arr(3, 4); want[1] += 5; want[:, ::2] *= 2
+  compare(x.numpy(), want, 1e-6, 1e-6)
+
+def test_readers_between_pending_writes_see_their_moment():
+  def prog(ns, x):
+    x[0] = 1.0
+    mid = x * 2                # between two writes: sees the first only
+    x[1] = 2.0
+    x[0] += x[1]
+    return [mid, x]
+  check(prog, arr(3, 2))
+
+def test_many_pending_writes():
+  x = Tensor(np.zeros(24, np.float32))
+  for i in range(24): x[i] += i
+  compare(x.numpy(), np.arange(24, dtype=np.float32), 0, 0)
