@@ -222,7 +222,6 @@ class InplaceMixin(TensorBase):
     """torch's x[idx] = value: ints, slices (with steps), None, Ellipsis, bool masks and integer index tensors (torch's
     index_put_ with accumulate=False: for repeated indices one of the values lands, here the last); value is a number or
     a tensor broadcast to the indexed region and cast to self's dtype. A lazy write into self's base (see the module doc)."""
-    Tensor = self._Tensor
     parts = idx if isinstance(idx, tuple) else (idx,)
     mask = parts[0] if len(parts) == 1 and isinstance(parts[0], TensorBase) and parts[0].dtype.is_bool else None
     if mask is not None and mask.shape == self.shape[:mask.ndim]:
