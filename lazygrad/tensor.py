@@ -132,6 +132,7 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
       raise RuntimeError("requires_grad: you can only change requires_grad flags of leaf tensors; use detach()")
     self.node.requires_grad = bool(value)
     self._is_leaf_param = bool(value)
+    if value: self._base, self._chain = None, ()   # a leaf of its own: writes to its old base no longer rebuild it
     if value: TensorBase._params[id(self)] = self
     else: TensorBase._params.pop(id(self), None)
   def requires_grad_(self, requires_grad: bool = True) -> Tensor:

@@ -98,7 +98,7 @@ class InplaceMixin(TensorBase):
     live = []
     for ref in self._views:
       v = ref()
-      if v is None: continue
+      if v is None or v._base is not self: continue   # dead, or made a leaf of its own (requires_grad_)
       live.append(ref)
       v.node = _replay(self.node, v._chain, v.node.requires_grad or _GradMode.enabled)
     self._views = live
@@ -256,9 +256,12 @@ class InplaceMixin(TensorBase):
     """The view self[parts] with every index tensor replaced by a full slice, and [(dim in that view, index tensor)].
     Bool masks become the integer tensors of their nonzero positions (a host sync, as in __getitem__)."""
     Tensor = self._Tensor
-    norm = []
+    norm, host = [], {}   # host: id(index tensor) -> (min, max) of indices known on the host, checked against their dim
     for i in parts:
-      if isinstance(i, (list, np.ndarray)): i = Tensor(np.asarray(i), device=self.device)
+      if isinstance(i, (list, np.ndarray)):
+        a = np.asarray(i)
+        i = Tensor(a, device=self.device)
+        if a.dtype.kind in "iu" and a.size: host[id(i)] = (int(a.min()), int(a.max()))
       if isinstance(i, TensorBase) and i.dtype.is_bool:
         norm.append(("mask", i)); norm.extend(Tensor(a, device=self.device) for a in np.nonzero(i.numpy()))
         continue
@@ -280,6 +283,10 @@ class InplaceMixin(TensorBase):
       elif i is None: basic.append(None); d += 1
       elif isinstance(i, TensorBase):
         if i.dtype.is_float: raise TypeError(f"setitem: tensors used as indices must be integer or bool, got {i.dtype}")
+        lo, hi = host.get(id(i), (0, 0))
+        if self.shape[src] and not -self.shape[src] <= lo <= hi < self.shape[src]:
+          raise IndexError_(f"setitem: index {hi if hi >= self.shape[src] else lo} is out of bounds for dim {src} with size "
+                            f"{self.shape[src]} (shape {self.shape})")
         basic.append(slice(None)); tensor_dims.append((d, i)); d += 1; src += 1
       elif isinstance(i, (int, np.integer, slice)) and not isinstance(i, bool):
         basic.append(i); src += 1

@@ -426,3 +426,20 @@ def test_many_pending_writes():
   x = Tensor(np.zeros(24, np.float32))
   for i in range(24): x[i] += i
   compare(x.numpy(), np.arange(24, dtype=np.float32), 0, 0)
+
+def test_setitem_index_out_of_range_raises():
+  for x in (torch.zeros(3, 2), Tensor.zeros(3, 2)):
+    with pytest.raises(IndexError):
+      x[[0, 3]] = 1.0
+    with pytest.raises(IndexError):
+      x[:, [-3]] = 1.0
+    with pytest.raises(IndexError):
+      x[3] = 1.0
+
+def test_requires_grad_on_a_view_makes_a_leaf():
+  a = Tensor(arr(3, 4))
+  w = a[1:].requires_grad_()
+  with no_grad(): a.fill_(0)                 # the base's write no longer reaches the leaf
+  assert w.requires_grad and w.is_leaf
+  (w * w).sum().backward()
+  compare(w.grad.numpy(), 2 * arr(3, 4)[1:], 1e-6, 1e-6)
