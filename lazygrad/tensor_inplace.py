@@ -176,6 +176,11 @@ class InplaceMixin(TensorBase):
       raise RuntimeError(f"{op}: result type {result.dtype} can't be cast to the desired output type {self.dtype}")
     return self._write(result, op)
 
+  def clone(self, memory_format=None) -> Tensor:
+    """torch.clone: the same values in a tensor of its own (writes to either stay there); the gradient flows back, as torch.
+    Free until written: it shares the immutable node (memory_format is accepted and ignored)."""
+    return self._copy()
+
   # ---- in-place methods
   def assign(self, value) -> Tensor:
     """Give this tensor a new value in place (what optimizers do); value is broadcast and cast to this tensor's shape

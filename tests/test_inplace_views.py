@@ -443,3 +443,21 @@ def test_requires_grad_on_a_view_makes_a_leaf():
   assert w.requires_grad and w.is_leaf
   (w * w).sum().backward()
   compare(w.grad.numpy(), 2 * arr(3, 4)[1:], 1e-6, 1e-6)
+
+def test_clone_is_a_copy_with_gradient():
+  def prog(ns, x):
+    c = x.clone()
+    c[0] = 0.0
+    v = x[1].clone()
+    v.add_(1)
+    return [x, c, v]
+  check(prog, arr(3, 2))
+  def loss(ns, x):
+    c = x.clone()
+    c[1:] = 0.0
+    return (c * c).sum()
+  check_grad(lambda ns, x: loss(ns, x * 1), arr(3, 2))
+  y = (Tensor(arr(3, 2)) * 1).realize()
+  c = y.clone()
+  c.fill_(4).realize()                       # must not write y's buffer in place
+  compare(y.numpy(), arr(3, 2), 0, 0)
