@@ -212,7 +212,7 @@ class MatmulRenderer(TritonRenderer):
     """(address, validity mask, falsy when every element is valid) code for reading through st on the current tile;
     emits the index lines it needs."""
     idx = [self.idx.get(d, "0") if self.k.shape[d] != 1 else "0" for d in range(len(self.k.shape))]
-    addr, valid, lines = st_index(st, idx, self.tmp)
+    addr, valid, lines = st_index(st, idx, self.tmp, self.zero)
     for ln in lines: self.emit(ln)
     return f"{self.zero} + {addr}", valid
 

@@ -52,14 +52,15 @@ def view_index(v: View, idx: list[str]) -> tuple[str, str]:
   return " + ".join(terms), " & ".join(conds)
 
 
-def st_index(st: ShapeTracker, idx: list[str], tmp) -> tuple[str, str, list[str]]:
-  """Address and validity through a stack of views; returns helper lines too."""
+def st_index(st: ShapeTracker, idx: list[str], tmp, zero: str = "zero") -> tuple[str, str, list[str]]:
+  """Address and validity through a stack of views; returns helper lines too. zero names a tensor of zeros of the tile:
+  a constant flat index is added to it, so the inner views' masks are tensors (a Python bool in a load mask fails)."""
   lines = []
   addr, valid = view_index(st.views[-1], idx)
   conds = [valid] if valid else []
   for v in reversed(st.views[:-1]):
     flat = tmp()
-    lines.append(f"{flat} = {addr}")
+    lines.append(f"{flat} = {zero} + {addr}" if addr.lstrip("-").isdigit() else f"{flat} = {addr}")
     inner_idx, rest = [], flat
     for d in reversed(range(len(v.shape))):
       if v.shape[d] == 1: inner_idx.append("0"); continue
