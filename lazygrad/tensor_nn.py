@@ -316,10 +316,15 @@ class NNMixin(TensorBase):
                                        pos_weight: Optional[Tensor] = None) -> Tensor:
     """F.binary_cross_entropy_with_logits: sigmoid and BCE in one stable expression, with weight and pos_weight."""
     if target.shape != self.shape: raise ValueError(f"binary_cross_entropy_with_logits: target {target.shape} must match input {self.shape}")
-    # torch's form, (1 - t) x - w log(sigmoid(x)) with w = (pos_weight - 1) t + 1: finite for finite logits of any size, and
-    # at +-inf logits the same values (nan where t x is 0 * inf) and gradients (0 for a saturated, right logit) as torch
+    # log(1 + exp(-|x|)) form (logsigmoid): finite for logits of any size, and no cancellation in either log
+    # (x - softplus(x) would round log(sigmoid(30)) = -9.4e-14 to 0)
+    log_sig, log_sig_neg = self.logsigmoid(), (-self).logsigmoid()   # log(sigmoid(x)), log(1 - sigmoid(x))
+    pw = pos_weight if pos_weight is not None else 1
+    loss = -(pw * target * log_sig + (1 - target) * log_sig_neg)
+    # at +-inf logits torch's own form, (1 - t) x - w log(sigmoid(x)) with w = (pos_weight - 1) t + 1: its values there (nan
+    # where (1 - t) x is 0 * inf, inf for a wrong logit) and gradients (0 for a saturated right logit)
     w = (pos_weight - 1) * target + 1 if pos_weight is not None else 1
-    loss = (1 - target) * self - w * self.logsigmoid()
+    loss = self.isinf().where((1 - target) * self - w * log_sig, loss)
     if weight is not None: loss = loss * weight
     return _reduction(loss, reduction, "binary_cross_entropy_with_logits")
 
