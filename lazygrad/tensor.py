@@ -267,7 +267,6 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
     which the scheduler runs as one matmul kernel (with what fuses around it)."""
     if not isinstance(w, Tensor): raise TypeError(f"matmul: expected a Tensor, got {type(w).__name__}")
     if self.dtype.is_bool or w.dtype.is_bool: raise TypeError("matmul: not implemented for bool tensors (as torch)")
-    if self.dtype != w.dtype: raise TypeError(f"matmul: both operands must have the same dtype (as torch), got {self.dtype.name} and {w.dtype.name}")
     if self.ndim == 0 or w.ndim == 0: raise ValueError(f"matmul: both arguments need at least 1 dim, got {self.shape} and {w.shape}")
     k_self, k_w = self.shape[-1], w.shape[-2] if w.ndim > 1 else w.shape[0]
     if k_self != k_w: raise ValueError(f"matmul: shapes {self.shape} and {w.shape} cannot be multiplied ({k_self} != {k_w})")

@@ -121,7 +121,7 @@ REJECTED = {
   "trunc_bool": lambda T, b, i: b.trunc(), "round_bool": lambda T, b, i: b.round(), "relu_bool": lambda T, b, i: b.relu(),
   "mod_bool": lambda T, b, i: b % b, "sub_bool_float": lambda T, b, i: b - 1.5, "rsub_bool": lambda T, b, i: 1.5 - b,
   "sub_int_bool": lambda T, b, i: i - b, "topk_bool": lambda T, b, i: b.topk(1), "argmax_bool": lambda T, b, i: b.argmax(),
-  "matmul_bool": lambda T, b, i: b @ b, "matmul_mixed": lambda T, b, i: i.float() @ i.half(),
+  "matmul_bool": lambda T, b, i: b @ b,
   "softmax_int": lambda T, b, i: i.softmax(0), "log_softmax_bool": lambda T, b, i: b.log_softmax(0),
   "cross_entropy_int": lambda T, b, i: (F.cross_entropy(i.reshape(1, 3), T([0])) if T is torch.tensor
                                         else i.reshape(1, 3).cross_entropy(Tensor([0]))),
