@@ -54,6 +54,32 @@ class NNMixin(TensorBase):
         x = Tensor.stack(taps, -1)
     return x
 
+  def _windows(self, kernel: tuple, stride: tuple, dilation: tuple) -> Tensor:
+    """Sliding windows over the last len(kernel) dims as ONE view, (..., o1, o2, .., k1, k2, ..): element (o, k) of a
+    dim of size n reads index o * stride + k * dilation. Built as tinygrad's pool: the dim is repeated R times (expand +
+    reshape), cut into k rows of length L = d (mod n) so that row j starts at j * d, and every s-th element of a row is
+    kept; the ShapeTracker merges that into strides (s, d) on one view (or two views over a padded input, whose mask
+    depends on o * s + k * d). Nothing is copied: a conv reads its input through it (implicit GEMM)."""
+    x, nk = self, len(kernel)
+    lead = self.shape[:self.ndim - nk]
+    geo = []
+    for n, k, s, d in zip(self.shape[self.ndim - nk:], kernel, stride, dilation):
+      o = (n - d * (k - 1) - 1) // s + 1
+      L = n + d
+      while L < o * s: L += n                 # rows at least o * s long, still starting at j * d (mod n)
+      geo.append((n, k, s, o, L, -(-k * L // n)))
+    x = x.reshape(lead + tuple(v for n, *_ in geo for v in (1, n)))
+    x = x.expand(lead + tuple(v for n, *_, r in geo for v in (r, n)))
+    x = x.reshape(lead + tuple(r * n for n, *_, r in geo))
+    x = x.shrink(tuple((0, s_) for s_ in lead) + tuple((0, k * L) for _, k, _, _, L, _ in geo))
+    x = x.reshape(lead + tuple(v for _, k, _, _, L, _ in geo for v in (k, L)))
+    x = x.shrink(tuple((0, s_) for s_ in lead) + tuple(r for _, k, s, o, _, _ in geo for r in ((0, k), (0, o * s))))
+    x = x.reshape(lead + tuple(v for _, k, s, o, _, _ in geo for v in (k, o, s)))
+    x = x.shrink(tuple((0, s_) for s_ in lead) + tuple(r for _, k, s, o, _, _ in geo for r in ((0, k), (0, o), (0, 1))))
+    x = x.reshape(lead + tuple(v for _, k, _, o, _, _ in geo for v in (k, o)))
+    nl = len(lead)
+    return x.permute(tuple(range(nl)) + tuple(nl + 2 * j + 1 for j in range(nk)) + tuple(nl + 2 * j for j in range(nk)))
+
   def conv2d(self, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """F.conv2d: input (N, C, H, W), weight (O, C/groups, kH, kW); stride, padding (int, pair, 'same', 'valid'), dilation, groups.
     Built as windows (views) times the weight summed; the scheduler runs it as a contraction."""
@@ -92,7 +118,7 @@ class NNMixin(TensorBase):
     if bias is not None and bias.shape != (cout,): raise ValueError(f"{op}: bias must have shape ({cout},), got {bias.shape}")
     pads = []
     for p in reversed(padding): pads += [p, p]
-    x = self.pad(tuple(pads))._pool(tuple(kernel), stride, dilation)          # (N, Cin, *out, *k)
+    x = self.pad(tuple(pads))._windows(tuple(kernel), stride, dilation)       # (N, Cin, *out, *k): one view
     out_sp = x.shape[2:2 + nd]
     x = x.reshape((n, groups, 1, cin_g) + out_sp + tuple(kernel))             # (N, G, 1, Cin_g, *out, *k)
     w = weight.reshape((1, groups, cout // groups, cin_g) + (1,) * nd + tuple(kernel))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from lazygrad.kernels.common import BINARY, OPS, UNARY, acc_dtype
 from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moving_dims
 from lazygrad.ops import Ops
-from lazygrad.ops.view import ShapeTracker, View
+from lazygrad.ops.view import ShapeTracker, View, affine_split
 
 TL_DTYPE = {"bool": "tl.int1", "uint8": "tl.uint8", "int8": "tl.int8", "int16": "tl.int16", "int32": "tl.int32",
             "int64": "tl.int64", "float16": "tl.float16", "bfloat16": "tl.bfloat16", "float32": "tl.float32", "float64": "tl.float64"}
@@ -52,24 +52,54 @@ def view_index(v: View, idx: list[str]) -> tuple[str, str]:
   return " + ".join(terms), " & ".join(conds)
 
 
+def _affine_inner(inner: View, outer: View, idx: list[str]) -> list[str] | None:
+  """Per-dim index expressions of `inner` when outer's flat address unravels over it without carries
+  (view.affine_split): sums of outer's indices times small coefficients, no div/mod. A conv window over a
+  padded input reads so: ih = oh * stride + kh * dilation, checked against the padding mask."""
+  split = affine_split(inner, outer)
+  if split is None: return None
+  cidx, coef, _ = split
+  out = []
+  for k in range(len(inner.shape)):
+    if inner.shape[k] == 1: out.append("0"); continue
+    terms = [(i if c == 1 else f"{i} * {c}") for d, (i, cs) in enumerate(zip(idx, (coef.get(d, {}) for d in range(len(idx)))))
+             if (c := cs.get(k, 0)) != 0 and i != "0"]
+    if cidx[k] != 0 or not terms: terms.append(str(cidx[k]))
+    out.append(terms[0] if len(terms) == 1 else "(" + " + ".join(terms) + ")")
+  return out
+
+
 def st_index(st: ShapeTracker, idx: list[str], tmp) -> tuple[str, str, list[str]]:
-  """Address and validity through a stack of views; returns helper lines too."""
+  """Address and validity through a stack of views; returns helper lines too. An inner view is
+  indexed per dim from the outer one's indices when that needs no carries (_affine_inner), else
+  by unravelling the outer view's flat address (div/mod)."""
   lines = []
   addr, valid = view_index(st.views[-1], idx)
   conds = [valid] if valid else []
+  outer, outer_idx = st.views[-1], idx
   for v in reversed(st.views[:-1]):
-    flat = tmp()
-    lines.append(f"{flat} = {addr}")
-    inner_idx, rest = [], flat
-    for d in reversed(range(len(v.shape))):
-      if v.shape[d] == 1: inner_idx.append("0"); continue
-      name = tmp()
-      lines.append(f"{name} = ({rest}) % {v.shape[d]}" if d > 0 else f"{name} = {rest}")
-      if d > 0:
-        nxt = tmp(); lines.append(f"{nxt} = ({rest}) // {v.shape[d]}"); rest = nxt
-      inner_idx.append(name)
-    addr, valid = view_index(v, list(reversed(inner_idx)))
+    inner_idx = _affine_inner(v, outer, outer_idx)
+    if inner_idx is not None:
+      named = []
+      for i in inner_idx:
+        if i == "0" or i.isidentifier(): named.append(i); continue
+        name = tmp(); lines.append(f"{name} = {i}"); named.append(name)
+      inner_idx = named
+    else:
+      flat = tmp()
+      lines.append(f"{flat} = {addr}")
+      inner_idx, rest = [], flat
+      for d in reversed(range(len(v.shape))):
+        if v.shape[d] == 1: inner_idx.append("0"); continue
+        name = tmp()
+        lines.append(f"{name} = ({rest}) % {v.shape[d]}" if d > 0 else f"{name} = {rest}")
+        if d > 0:
+          nxt = tmp(); lines.append(f"{nxt} = ({rest}) // {v.shape[d]}"); rest = nxt
+        inner_idx.append(name)
+      inner_idx.reverse()
+    addr, valid = view_index(v, inner_idx)
     if valid: conds.append(valid)
+    outer, outer_idx = v, inner_idx
   return addr, " & ".join(c for c in conds if c), lines
 
 
