@@ -6,6 +6,8 @@ import math
 from typing import TYPE_CHECKING, Optional
 from lazygrad.dtype import dtypes, result_type
 from lazygrad.tensor_base import TensorBase, no_grad, broadcast_shape
+from lazygrad.ops import Ops
+from lazygrad.autograd import custom_vjp
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -116,15 +118,23 @@ class NNMixin(TensorBase):
       if sz + 2 * p < d * (k - 1) + 1:
         raise ValueError(f"{op}: kernel {tuple(kernel)} (dilation {dilation}) is larger than the padded input {tuple(spatial)}")
     if bias is not None and bias.shape != (cout,): raise ValueError(f"{op}: bias must have shape ({cout},), got {bias.shape}")
-    pads = []
-    for p in reversed(padding): pads += [p, p]
-    x = self.pad(tuple(pads))._windows(tuple(kernel), stride, dilation)       # (N, Cin, *out, *k): one view
-    out_sp = x.shape[2:2 + nd]
-    x = x.reshape((n, groups, 1, cin_g) + out_sp + tuple(kernel))             # (N, G, 1, Cin_g, *out, *k)
-    w = weight.reshape((1, groups, cout // groups, cin_g) + (1,) * nd + tuple(kernel))
-    red = (3,) + tuple(range(4 + nd, 4 + 2 * nd))
-    out = (x * w).sum(red, dtype=x.dtype if x.dtype.is_float else None).reshape((n, cout) + out_sp)
+    out = self._conv_windows(weight, stride, padding, dilation, groups)
     return out + bias.reshape((1, cout) + (1,) * nd) if bias is not None else out
+
+  def _conv_windows(self, weight: Tensor, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Tensor:
+    """The convolution proper (checked arguments, no bias): windows of the padded input (one view) times the weight,
+    summed over (C_in/groups, *k): one contraction with M = (N, *out), N = C_out/groups, K = (C_in/groups, *k) and the
+    groups a batch dim, which the matmul template runs as implicit GEMM. Its gradient is custom (_conv_vjp)."""
+    nd = len(stride)
+    n, cin_g, kernel, cout = self.shape[0], weight.shape[1], tuple(weight.shape[2:]), weight.shape[0]
+    x = self.pad(tuple(q for p in reversed(padding) for q in (p, p)))._windows(kernel, stride, dilation)   # (N, Cin, *out, *k)
+    out_sp = x.shape[2:2 + nd]
+    x = x.reshape((n, groups, 1, cin_g) + out_sp + kernel)                    # (N, G, 1, Cin_g, *out, *k)
+    w = weight.reshape((1, groups, cout // groups, cin_g) + (1,) * nd + kernel)
+    red = (3,) + tuple(range(4 + nd, 4 + 2 * nd))
+    out = (x * w).sum(red, dtype=x.dtype if x.dtype.is_float else None)._movement(Ops.RESHAPE, (n, cout) + out_sp)
+    if not out.requires_grad: return out
+    return custom_vjp(out, (self, weight), lambda g: _conv_vjp(self, weight, g, stride, padding, dilation, groups))
 
   def max_pool2d(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False) -> Tensor:
     """F.max_pool2d on (N, C, H, W) or (C, H, W); ceil_mode and return_indices are not supported.
@@ -362,6 +372,40 @@ class NNMixin(TensorBase):
     """F.l1_loss: mean (or sum/none) of absolute differences; shapes must match."""
     if target.shape != self.shape: raise ValueError(f"l1_loss: target {target.shape} must match input {self.shape}")
     return _reduction((self - target).abs(), reduction, "l1_loss")
+
+
+def _conv_vjp(x: Tensor, weight: Tensor, g: Tensor, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> tuple:
+  """Gradients of a convolution (no bias) for its output gradient g (N, C_out, *out), each one contraction:
+  weight: sum over (N, *out) of g times the input windows, M = (C_in/groups, *k), N = C_out/groups (the template);
+  input: a transposed convolution, the convolution of g dilated by the stride (zeros between, a masked view) and
+  padded by dilation * (k - 1) - padding with the weight flipped and its channel dims swapped per group. No column
+  buffer, no col2im: both read g and the input through views."""
+  nd = len(stride)
+  n, cin, spatial = x.shape[0], x.shape[1], x.shape[2:]
+  cout, cin_g, kernel = weight.shape[0], weight.shape[1], tuple(weight.shape[2:])
+  out_sp = g.shape[2:]
+  dw = dx = None
+  if weight.requires_grad:
+    xw = x.pad(tuple(q for p in reversed(padding) for q in (p, p)))._windows(kernel, stride, dilation)
+    xw = xw.reshape((n, groups, 1, cin_g) + out_sp + kernel)
+    gg = g.reshape((n, groups, cout // groups, 1) + out_sp + (1,) * nd)
+    red = (0,) + tuple(range(4, 4 + nd))
+    dw = (xw * gg).sum(red, dtype=g.dtype if g.dtype.is_float else None).reshape(weight.shape).cast(weight.dtype)
+  if x.requires_grad:
+    gd = g
+    for j, s in enumerate(stride):   # zeros between the rows: (o, 1) padded to (o, s), flattened, cut to (o - 1) * s + 1
+      if s == 1: continue
+      dim, o = 2 + j, gd.shape[2 + j]
+      gd = gd.unsqueeze(dim + 1)._movement(Ops.PAD, tuple((0, s - 1) if i == dim + 1 else (0, 0) for i in range(gd.ndim + 1)))
+      gd = gd.flatten(dim, dim + 1).narrow(dim, 0, (o - 1) * s + 1)
+    pads = []
+    for j in reversed(range(nd)):
+      before = dilation[j] * (kernel[j] - 1) - padding[j]
+      pads += [before, spatial[j] - gd.shape[2 + j] - before + dilation[j] * (kernel[j] - 1)]
+    wt = weight.reshape((groups, cout // groups, cin_g) + kernel).transpose(1, 2).reshape((cin, cout // groups) + kernel)
+    wt = wt.flip(tuple(range(2, 2 + nd)))
+    dx = gd.pad(tuple(pads))._conv_windows(wt, (1,) * nd, (0,) * nd, dilation, groups).cast(x.dtype)
+  return dx, dw
 
 
 def _class_hit(target: Tensor, n: int, cdim: int, ndim: int) -> Tensor:

@@ -36,14 +36,16 @@ MOVEMENT = {Ops.RESHAPE, Ops.PERMUTE, Ops.EXPAND, Ops.PAD, Ops.SHRINK, Ops.FLIP}
 
 class Node:
   """One lazy value: op applied to srcs. Once realized, `buffer` and `st` (its view on
-  the buffer) are set and the scheduler treats the node as a leaf."""
-  __slots__ = ('op', 'srcs', 'arg', 'shape', 'dtype', 'device', 'requires_grad', 'buffer', 'st', 'origin', '__weakref__')
+  the buffer) are set and the scheduler treats the node as a leaf. `vjp`, when set (autograd.custom_vjp),
+  is (inputs, fn): autograd differentiates the node as fn(grad) -> one gradient per input node instead of
+  walking srcs (conv's input gradient is a transposed conv, not the gradient of its window views)."""
+  __slots__ = ('op', 'srcs', 'arg', 'shape', 'dtype', 'device', 'requires_grad', 'buffer', 'st', 'origin', 'vjp', '__weakref__')
 
   def __init__(self, op: Ops, srcs: tuple[Node, ...], arg: Any, shape: tuple[int, ...], dtype: DType, device: str,
                requires_grad: bool = False):
     self.op, self.srcs, self.arg, self.shape, self.dtype, self.device = op, srcs, arg, shape, dtype, device
     self.requires_grad = requires_grad
-    self.buffer, self.st, self.origin = None, None, None
+    self.buffer, self.st, self.origin, self.vjp = None, None, None, None
 
   @property
   def realized(self) -> bool:
