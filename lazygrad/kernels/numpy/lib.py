@@ -11,7 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from lazygrad.kernels.common import acc_dtype
-from lazygrad.ops.view import ShapeTracker, View
+from lazygrad.ops.view import ShapeTracker, View, affine_split
 
 
 def _is_broadcast(v: View, d: int) -> bool:
@@ -73,6 +73,32 @@ def _load_chain(buf: np.ndarray, st: ShapeTracker):
   return _load_view(x, st.views[-1])
 
 
+def _load_affine(buf: np.ndarray, st: ShapeTracker):
+  """A multi-view load read view by view, inner first. A view that composes with the one under it
+  without carries (view.affine_split: conv windows, also over a padded input) becomes strides on
+  that array, so conv windows are a strided view of the (padded) input, nothing the size of the
+  taps is built; a view that needs carries (a stride-dilated gradient) is materialised from the
+  flattened array under it, as _load_chain does. None when such an array would be much bigger
+  than the result (an expand under a reshape): then the gather."""
+  budget = 8 * math.prod(st.shape) + 65536
+  x = np.ascontiguousarray(_load_view(buf, st.views[0]))
+  inner = st.views[0].shape
+  for i, v in enumerate(st.views[1:]):
+    last = i == len(st.views) - 2
+    split = affine_split(View.contiguous(inner), v)
+    if split is None:   # carries: read v from the flattened array of the full inner shape
+      if math.prod(inner) > budget: return None
+      y = _load_view(np.ascontiguousarray(np.broadcast_to(x, inner)).reshape(-1), v)
+    else:
+      cidx, coef, _ = split
+      xst = [0 if x.shape[k] == 1 else math.prod(x.shape[k + 1:]) for k in range(len(inner))]
+      strides = tuple(sum(c * xst[k] for k, c in coef.get(d, {}).items()) for d in range(len(v.shape)))
+      y = _load_view(x.reshape(-1), View(v.shape, strides, sum(c * xst[k] for k, c in cidx.items()), v.mask))
+    if last: return y
+    x, inner = np.ascontiguousarray(y), v.shape
+  return None
+
+
 def load(buf: np.ndarray, st: ShapeTracker) -> np.ndarray:
   """buf (a flat array) read through st: an array broadcastable to st.shape, masked-out (padded) elements read as 0."""
   # dims the view broadcasts along stay size 1, as _load_view's, even when empty: the value must still broadcast against
@@ -81,6 +107,7 @@ def load(buf: np.ndarray, st: ShapeTracker) -> np.ndarray:
   shape = tuple(1 if _is_broadcast(st.views[-1], d) else s for d, s in enumerate(st.shape))
   if 0 in shape or buf.size == 0: return np.zeros(shape, dtype=buf.dtype)   # nothing read, or an empty buffer: all padding
   if len(st.views) == 1: return _load_view(buf, st.views[0])
+  if (strided := _load_affine(buf, st)) is not None: return strided
   if (chained := _load_chain(buf, st)) is not None: return chained
   addr, valid = addresses(st)
   full = np.broadcast_shapes(np.shape(addr), np.shape(valid))
