@@ -95,7 +95,7 @@ class NNMixin(TensorBase):
     if not isinstance(weight, Tensor): raise TypeError(f"{op}: weight must be a Tensor")
     if self.ndim != nd + 2 or weight.ndim != nd + 2:
       raise ValueError(f"{op}: expects input (N, C, {'H, W' if nd == 2 else 'L'}) and weight of {nd + 2} dims, got {self.shape} and {weight.shape}")
-    n, cin, spatial = self.shape[0], self.shape[1], self.shape[2:]
+    cin, spatial = self.shape[1], self.shape[2:]
     cout, cin_g, kernel = weight.shape[0], weight.shape[1], weight.shape[2:]
     if not isinstance(groups, int) or groups < 1 or cin % groups or cout % groups:
       raise ValueError(f"{op}: groups={groups} must divide in_channels {cin} and out_channels {cout}")
