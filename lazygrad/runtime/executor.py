@@ -9,6 +9,7 @@ from lazygrad.ops import Node, Ops
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.runtime import Buffer, get_device
 from lazygrad.runtime.debug import explain, verify, write_dot
+from lazygrad.runtime.errors import index_error
 from lazygrad.scheduler import create_schedule, Schedule
 from lazygrad.helpers import GlobalCounters, DEBUG, getenv
 
@@ -21,10 +22,21 @@ def realize_nodes(nodes: list[Node]) -> None:
 
 def run_schedule(sched: Schedule) -> None:
   """Run a schedule: per item allocate the output (or write in place), compile on the node's device, launch; then
-  set buffers on the roots, aliases and views. GRAPH=1, VERIFY=1 and DEBUG as in runtime/debug.py."""
+  set buffers on the roots, aliases and views. GRAPH=1, VERIFY=1 and DEBUG as in runtime/debug.py.
+
+  Bounds checks (Ops.CHECK) record out-of-range indices in their device's error buffer; it is read once, after the
+  last kernel (no sync per kernel), and a failure raises IndexError (runtime/errors.py) naming the op, the value,
+  the size and the user's line. Such a realize changes nothing: no node is marked realized (realizing them again
+  reruns the schedule and raises again), the buffers it allocated are dropped, and no realized buffer was written
+  (an ASSIGN after the checks is guarded, one before them writes a fresh buffer)."""
   t0 = time.perf_counter()
   if getenv("GRAPH", 0): write_dot(sched)   # before the run: realized nodes forget their sources
   out_bufs: dict[int, Buffer] = {}
+  sites: dict[str, list] = {}   # device -> [(CHECK node, kernel name)] in error-slot order
+  for it in sched.items: sites.setdefault(it.out.device, []).extend((n, it.kernel.name) for n in it.check_nodes)
+  sites = {d: s for d, s in sites.items() if s}
+  for d, s in sites.items(): get_device(d).errors.data(len(s))   # room for every site before the first launch
+  err_base = dict.fromkeys(sites, 0)
   for it in sched.items:
     node = it.out
     dev = get_device(node.device)
@@ -36,14 +48,17 @@ def run_schedule(sched: Schedule) -> None:
     check = getenv("VERIFY", 0) and node.device != "cpu"
     if check: before = [buf.numpy().copy()] + [b.numpy().copy() for b in ins]
     t = time.perf_counter()
+    base = err_base.get(node.device, 0)
+    if it.kernel.checks: err_base[node.device] += it.kernel.checks
     if math.prod(it.kernel.shape) or math.prod(node.shape):
       with np.errstate(all='ignore'):
-        fn([buf.data] + [b.data for b in ins], it.var_values)
+        fn([buf.data] + [b.data for b in ins], it.var_values, base)
     if check: verify(it, buf, before)
     if DEBUG() >= 2: dev.synchronize()   # per-kernel times; otherwise the GPU runs ahead until read-back
     dt = time.perf_counter() - t
     out_bufs[id(node)] = buf
     _count(it, fn.config, buf, ins, dt)
+  for d, s in sites.items(): _raise_failed_checks(get_device(d), s)
   for it in sched.items:
     _mark_realized(it.out, out_bufs[id(it.out)], ShapeTracker.from_shape(it.out.shape))
   for dup, same in sched.aliases:
@@ -58,6 +73,15 @@ def run_schedule(sched: Schedule) -> None:
   if sched.items: get_device(sched.items[-1].out.device).synchronize()
   if DEBUG() >= 1:
     print(f"realize: {len(sched.items)} kernels, {len(sched.views)} views, {(time.perf_counter() - t0) * 1e3:.2f} ms")
+
+
+def _raise_failed_checks(dev, sites: list) -> None:
+  """Read the device's error buffer once; raise the IndexError of the first failed site (and clear the buffer)."""
+  flags = dev.errors.read(len(sites))
+  if flags is None: return
+  dev.errors.clear()
+  err = index_error(flags, sites)
+  if err is not None: raise err
 
 
 def _mark_realized(node: Node, buf: Buffer, st: ShapeTracker) -> None:
