@@ -112,7 +112,6 @@ class MatmulRenderer(TritonRenderer):
     k = self.k
     args = kernel_args(k) + [f"{c}: tl.constexpr" for c in ("BM", "BN", "BK", "GROUP_M")]
     self.indent = 1
-    if k.guard: self.emit("ok = tl.load(err_ptr) == 0   # a bounds check of this schedule failed: store nothing")
     self._tile_indices()
     self._k_loop()
     self._epilogue()

@@ -168,6 +168,7 @@ class TritonRenderer:
     self.is_reduce = bool(k.reduce_axes)
     self.index64 = needs_int64(k)
     self.nx = 0
+    self.zero = "zero"   # a zero tensor of the tile's shape (the matmul template switches it per tile)
 
   def tmp(self) -> str:
     """A fresh temporary name (t1, t2, ...)."""
@@ -184,7 +185,6 @@ class TritonRenderer:
     k = self.k
     args = kernel_args(k)
     self.indent = 1
-    if k.guard: self.emit("ok = tl.load(err_ptr) == 0   # a bounds check of this schedule failed: store nothing")
     if self.is_reduce: self._render_reduce()
     else: self._render_elementwise()
     blocks = "BLOCK_O: tl.constexpr, BLOCK_R: tl.constexpr" if self.is_reduce else "BLOCK: tl.constexpr"
@@ -192,8 +192,9 @@ class TritonRenderer:
     return "import triton\nimport triton.language as tl\n\n\n" + "\n".join(head + self.lines) + "\n"
 
   def guarded(self, mask: str) -> str:
-    """A store's mask, and `ok` (no bounds check failed yet) in a guarded kernel."""
-    return f"{mask} & ok" if self.k.guard else mask
+    """A store's mask; in a guarded kernel also "no bounds check failed" (slot 0 of the error buffer, read per lane
+    through the tile's zero: the interpreter rejects a scalar in a store's mask)."""
+    return f"{mask} & (tl.load(err_ptr + {self.zero}) == 0)" if self.k.guard else mask
 
   def check(self, e: Expr, val: str) -> str:
     """Ops.CHECK: val unchanged; where it is outside [lo, hi) (inside the tile), record it in the error buffer
