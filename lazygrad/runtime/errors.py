@@ -47,10 +47,11 @@ def index_error(flags: np.ndarray, sites: list) -> IndexError | None:
     if f: hits.append((node, kernel, big if f & 1 else small))
   if not hits: return None
   node, kernel, value = min(hits, key=lambda h: h[0].origin.seq if h[0].origin is not None else 0)
+  others = len({id(h[0]) for h in hits} - {id(node)})   # a check fused into two kernels fails in both: one site
   lo, hi = node.arg
   site = node.origin
   op, what, where = (site.op, site.what, site.where) if site is not None else ("index", "index", "<unknown>")
   dim = f" for dim {site.dim}" if site is not None and site.dim is not None else ""
-  more = f"; {len(hits) - 1} more check(s) failed" if len(hits) > 1 else ""
+  more = f"; {others} more check(s) failed" if others else ""
   return IndexError(f"{op}: {what} {value} is out of bounds{dim} with size {hi} (valid range [{lo}, {hi})); "
                     f"built at {where}, checked in kernel {kernel}{more}")
