@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import lazygrad.scheduler as S
 from lazygrad import Tensor, dtypes, no_grad, schedule
+from lazygrad.ops import Ops
 from lazygrad.helpers import GlobalCounters
 from lazygrad.nn.module import realize_with_next_step
 from lazygrad.optim import SGD
@@ -218,6 +220,46 @@ def test_plain_assigns_after_a_failed_step_stay_pending_and_raise_again():
     assert not p.is_realized and p.node.srcs[0].realized
     np.testing.assert_array_equal(p.node.srcs[0].buffer.numpy().reshape(a.shape), a)
     with pytest.raises(IndexError, match="target 9"): p.realize()
+
+
+def _force_in_place(monkeypatch):
+  """Every ASSIGN writes in place (the scheduler's reference count test rarely allows it in a test's frame)."""
+  orig = S.order_assigns
+  def force(sched):
+    orig(sched)
+    for it in sched.items: it.in_place = it.out.op is Ops.ASSIGN
+  monkeypatch.setattr(S, "order_assigns", force)
+
+
+def test_guard_keeps_an_in_place_update_from_writing(monkeypatch):
+  _force_in_place(monkeypatch)
+  x = _x(4, 3)
+  w = Tensor(np.ones((4, 3), np.float32)).realize()
+  buf = w.node.buffer
+  w.assign(w * 2 + x[_ints([0, 1, 5, 2])].contiguous())   # the index kernel first, then the update (guarded)
+  items = schedule(w)
+  assert len(items) == 2 and items[0].check_nodes and items[1].in_place and items[1].kernel.guard
+  with pytest.raises(IndexError, match="index 5"): w.realize()
+  np.testing.assert_array_equal(buf.numpy(), 1)
+  w.node = w.node.srcs[0]   # drop the failed assign (what an optimizer does)
+  w.assign(w * 2 + x[_ints([0, 1, 3, 2])].contiguous())
+  w.realize()
+  assert w.node.buffer is buf   # in place when nothing fails
+  np.testing.assert_array_equal(w.numpy(), 2 + x.numpy()[[0, 1, 3, 2]])
+
+
+def test_an_update_with_its_own_check_writes_a_fresh_buffer(monkeypatch):
+  """Other programs of a kernel may store before one records a failure: an update kernel that checks indices
+  itself (or runs before a kernel that does) never writes in place."""
+  _force_in_place(monkeypatch)
+  x = _x(4, 3)
+  w = Tensor(np.ones((4, 3), np.float32)).realize()
+  buf = w.node.buffer
+  w.assign(w * 2 + x[_ints([0, 1, 5, 2])])
+  items = schedule(w)
+  assert len(items) == 1 and items[0].check_nodes and not items[0].in_place
+  with pytest.raises(IndexError, match="index 5"): w.realize()
+  np.testing.assert_array_equal(buf.numpy(), 1)
 
 
 def test_after_an_error_the_next_realize_works_and_the_bad_tensor_raises_again():

@@ -93,7 +93,7 @@ def _writes_after_checks(sched: Schedule) -> None:
   """A realize that raises IndexError changes nothing: an in-place ASSIGN that would run before a kernel with
   bounds checks writes a fresh buffer instead (rare: checks normally come first); the ones after are guarded."""
   last = max((i for i, it in enumerate(sched.items) if it.check_nodes), default=-1)
-  for it in sched.items[:last]: it.in_place = False
+  for it in sched.items[:last + 1]: it.in_place = False
 
 
 def _build_schedule(targets: list[Node]) -> Schedule:
