@@ -287,6 +287,16 @@ def test_same_structure_from_another_line_names_its_own_line():
   _raises(lambda: (x.cross_entropy(_ints([4, 0])), _here()), "target 4")
 
 
+def test_check_in_a_matmul_prologue():
+  """one_hot(idx) @ W is a contraction: the check runs on the operand tiles of the matmul template (Triton) and in
+  the operand of numpy's matmul."""
+  w = _x(4, 16)
+  items = schedule(_ints([0, 3, 1, 2] * 8).one_hot(4).float() @ w)
+  assert len(items) == 1 and items[0].kernel.contraction is not None and items[0].kernel.checks == 1
+  np.testing.assert_allclose((_ints([0, 3, 1, 2] * 8).one_hot(4).float() @ w).numpy(), w.numpy()[[0, 3, 1, 2] * 8])
+  _raises(lambda: (_ints([0, 5, 1, 2] * 8).one_hot(4).float() @ w, _here()), "one_hot: class value 5", "size 4")
+
+
 def test_realized_results_of_an_earlier_schedule_are_kept():
   x = _x(3, 2)
   good = x[_ints([1])].realize()
