@@ -363,7 +363,7 @@ class IndexMixin(TensorBase):
     d = _dim("unbind", dim, self.ndim)
     return [self.narrow(d, i, 1).squeeze(d) for i in range(self.shape[d])]
 
-  def _one_hot_along(self, n: int, op: str, what: str = "index", dim=None) -> Tensor:
+  def _one_hot_along(self, n: int, op: str = "index", what: str = "index", dim=None) -> Tensor:
     """(self == arange(n)) with the arange along a new trailing dim; self is bounds-checked to [0, n) (op names the caller)."""
     self = self._bounds(0, n, op, what, dim)
     return self.unsqueeze(-1).eq(self._Tensor.arange(n, device=self.device).reshape((1,) * self.ndim + (n,)))
