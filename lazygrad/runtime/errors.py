@@ -13,20 +13,24 @@ SLOTS_PER_CHECK = 3
 
 
 class ErrorFlags:
-  """One device's error buffer (allocated on first use, at least 64 sites, grown when a schedule has more)."""
+  """One device's error buffer (allocated on first use, at least 64 sites, grown when a schedule has more). `dirty`:
+  a kernel was given it since it was last read or cleared (a launch outside the executor, a failed run): its
+  contents are stale, and the executor clears it before a schedule that uses it."""
   def __init__(self, device):
-    self.device, self.buffer = device, None
+    self.device, self.buffer, self.dirty = device, None, False
 
   def data(self, checks: int):
-    """The buffer's backing array (numpy or torch) with room for `checks` sites (a new zeroed buffer if it had not)."""
+    """The buffer's backing array (numpy or torch) with room for `checks` sites, for a launch (marks it dirty)."""
     need = 1 + SLOTS_PER_CHECK * checks
     if self.buffer is None or self.buffer.size < need:
       self.buffer = self.device.from_numpy(np.zeros(max(need, 1 + SLOTS_PER_CHECK * 64), np.int64), dtypes.int64)
+    self.dirty = True
     return self.buffer.data
 
   def read(self, checks: int):
     """The first 1 + 3 * checks slots (numpy) when a check failed, else None: one small read, which waits for the
     device's queued kernels."""
+    self.dirty = False
     if self.buffer is None: return None
     arr = self.device.to_numpy(self.buffer)
     if not arr[0]: return None
@@ -34,7 +38,45 @@ class ErrorFlags:
 
   def clear(self) -> None:
     """Forget the recorded errors (the next use allocates a zeroed buffer)."""
-    self.buffer = None
+    self.buffer, self.dirty = None, False
+
+
+class ScheduleChecks:
+  """The executor's bookkeeping of one schedule's bounds checks: the sites per device in slot order, each kernel's
+  first slot (`base`), the one read at the end (`finish`), and `abort` when the run fails."""
+  def __init__(self, items, get_device):
+    self.sites: dict[str, list] = {}   # device -> [(CHECK node, kernel name)]
+    used = set()
+    for it in items:
+      if it.kernel.uses_errors: used.add(it.out.device)
+      self.sites.setdefault(it.out.device, []).extend((n, it.kernel.name) for n in it.check_nodes)
+    self.sites = {d: s for d, s in self.sites.items() if s}
+    self.flags = {d: get_device(d).errors for d in used}
+    for d, f in self.flags.items():
+      if f.dirty: f.clear()                         # stale records (a launch outside the executor): start clean
+      f.data(len(self.sites.get(d, ())))            # room for every site before the first launch
+    self.next = dict.fromkeys(self.sites, 0)
+
+  def base(self, it) -> int:
+    """The first error slot of the item's kernel (its checks take the next ones)."""
+    d = it.out.device
+    b = self.next.get(d, 0)
+    if it.kernel.checks: self.next[d] += it.kernel.checks
+    return b
+
+  def finish(self) -> None:
+    """Read each device's error buffer once (after the last kernel) and raise the first failed site's IndexError."""
+    for d, f in self.flags.items():
+      flags = f.read(len(self.sites.get(d, ())))
+      if flags is None: continue
+      f.clear()
+      err = index_error(flags, self.sites.get(d, []))
+      # no site of this schedule failed, yet the flag is set: guarded kernels may have skipped their writes
+      raise err if err is not None else RuntimeError("bounds check: the error flag was set by no check of this schedule")
+
+  def abort(self) -> None:
+    """A failed run: whatever its kernels recorded is dropped."""
+    for f in self.flags.values(): f.clear()
 
 
 def index_error(flags: np.ndarray, sites: list) -> IndexError | None:

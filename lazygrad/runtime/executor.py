@@ -9,7 +9,7 @@ from lazygrad.ops import Node, Ops
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.runtime import Buffer, get_device
 from lazygrad.runtime.debug import explain, verify, write_dot
-from lazygrad.runtime.errors import index_error
+from lazygrad.runtime.errors import ScheduleChecks
 from lazygrad.scheduler import create_schedule, Schedule
 from lazygrad.helpers import GlobalCounters, DEBUG, getenv
 
@@ -32,33 +32,13 @@ def run_schedule(sched: Schedule) -> None:
   t0 = time.perf_counter()
   if getenv("GRAPH", 0): write_dot(sched)   # before the run: realized nodes forget their sources
   out_bufs: dict[int, Buffer] = {}
-  sites: dict[str, list] = {}   # device -> [(CHECK node, kernel name)] in error-slot order
-  for it in sched.items: sites.setdefault(it.out.device, []).extend((n, it.kernel.name) for n in it.check_nodes)
-  sites = {d: s for d, s in sites.items() if s}
-  for d, s in sites.items(): get_device(d).errors.data(len(s))   # room for every site before the first launch
-  err_base = dict.fromkeys(sites, 0)
-  for it in sched.items:
-    node = it.out
-    dev = get_device(node.device)
-    buf = node.srcs[0].buffer if it.in_place else Buffer(node.device, math.prod(node.shape), node.dtype)
-    ins = [n.buffer if n.realized else out_bufs[id(n)] for n in it.inputs]
-    fn = dev.compile(it.kernel)
-    it.program = fn.program
-    if DEBUG() >= 3: print(explain(it))
-    check = getenv("VERIFY", 0) and node.device != "cpu"
-    if check: before = [buf.numpy().copy()] + [b.numpy().copy() for b in ins]
-    t = time.perf_counter()
-    base = err_base.get(node.device, 0)
-    if it.kernel.checks: err_base[node.device] += it.kernel.checks
-    if math.prod(it.kernel.shape) or math.prod(node.shape):
-      with np.errstate(all='ignore'):
-        fn([buf.data] + [b.data for b in ins], it.var_values, base)
-    if check: verify(it, buf, before)
-    if DEBUG() >= 2: dev.synchronize()   # per-kernel times; otherwise the GPU runs ahead until read-back
-    dt = time.perf_counter() - t
-    out_bufs[id(node)] = buf
-    _count(it, fn.config, buf, ins, dt)
-  for d, s in sites.items(): _raise_failed_checks(get_device(d), s)
+  checks = ScheduleChecks(sched.items, get_device)
+  try:
+    for it in sched.items: out_bufs[id(it.out)] = _run_item(it, out_bufs, checks.base(it))
+    checks.finish()
+  except BaseException:
+    checks.abort()
+    raise
   for it in sched.items:
     _mark_realized(it.out, out_bufs[id(it.out)], ShapeTracker.from_shape(it.out.shape))
   for dup, same in sched.aliases:
@@ -75,13 +55,25 @@ def run_schedule(sched: Schedule) -> None:
     print(f"realize: {len(sched.items)} kernels, {len(sched.views)} views, {(time.perf_counter() - t0) * 1e3:.2f} ms")
 
 
-def _raise_failed_checks(dev, sites: list) -> None:
-  """Read the device's error buffer once; raise the IndexError of the first failed site (and clear the buffer)."""
-  flags = dev.errors.read(len(sites))
-  if flags is None: return
-  dev.errors.clear()
-  err = index_error(flags, sites)
-  if err is not None: raise err
+def _run_item(it, out_bufs: dict, err_base: int) -> Buffer:
+  """Allocate the item's output (or take its target's buffer, in place), compile and launch its kernel; the output."""
+  node = it.out
+  dev = get_device(node.device)
+  buf = node.srcs[0].buffer if it.in_place else Buffer(node.device, math.prod(node.shape), node.dtype)
+  ins = [n.buffer if n.realized else out_bufs[id(n)] for n in it.inputs]
+  fn = dev.compile(it.kernel)
+  it.program = fn.program
+  if DEBUG() >= 3: print(explain(it))
+  check = getenv("VERIFY", 0) and node.device != "cpu"
+  if check: before = [buf.numpy().copy()] + [b.numpy().copy() for b in ins]
+  t = time.perf_counter()
+  if math.prod(it.kernel.shape) or math.prod(node.shape):
+    with np.errstate(all='ignore'):
+      fn([buf.data] + [b.data for b in ins], it.var_values, err_base)
+  if check: verify(it, buf, before)
+  if DEBUG() >= 2: dev.synchronize()   # per-kernel times; otherwise the GPU runs ahead until read-back
+  _count(it, fn.config, buf, ins, time.perf_counter() - t)
+  return buf
 
 
 def _mark_realized(node: Node, buf: Buffer, st: ShapeTracker) -> None:
