@@ -42,6 +42,12 @@ def _raises(build, *words):
   return msg
 
 
+def _setitem(x, idx, value):
+  """x[idx] = value; (x, the line of that statement)."""
+  x[idx] = value
+  return x, _here() - 1
+
+
 # ---- every op, an index too large and one too negative: (name, build(bad value) -> (tensor, line), size, lowest allowed)
 CASES = [
   ("index", lambda v: (_x(3, 4)[_ints([0, v])], _here()), 3, -3),
@@ -54,6 +60,8 @@ CASES = [
   ("scatter", lambda v: (_x(3, 4).scatter(0, _ints([[0, v]]), _x(1, 2)), _here()), 3, 0),
   ("scatter", lambda v: (_x(3, 4).scatter(1, _ints([[v], [0]]), 5.0), _here()), 4, 0),
   ("scatter_add", lambda v: (_x(3, 4).scatter_add(1, _ints([[0, v]]), _x(1, 2)), _here()), 4, 0),
+  ("setitem", lambda v: _setitem(_x(3, 4), (_ints([1, v]),), 7.0), 3, -3),
+  ("index_put_", lambda v: (_x(3, 4).index_put_((_ints([0]), _ints([v])), _x(1), accumulate=True), _here()), 4, -4),
   ("nll_loss", lambda v: (_x(2, 3).log_softmax(1).nll_loss(_ints([v, 0])), _here()), 3, 0),
   ("cross_entropy", lambda v: (_x(2, 3).cross_entropy(_ints([0, v])), _here()), 3, 0),
   ("cross_entropy", lambda v: (_x(2, 3, 2).cross_entropy(_ints([[0, v], [1, 2]]), weight=_x(3), label_smoothing=0.1), _here()), 3, 0),
@@ -226,8 +234,8 @@ def test_plain_assigns_after_a_failed_step_stay_pending_and_raise_again():
 def _force_in_place(monkeypatch):
   """Every ASSIGN writes in place (the scheduler's reference count test rarely allows it in a test's frame)."""
   orig = S.order_assigns
-  def force(sched):
-    orig(sched)
+  def force(sched, *args):
+    orig(sched, *args)
     for it in sched.items: it.in_place = it.out.op is Ops.ASSIGN
   monkeypatch.setattr(S, "order_assigns", force)
 

@@ -199,7 +199,7 @@ class NumpyProgram:
 
 
 _HELPERS = ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contract_cat", "idiv", "cat_loads", "sum_loads", "store", "store_view",
-            "check")
+            "tanh", "expm1", "log1p", "erf", "check")
 
 
 def compile_numpy(k: Kernel) -> NumpyProgram:
