@@ -290,7 +290,7 @@ class NNMixin(TensorBase):
     """idx.embedding(weight): rows of weight (vocab, dim) picked by the integer tensor self."""
     if self.dtype.is_float: raise TypeError(f"embedding: indices must be an integer tensor, got {self.dtype}")
     if weight.ndim != 2: raise ValueError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
-    return weight[self]
+    return weight._advanced_index([(0, self)], op="embedding", negative=False)   # torch: negative indices are out of range
 
   # ---- losses
   def cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
@@ -308,36 +308,23 @@ class NNMixin(TensorBase):
       target = target * (1 - label_smoothing) + label_smoothing / n
       w = weight.reshape((n,) + (1,) * (self.ndim - cdim - 1)) if weight is not None else 1
       return _reduction(-(logp * target * w).sum(cdim), reduction, "cross_entropy")
-    nll = logp.nll_loss(target, weight, ignore_index, reduction="none")
-    if label_smoothing == 0: return _finish_nll(nll, target, weight, ignore_index, reduction)
+    valid, safe = _class_target(self, target, ignore_index, "cross_entropy")
+    nll = _picked_nll(logp, valid, safe, weight, cdim)
+    if label_smoothing == 0: return _finish_nll(nll, valid, safe, weight, reduction)
     n = self.shape[cdim]
     w = weight.reshape((n,) + (1,) * (self.ndim - cdim - 1)) if weight is not None else None
     smooth = -(logp * w).sum(cdim) if w is not None else -logp.sum(cdim)
-    valid = target.ne(ignore_index)
     smooth = valid.where(smooth, 0)
     if reduction == "mean":
-      denom = (valid.where(weight[valid.where(target, 0)], 0).sum() if weight is not None else valid.sum())
-      return (1 - label_smoothing) * _finish_nll(nll, target, weight, ignore_index, "mean") + label_smoothing / n * smooth.sum() / denom
-    return (1 - label_smoothing) * _finish_nll(nll, target, weight, ignore_index, reduction) + \
+      denom = (valid.where(weight[safe], 0).sum() if weight is not None else valid.sum())
+      return (1 - label_smoothing) * _finish_nll(nll, valid, safe, weight, "mean") + label_smoothing / n * smooth.sum() / denom
+    return (1 - label_smoothing) * _finish_nll(nll, valid, safe, weight, reduction) + \
       _reduction(label_smoothing / n * smooth, reduction, "cross_entropy")
 
   def nll_loss(self, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """F.nll_loss on log-probabilities (N, C, ...) or (C,) with integer class targets, weight, ignore_index, reduction."""
-    Tensor = self._Tensor
-    if not isinstance(target, Tensor) or target.dtype.is_float: raise TypeError("nll_loss: target must be an integer Tensor of class indices")
-    cdim = 1 if self.ndim > 1 else 0
-    expect = self.shape[:cdim] + self.shape[cdim + 1:]
-    if target.shape != expect: raise ValueError(f"nll_loss: target shape {target.shape} does not match input {self.shape} (expected {expect})")
-    n = self.shape[cdim]
-    valid = target.ne(ignore_index)
-    safe = valid.where(target, 0)
-    hit = _class_hit(safe, n, cdim, self.ndim)
-    picked = hit.where(self, 0).sum(cdim)
-    w = weight[safe] if weight is not None else None
-    loss = -picked * w if w is not None else -picked
-    loss = valid.where(loss, 0)
-    if reduction == "none": return loss
-    return _finish_nll(loss, target, weight, ignore_index, reduction)
+    valid, safe = _class_target(self, target, ignore_index, "nll_loss")
+    return _finish_nll(_picked_nll(self, valid, safe, weight, 1 if self.ndim > 1 else 0), valid, safe, weight, reduction)
 
   def binary_cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean") -> Tensor:
     """F.binary_cross_entropy on probabilities; each log is clamped at -100, as torch."""
@@ -415,10 +402,27 @@ def _class_hit(target: Tensor, n: int, cdim: int, ndim: int) -> Tensor:
   return t.eq(ar)
 
 
-def _finish_nll(loss: Tensor, target: Tensor, weight, ignore_index: int, reduction: str) -> Tensor:
+def _class_target(x: Tensor, target: Tensor, ignore_index: int, op: str) -> tuple[Tensor, Tensor]:
+  """(valid, safe) for class-index targets of input x (N, C, ...) or (C,): valid is target != ignore_index, safe the
+  target with ignored entries set to 0, bounds-checked to [0, C) in the kernel (ignored targets are never out of range)."""
+  if not isinstance(target, x._Tensor) or target.dtype.is_float: raise TypeError(f"{op}: target must be an integer Tensor of class indices")
+  cdim = 1 if x.ndim > 1 else 0
+  expect = x.shape[:cdim] + x.shape[cdim + 1:]
+  if target.shape != expect: raise ValueError(f"{op}: target shape {target.shape} does not match input {x.shape} (expected {expect})")
+  valid = target.ne(ignore_index)
+  return valid, valid.where(target, 0)._bounds(0, x.shape[cdim], op, "target", cdim)
+
+
+def _picked_nll(logp: Tensor, valid: Tensor, safe: Tensor, weight, cdim: int) -> Tensor:
+  """-logp at each target's class (times its weight), 0 where the target is ignored: the loss before reduction."""
+  picked = _class_hit(safe, logp.shape[cdim], cdim, logp.ndim).where(logp, 0).sum(cdim)
+  loss = -picked * weight[safe] if weight is not None else -picked
+  return valid.where(loss, 0)
+
+
+def _finish_nll(loss: Tensor, valid: Tensor, safe: Tensor, weight, reduction: str) -> Tensor:
   if reduction == "none": return loss
   if reduction == "sum": return loss.sum()
   if reduction != "mean": raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-  valid = target.ne(ignore_index)
-  denom = valid.where(weight[valid.where(target, 0)], 0).sum() if weight is not None else valid.sum()
+  denom = valid.where(weight[safe], 0).sum() if weight is not None else valid.sum()
   return loss.sum() / denom

@@ -1,5 +1,6 @@
 """The lazy graph: one node type over a small primitive op set."""
 from __future__ import annotations
+from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Any
 from lazygrad.dtype import DType
@@ -27,13 +28,29 @@ class Ops(Enum):
   CONTIGUOUS = auto(); ASSIGN = auto()
   # kernel IR only (never in the lazy graph): read a buffer through a view / the validity mask of a view
   LOAD = auto(); VALID = auto()
+  # bounds: CHECK(idx) passes an index through unchanged and records, per schedule, a value outside
+  # arg = (lo, hi) (an IndexError at the end of realize); node.origin is its CheckSite
+  CHECK = auto()
 
 
 UNARY = {Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.CAST, Ops.BITCAST,
          Ops.TANH, Ops.EXPM1, Ops.LOG1P, Ops.ERF, Ops.COS}
 BINARY = {Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR, Ops.FDIV}
-ELEMENTWISE = UNARY | BINARY | {Ops.WHERE}
+ELEMENTWISE = UNARY | BINARY | {Ops.WHERE, Ops.CHECK}
 MOVEMENT = {Ops.RESHAPE, Ops.PERMUTE, Ops.EXPAND, Ops.PAD, Ops.SHRINK, Ops.FLIP}
+
+
+@dataclass(frozen=True)
+class CheckSite:
+  """Where a bounds check (Ops.CHECK) was built, for its IndexError: the op (`gather`), what the value is (`index`,
+  `target`), the dim and its size, and the user's source line (`train.py:12`). seq orders sites by creation, so the
+  error names the first check the program reached; it is left out of equality (two sites at one line are alike)."""
+  op: str
+  what: str
+  dim: int | None
+  size: int
+  where: str
+  seq: int = field(default=0, compare=False)
 
 
 class Node:

@@ -153,7 +153,7 @@ def cheap(n: Node, roots: dict, budget: int = 4) -> bool:
   ops = 0
   for x in fused_region(n, roots):
     if x.op in (Ops.REDUCE, Ops.RAND): return False
-    if x.op in ELEMENTWISE:
+    if x.op in ELEMENTWISE and x.op is not Ops.CHECK:   # a bounds check is free: it must not change what fuses
       ops += 1
       if ops > budget: return False
   return True

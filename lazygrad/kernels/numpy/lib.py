@@ -371,3 +371,15 @@ def store_view(out: np.ndarray, value: np.ndarray, st: ShapeTracker) -> None:
   v = st.views[0]
   dst = as_strided(out[v.offset:], v.shape, tuple(x * out.itemsize for x in v.strides))
   dst[...] = np.broadcast_to(value, v.shape)
+
+
+def check(x: np.ndarray, lo: int, hi: int, err: np.ndarray, site: int) -> np.ndarray:
+  """Ops.CHECK: x unchanged; a value outside [lo, hi) is recorded in the error buffer (runtime/errors.py): slot 0,
+  and site's flags, largest value >= hi and smallest value < lo. Two reductions over x (broadcast dims are size 1)."""
+  if x.size == 0: return x
+  mn, mx = int(x.min()), int(x.max())
+  if lo <= mn and mx < hi: return x
+  err[0], s = 1, 1 + 3 * site
+  if mx >= hi: err[s], err[s + 1] = err[s] | 1, max(int(err[s + 1]), mx)
+  if mn < lo: err[s], err[s + 2] = err[s] | 2, min(int(err[s + 2]), mn)
+  return x

@@ -200,6 +200,7 @@ class TritonRenderer:
     self.is_reduce = bool(k.reduce_axes)
     self.index64 = needs_int64(k)
     self.nx = 0
+    self.zero = "zero"   # a zero tensor of the tile's shape (the matmul template switches it per tile)
 
   def tmp(self) -> str:
     """A fresh temporary name (t1, t2, ...)."""
@@ -214,8 +215,7 @@ class TritonRenderer:
     """The kernel's Triton source: imports and one function named after the kernel, taking out_ptr, the input
     pointers, the runtime vars and the block constexprs."""
     k = self.k
-    nin = len(k.buf_dtypes) - 1
-    args = ["out_ptr"] + [f"in{i}_ptr" for i in range(1, nin + 1)] + list(k.var_names)
+    args = kernel_args(k)
     self.indent = 1
     if self.is_reduce: self._render_reduce()
     else: self._render_elementwise()
@@ -226,6 +226,27 @@ class TritonRenderer:
   def header(self) -> str:
     """The source's imports (libdevice only when an accurate primitive calls it)."""
     return "import triton\nimport triton.language as tl\n" + ("from triton.language.extra import libdevice\n" if self.libdevice else "") + "\n\n"
+
+  def guarded(self, mask: str) -> str:
+    """A store's mask; in a guarded kernel also "no bounds check failed" (slot 0 of the error buffer, read per lane
+    through the tile's zero: the interpreter rejects a scalar in a store's mask)."""
+    return f"{mask} & (tl.load(err_ptr + {self.zero}) == 0)" if self.k.guard else mask
+
+  def check(self, e: Expr, val: str) -> str:
+    """Ops.CHECK: val unchanged; where it is outside [lo, hi) (inside the tile), record it in the error buffer
+    (runtime/errors.py): masked relaxed atomics, so nothing is written while every index is in range."""
+    lo, hi, site = e.arg
+    v, big, small, p = self.tmp(), self.tmp(), self.tmp(), self.tmp()
+    self.emit(f"{v} = ({val}).to(tl.int64)")
+    self.emit(f"{big} = ({v} >= {hi}) & {self.inrange}")
+    self.emit(f"{small} = ({v} < {lo}) & {self.inrange}")
+    self.emit(f"{p} = err_ptr + ({big} | {small}).to(tl.int64) * 0   # the tile's shape")
+    self.emit(f"tl.atomic_or({p}, 1, mask={big} | {small}, sem='relaxed')")
+    self.emit(f"{p} = {p} + 1 + 3 * (ebase + {site})")
+    self.emit(f"tl.atomic_or({p}, {big}.to(tl.int64) + 2 * {small}.to(tl.int64), mask={big} | {small}, sem='relaxed')")
+    self.emit(f"tl.atomic_max({p} + 1, {v}, mask={big}, sem='relaxed')")
+    self.emit(f"tl.atomic_min({p} + 2, {v}, mask={small}, sem='relaxed')")
+    return val
 
   # ---- index setup
   def _unravel(self, flat: str, dims, prefix: str = "i") -> dict[int, str]:
@@ -251,7 +272,7 @@ class TritonRenderer:
     self.idx = self._unravel("gidx", list(range(len(k.shape))))
     self.inrange = "omask"
     val = self.expr(k.body)
-    self.emit(f"tl.store(out_ptr + gidx, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
+    self.emit(f"tl.store(out_ptr + gidx, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask={self.guarded('omask')})")
 
   def _render_reduce(self):
     """A row kernel (every REDUCE reduces the same axes). Persistent (reduced extent <=
@@ -291,7 +312,7 @@ class TritonRenderer:
       if k.out_st is None: addr = "oidx + zero"
       else:   # a permuted per-row epilogue: each row's value lands through the output view
         addr = "zero + " + view_index(k.out_st.views[0], [self.row_idx.get(d, "0") for d in range(len(k.shape))])[0]
-      self.emit(f"tl.store(out_ptr + {addr}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
+      self.emit(f"tl.store(out_ptr + {addr}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask={self.guarded('omask')})")
       return
     if not persistent: self._loop_over_reduced(axes, i64)
     val = self.expr(k.body)   # persistent: the tiles the reduces read are reused (self.names)
@@ -299,7 +320,7 @@ class TritonRenderer:
     for d in reversed(range(len(k.shape))): strides[d], acc = acc, acc * k.shape[d]
     # "ridx * 0" keeps the pointer [BLOCK_O, BLOCK_R] like the mask even when every reduced dim has size 1
     flat = " + ".join(["zero", "ridx * 0"] + [f"{self.idx[d]} * {strides[d]}" for d in range(len(k.shape)) if d in self.idx])
-    self.emit(f"tl.store(out_ptr + {flat}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask & rmask)")
+    self.emit(f"tl.store(out_ptr + {flat}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask={self.guarded('omask & rmask')})")
     if not persistent: self.indent -= 1
 
   def _reduced_index(self, axes, ridx: str, i64: str):
@@ -500,6 +521,7 @@ class TritonRenderer:
       if e.dtype.name in ("float16", "bfloat16") and e.op is Ops.MOD: return f"{code}.to({dt})"
       return code if e.dtype.is_float or e.dtype.is_bool or e.op in (Ops.CMPLT, Ops.CMPEQ) else f"{code}.to({dt})"
     if e.op is Ops.WHERE: return f"tl.where({s[0]}, {s[1]}, {s[2]})"
+    if e.op is Ops.CHECK: return self.check(e, s[0])
     raise NotImplementedError(f"triton renderer: {e.op}")
 
   def _accurate(self, e: Expr, x: str) -> str:
@@ -609,9 +631,16 @@ def reduce_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
   return (LaunchConfig({"BLOCK_O": bo, "BLOCK_R": br}, (max(1, -(-n_out // bo)),), num_warps=_warps(br if bo == 1 else bo * br)),)
 
 
+def kernel_args(k: Kernel) -> list[str]:
+  """The kernel function's arguments before the constexprs: out_ptr, the input pointers, err_ptr (the error buffer,
+  when the kernel checks bounds or is guarded), the runtime vars."""
+  return ["out_ptr"] + [f"in{i}_ptr" for i in range(1, len(k.buf_dtypes))] + (["err_ptr"] if k.uses_errors else []) + list(k.var_names)
+
+
 def signature(k: Kernel) -> dict:
-  """Triton signature for ASTSource compilation (pointers, runtime vars as i64)."""
+  """Triton signature for ASTSource compilation (pointers, runtime vars as i64), in kernel_args order."""
   sig = {"out_ptr": PTR_DTYPE[k.buf_dtypes[0].name]}
   for i, dt in enumerate(k.buf_dtypes[1:], 1): sig[f"in{i}_ptr"] = PTR_DTYPE[dt.name]
+  if k.uses_errors: sig["err_ptr"] = "*i64"
   for v in k.var_names: sig[v] = "i64"
   return sig
