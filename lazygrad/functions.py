@@ -1,0 +1,218 @@
+"""torch's module-level API on lazygrad (re-exported by lazygrad/__init__.py), so `import lazygrad as torch`-style
+code runs: `lazygrad.tensor(...)`, the factories (zeros, arange, rand, ...), cat/stack/where, grad-mode managers,
+dtype names (lazygrad.float32, lazygrad.long, ...) and the functional forms of Tensor methods (lazygrad.exp(x),
+lazygrad.matmul(a, b), ...), each forwarding to the Tensor method of the same name."""
+from __future__ import annotations
+import functools
+import numpy as np
+from lazygrad.dtype import DType, dtypes
+from lazygrad.tensor import Tensor
+from lazygrad.tensor_base import TensorBase, _GradMode, no_grad
+
+# ---- dtype names, with torch's aliases
+bool = dtypes.bool  # noqa: A001 (torch.bool)
+uint8, int8, int16, int32, int64 = dtypes.uint8, dtypes.int8, dtypes.int16, dtypes.int32, dtypes.int64
+float16, bfloat16, float32, float64 = dtypes.float16, dtypes.bfloat16, dtypes.float32, dtypes.float64
+half, float, double, short, int, long = float16, float32, float64, int16, int32, int64  # noqa: A001
+dtype = DType
+_DTYPE_NAMES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64", "half", "float",
+                "double", "short", "int", "long", "dtype"]
+
+
+# ---- construction
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002 (torch's argument names)
+  """torch.tensor: a new tensor holding a copy of data (number, nested list, numpy array, torch tensor or Tensor)."""
+  if isinstance(data, np.ndarray): data = data.copy()
+  return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:  # noqa: A002
+  """torch.as_tensor: data itself when it already is a Tensor of that dtype and device, else Tensor(data) (numpy shared on cpu)."""
+  if isinstance(data, Tensor):
+    out = data.to(device) if device is not None else data
+    return out.cast(dtype) if dtype is not None else out
+  return Tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+  """torch.from_numpy: shares the array's memory on the cpu device (later writes show through), copies elsewhere."""
+  if not isinstance(a, np.ndarray): raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(a).__name__}")
+  return Tensor.from_numpy(a)
+
+
+def _like(name: str):
+  def make(input: Tensor, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:  # noqa: A002
+    kw.update({"dtype": dtype or input.dtype, "device": device or input.device})
+    t = getattr(Tensor, name)(input.shape, **kw)
+    return t.contiguous().requires_grad_() if requires_grad else t
+  make.__name__ = f"{name}_like"
+  make.__doc__ = f"torch.{name}_like: {name} of input's shape, dtype and device (unless given)."
+  return make
+
+
+zeros, ones, empty, full, rand, randn = Tensor.zeros, Tensor.ones, Tensor.empty, Tensor.full, Tensor.rand, Tensor.randn
+arange, eye, randint, randperm, manual_seed = Tensor.arange, Tensor.eye, Tensor.randint, Tensor.randperm, Tensor.manual_seed
+zeros_like, ones_like, empty_like, rand_like, randn_like = _like("zeros"), _like("ones"), _like("empty"), _like("rand"), _like("randn")
+
+
+def full_like(input: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+  """torch.full_like: fill_value in input's shape, dtype and device (unless given)."""
+  t = Tensor.full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
+  return t.contiguous().requires_grad_() if requires_grad else t
+
+
+def randint_like(input: Tensor, low, high=None, dtype=None, device=None) -> Tensor:  # noqa: A002
+  """torch.randint_like: ints in [low, high) (or [0, low)) of input's shape."""
+  return Tensor.randint(low, high, input.shape, dtype=dtype or input.dtype, device=device or input.device)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+  """torch.linspace: steps values from start to end inclusive (float32 by default), computed on the host as torch's
+  (start + i*step for the first half, end - (steps-1-i)*step for the second)."""
+  if steps < 0: raise ValueError(f"linspace: steps must be non-negative, got {steps}")
+  i = np.arange(steps, dtype=np.float64)
+  step = (end - start) / (steps - 1) if steps > 1 else 0.0
+  vals = np.where(i < steps // 2, start + i * step, end - (steps - 1 - i) * step) if steps > 1 else np.full(steps, start, np.float64)
+  dt = dtypes.from_any(dtype) if dtype is not None else dtypes.default_float
+  return Tensor(vals.astype(dt.np), dtype=dt, device=device, requires_grad=requires_grad)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+  """torch.logspace: base ** linspace(start, end, steps)."""
+  vals = np.power(base, linspace(start, end, steps, dtype=dtypes.float64, device="cpu").numpy())
+  dt = dtypes.from_any(dtype) if dtype is not None else dtypes.default_float
+  return Tensor(vals.astype(dt.np), dtype=dt, device=device, requires_grad=requires_grad)
+
+
+# ---- joining, selecting
+cat = concat = concatenate = Tensor.cat
+stack = Tensor.stack
+
+
+def hstack(tensors) -> Tensor:
+  """torch.hstack: cat along dim 1 (dim 0 for 1-D tensors)."""
+  tensors = [t if t.ndim else t.reshape(1) for t in tensors]
+  return Tensor.cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors) -> Tensor:
+  """torch.vstack: cat along dim 0 after making 1-D tensors rows."""
+  return Tensor.cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
+
+
+def where(condition: Tensor, input=None, other=None) -> Tensor:  # noqa: A002
+  """torch.where(condition, input, other): input where condition, else other (scalars broadcast). The one-argument form
+  (nonzero) is not supported: its shape depends on the values."""
+  if input is None or other is None: raise ValueError("where: the one-argument form where(condition) is not supported; give input and other")
+  if not isinstance(condition, TensorBase): raise TypeError(f"where: condition must be a bool Tensor, got {type(condition).__name__}")
+  return condition.where(input, other)
+
+
+def is_tensor(obj) -> bool:
+  """torch.is_tensor: True for a lazygrad Tensor."""
+  return isinstance(obj, Tensor)
+
+
+def is_floating_point(input: Tensor) -> bool:  # noqa: A002
+  """torch.is_floating_point."""
+  return input.dtype.is_float
+
+
+def numel(input: Tensor) -> int:  # noqa: A002
+  """torch.numel."""
+  return input.numel()
+
+
+# ---- grad mode
+class enable_grad:
+  """torch.enable_grad: context manager and decorator that turns gradient tracking back on (inside no_grad)."""
+  def __new__(cls, fn=None):
+    if fn is None: return super().__new__(cls)
+    return cls()(fn)
+  def __enter__(self):
+    self.prev, _GradMode.enabled = _GradMode.enabled, True
+  def __exit__(self, *exc):
+    _GradMode.enabled = self.prev
+  def __call__(self, fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+      with type(self)(): return fn(*args, **kwargs)
+    return wrapper
+
+
+class set_grad_enabled(enable_grad):
+  """torch.set_grad_enabled(mode): sets grad mode at once (as a function call) and restores it when used as a context manager."""
+  def __new__(cls, mode: bool = True): return object.__new__(cls)
+  def __init__(self, mode: bool = True):
+    self.prev, self.mode = _GradMode.enabled, mode
+    _GradMode.enabled = mode
+  def __enter__(self): pass
+  def __call__(self, fn):
+    mode = self.mode
+    _GradMode.enabled = self.prev
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+      with set_grad_enabled(mode): return fn(*args, **kwargs)
+    return wrapper
+
+
+class inference_mode(no_grad):
+  """torch.inference_mode: here the same as no_grad (mode=False leaves grad mode alone)."""
+  def __new__(cls, mode=True):
+    if callable(mode): return no_grad(mode)
+    return object.__new__(cls)
+  def __init__(self, mode=True): self.mode = mode
+  def __enter__(self):
+    self.prev = _GradMode.enabled
+    if self.mode: _GradMode.enabled = False
+
+
+def is_grad_enabled() -> bool:
+  """torch.is_grad_enabled: whether ops record gradients in this thread."""
+  return _GradMode.enabled
+
+
+# ---- the functional forms of Tensor methods: lazygrad.exp(x) is x.exp()
+FORWARDED = (
+  "abs", "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
+  "reciprocal", "square", "sign", "floor", "ceil", "round", "trunc", "frac", "erf", "neg", "negative", "clamp", "clip", "lerp",
+  "isnan", "isinf", "isfinite", "nan_to_num", "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "remainder",
+  "fmod", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "logical_xor",
+  "sum", "mean", "prod", "var", "std", "var_mean", "std_mean", "amax", "amin", "argmax", "argmin", "all", "any", "logsumexp", "cumsum",
+  "cumprod", "softmax", "log_softmax", "sort", "argsort", "topk", "matmul", "mm", "bmm", "dot", "outer", "reshape", "permute",
+  "transpose", "swapaxes", "movedim", "flatten", "unflatten", "unsqueeze", "squeeze", "flip", "narrow", "split", "chunk", "unbind",
+  "gather", "scatter_add", "masked_fill", "tril", "triu", "broadcast_to", "tile", "t", "conv2d", "conv1d", "detach", "dropout",
+  "layer_norm", "batch_norm", "embedding", "trace", "diag", "diagonal", "roll", "cross_entropy", "nonzero", "cummax",
+  "cummin", "acos", "asin", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "atan2", "logaddexp", "logcumsumexp", "rms_norm",
+)
+
+
+def _forward(name: str):
+  def fn(input, *args, **kwargs):  # noqa: A002
+    if not isinstance(input, TensorBase): raise TypeError(f"{name}: expected a Tensor as the first argument, got {type(input).__name__}")
+    return getattr(input, name)(*args, **kwargs)
+  fn.__name__ = fn.__qualname__ = name
+  fn.__doc__ = f"torch.{name}(input, ...): input.{name}(...)."
+  return fn
+
+
+def max(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+  """torch.max: the overall max, (values, indices) along dim, or the elementwise maximum with another Tensor."""
+  if isinstance(dim, TensorBase): return input.maximum(dim)
+  return input.max(dim, keepdim) if dim is not None else input.max()
+
+
+def min(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+  """torch.min: the overall min, (values, indices) along dim, or the elementwise minimum with another Tensor."""
+  if isinstance(dim, TensorBase): return input.minimum(dim)
+  return input.min(dim, keepdim) if dim is not None else input.min()
+
+
+_FORWARDED_NAMES = [n for n in FORWARDED if hasattr(Tensor, n)]
+globals().update({n: _forward(n) for n in _FORWARDED_NAMES})
+
+__all__ = _DTYPE_NAMES + ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand", "randn", "arange", "eye", "randint",
+                          "randperm", "manual_seed", "zeros_like", "ones_like", "empty_like", "rand_like", "randn_like", "full_like",
+                          "randint_like", "linspace", "logspace", "cat", "concat", "concatenate", "stack", "hstack", "vstack", "where",
+                          "is_tensor", "is_floating_point", "numel", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
+                          "max", "min"] + _FORWARDED_NAMES
