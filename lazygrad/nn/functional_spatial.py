@@ -397,7 +397,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
   p, s = ntuple(padding, 2, "padding", "unfold"), ntuple(stride, 2, "stride", "unfold")
   x = input.pad((p[1], p[1], p[0], p[0]))._pool(k, s, d)      # (N, C, oh, ow, kh, kw)
   x = x.permute(tuple(range(x.ndim - 4)) + (x.ndim - 2, x.ndim - 1, x.ndim - 4, x.ndim - 3))
-  return x.flatten(-4, -3).flatten(-2) if x.ndim == 6 else x.flatten(0, 2).flatten(-2)
+  return x.flatten(1, 3).flatten(2) if x.ndim == 6 else x.flatten(0, 2).flatten(1)
 
 
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
