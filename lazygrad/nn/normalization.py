@@ -9,19 +9,20 @@ from lazygrad.nn import functional as F
 
 
 class GroupNorm(Module):
-  """torch.nn.GroupNorm: (N, C, *) normalised per group of C/num_groups channels; weight (C,) = 1 and bias (C,) = 0 when affine."""
-  def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device=None, dtype=None):
+  """torch.nn.GroupNorm: (N, C, *) normalised per group of C/num_groups channels; weight (C,) = 1 and bias (C,) = 0 when affine
+  (and bias=True)."""
+  def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device=None, dtype=None, *, bias: bool = True):
     super().__init__()
     if num_channels % num_groups: raise ValueError(f"GroupNorm: num_channels {num_channels} must be divisible by num_groups {num_groups}")
     self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
     self.register_parameter("weight", const_param(num_channels, value=1.0, dtype=dtype, device=device) if affine else None)
-    self.register_parameter("bias", const_param(num_channels, value=0.0, dtype=dtype, device=device) if affine else None)
+    self.register_parameter("bias", const_param(num_channels, value=0.0, dtype=dtype, device=device) if affine and bias else None)
   def forward(self, x: Tensor) -> Tensor:
     """Normalise x (N, C, *)."""
     return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
   def extra_repr(self):
     """As torch's."""
-    return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+    return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
 
 
 class _InstanceNorm(Module):
@@ -29,11 +30,11 @@ class _InstanceNorm(Module):
   track_running_stats=False by default, as torch; with running stats, eval mode uses them."""
   _spatial = 1
   def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False, track_running_stats: bool = False,
-               device=None, dtype=None):
+               device=None, dtype=None, *, bias: bool = True):
     super().__init__()
     self.num_features, self.eps, self.momentum, self.affine, self.track_running_stats = num_features, eps, momentum, affine, track_running_stats
     self.register_parameter("weight", const_param(num_features, value=1.0, dtype=dtype, device=device) if affine else None)
-    self.register_parameter("bias", const_param(num_features, value=0.0, dtype=dtype, device=device) if affine else None)
+    self.register_parameter("bias", const_param(num_features, value=0.0, dtype=dtype, device=device) if affine and bias else None)
     if track_running_stats:
       self.register_buffer("running_mean", Tensor.zeros(num_features, dtype=dtype, device=device).contiguous())
       self.register_buffer("running_var", Tensor.ones(num_features, dtype=dtype, device=device).contiguous())
@@ -54,7 +55,8 @@ class _InstanceNorm(Module):
     return out.squeeze(0) if unbatched else out
   def extra_repr(self):
     """As torch's."""
-    return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, track_running_stats={self.track_running_stats}"
+    return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}")
 
 
 class InstanceNorm1d(_InstanceNorm):

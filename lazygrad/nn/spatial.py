@@ -147,7 +147,7 @@ class _PadNd(Module):
     return F.pad(x, self.padding, self._mode, self.value if self._mode == "constant" else None)
   def extra_repr(self):
     """As torch's."""
-    return f"{self.padding}, value={self.value}" if self._mode == "constant" else f"{self.padding}"
+    return f"padding={self.padding}, value={self.value}" if self._mode == "constant" else f"{self.padding}"
 
 
 def _pad_class(name: str, n: int, mode: str, zero: bool):

@@ -1,0 +1,108 @@
+"""The nn modules added for torch parity (conv, activation, spatial, normalization) against torch's: the same weights
+(loaded from torch's state_dict), the same outputs and input gradients; parameter names, shapes and reprs as torch's."""
+import numpy as np
+import pytest
+import torch
+import lazygrad.nn as ln
+from lazygrad import Tensor
+from helpers import compare, make_inputs
+
+CASES = [
+  ("Conv1d", (4, 6, 3), {"stride": 2, "padding": 1, "groups": 2}, (2, 4, 9)),
+  ("Conv1d", (2, 3, 3), {"padding": 2, "padding_mode": "reflect"}, (2, 2, 6)),
+  ("Conv1d", (2, 3, 4), {"padding": "same", "padding_mode": "circular", "bias": False}, (1, 2, 7)),
+  ("Conv3d", (2, 3, 2), {"padding": 1, "padding_mode": "replicate"}, (1, 2, 3, 3, 3)),
+  ("ConvTranspose1d", (4, 2, 3), {"stride": 2, "output_padding": 1}, (2, 4, 5)),
+  ("ConvTranspose2d", (4, 6, 3), {"stride": 2, "padding": 1, "groups": 2}, (1, 4, 3, 4)),
+  ("ConvTranspose3d", (2, 2, 2), {"stride": 2}, (1, 2, 2, 2, 3)),
+  ("ELU", (0.5,), {}, (3, 4)), ("CELU", (), {"alpha": 2.0}, (3, 4)), ("SELU", (), {}, (3, 4)), ("ReLU6", (), {}, (3, 4)),
+  ("Hardtanh", (-0.5, 0.5), {}, (3, 4)), ("Hardswish", (), {}, (3, 4)), ("Hardsigmoid", (), {}, (3, 4)), ("Mish", (), {}, (3, 4)),
+  ("Softplus", (), {"beta": 2.0}, (3, 4)), ("Softsign", (), {}, (3, 4)), ("Tanhshrink", (), {}, (3, 4)), ("LogSigmoid", (), {}, (3, 4)),
+  ("Hardshrink", (0.3,), {}, (3, 4)), ("Softshrink", (), {}, (3, 4)), ("Threshold", (0.1, 2.0), {}, (3, 4)),
+  ("LogSoftmax", (1,), {}, (3, 4)), ("Softmin", (), {"dim": 0}, (3, 4)), ("GLU", (), {}, (3, 4)), ("Softmax2d", (), {}, (2, 3, 2, 2)),
+  ("PReLU", (3,), {}, (2, 3, 4)), ("PReLU", (), {"init": 0.1}, (2, 3)),
+  ("MaxPool1d", (3,), {"stride": 2, "ceil_mode": True}, (2, 3, 8)), ("MaxPool3d", (2,), {}, (1, 2, 4, 4, 4)),
+  ("AvgPool1d", (3,), {"stride": 2, "padding": 1}, (2, 3, 8)), ("AvgPool3d", (2,), {"ceil_mode": True}, (1, 1, 3, 4, 5)),
+  ("AdaptiveAvgPool1d", (3,), {}, (2, 3, 8)), ("AdaptiveAvgPool3d", ((2, 1, 3),), {}, (1, 2, 4, 3, 5)),
+  ("AdaptiveMaxPool1d", (3,), {}, (2, 3, 8)), ("AdaptiveMaxPool2d", ((2, 3),), {}, (1, 2, 5, 7)),
+  ("LPPool2d", (2, 2), {}, (1, 2, 4, 4)), ("Upsample", (), {"scale_factor": 2, "mode": "bilinear"}, (1, 2, 3, 3)),
+  ("Upsample", (), {"size": (4, 5)}, (1, 2, 3, 3)), ("UpsamplingNearest2d", (), {"scale_factor": 2}, (1, 1, 2, 3)),
+  ("UpsamplingBilinear2d", (), {"size": 5}, (1, 1, 2, 3)),
+  ("ZeroPad2d", ((1, 2, 0, 1),), {}, (1, 2, 3, 3)), ("ConstantPad1d", (2, 3.5), {}, (2, 3)), ("ReflectionPad2d", (2,), {}, (1, 1, 3, 4)),
+  ("ReplicationPad1d", ((1, 3),), {}, (2, 2, 3)), ("CircularPad2d", (1,), {}, (1, 2, 3, 3)), ("ReflectionPad3d", (1,), {}, (1, 1, 2, 3, 3)),
+  ("Unflatten", (1, (2, 3)), {}, (2, 6, 2)), ("Unfold", (2,), {"padding": 1}, (1, 2, 3, 3)), ("Fold", ((3, 4), 2), {}, (1, 8, 6)),
+  ("PixelShuffle", (2,), {}, (1, 8, 2, 2)), ("PixelUnshuffle", (2,), {}, (1, 2, 4, 4)), ("ChannelShuffle", (2,), {}, (1, 4, 2, 2)),
+  ("GroupNorm", (2, 4), {}, (2, 4, 3)), ("GroupNorm", (1, 4), {"affine": False}, (2, 4, 2, 2)),
+  ("InstanceNorm1d", (3,), {"affine": True}, (2, 3, 5)), ("InstanceNorm2d", (3,), {}, (2, 3, 3, 3)), ("InstanceNorm2d", (3,), {}, (3, 3, 3)),
+  ("InstanceNorm3d", (2,), {}, (1, 2, 2, 3, 2)), ("LocalResponseNorm", (3,), {}, (2, 5, 2, 2)), ("BatchNorm3d", (2,), {}, (3, 2, 2, 2, 2)),
+  ("Dropout2d", (), {}, (2, 3, 2, 2)), ("AlphaDropout", (0.3,), {}, (3, 4)),
+]
+
+
+def _run(nn, T, name, args, kwargs, x, state=None, train=True):
+  m = getattr(nn, name)(*args, **kwargs)
+  if state is not None: m.load_state_dict(state)
+  if not train or "Dropout" in name: m.eval()
+  xt = T(x, requires_grad=True)
+  out = m(xt)
+  proj = np.random.default_rng(1).standard_normal(tuple(out.shape)).astype(np.float32)
+  (out * T(proj)).sum().backward()
+  return m, out, xt.grad
+
+
+@pytest.mark.parametrize("name,args,kwargs,shape", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_module_matches_torch(name, args, kwargs, shape):
+  x = make_inputs([shape])[0]
+  tm, tout, tgrad = _run(torch.nn, torch.tensor, name, args, kwargs, x)
+  state = {k: v.detach().numpy() for k, v in tm.state_dict().items()}
+  lm, lout, lgrad = _run(ln, Tensor, name, args, kwargs, x, {k: Tensor(v) for k, v in state.items()})
+  assert [(k, tuple(v.shape)) for k, v in lm.named_parameters()] == [(k, tuple(v.shape)) for k, v in tm.named_parameters()]
+  compare(lout.numpy(), tout.detach().numpy(), 1e-4, 1e-5, "forward")
+  compare(lgrad.numpy(), tgrad.numpy(), 1e-4, 1e-4, "input grad")
+  if name != "BatchNorm3d": assert repr(lm) == repr(tm)   # torch's BatchNorm repr has a bias= flag lazygrad's lacks (test_docs.py)
+
+
+def test_conv_transpose_output_size_and_param_grads():
+  x = make_inputs([(1, 2, 4, 4)])[0]
+  tm = torch.nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1)
+  lm = ln.ConvTranspose2d(2, 3, 3, stride=2, padding=1)
+  lm.load_state_dict({k: Tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+  tout, lout = tm(torch.tensor(x), output_size=(8, 8)), lm(Tensor(x), output_size=(8, 8))
+  assert lout.shape == tuple(tout.shape) == (1, 3, 8, 8)
+  tout.square().sum().backward()
+  lout.square().sum().backward()
+  compare(lout.numpy(), tout.detach().numpy(), 1e-4, 1e-5, "forward")
+  compare(lm.weight.grad.numpy(), tm.weight.grad.numpy(), 1e-4, 1e-4, "weight grad")
+  compare(lm.bias.grad.numpy(), tm.bias.grad.numpy(), 1e-4, 1e-4, "bias grad")
+  with pytest.raises(ValueError, match="output_size"): lm(Tensor(x), output_size=(11, 11))
+
+
+def test_instance_norm_tracks_running_stats_like_torch():
+  x = make_inputs([(2, 3, 4)])[0]
+  tm, lm = torch.nn.InstanceNorm1d(3, track_running_stats=True), ln.InstanceNorm1d(3, track_running_stats=True)
+  tm(torch.tensor(x)); lm(Tensor(x))
+  compare(lm.running_mean.numpy(), tm.running_mean.numpy(), 1e-5, 1e-6, "running_mean")
+  compare(lm.running_var.numpy(), tm.running_var.numpy(), 1e-5, 1e-6, "running_var")
+  tm.eval(); lm.eval()
+  compare(lm(Tensor(x)).numpy(), tm(torch.tensor(x)).detach().numpy(), 1e-4, 1e-5, "eval forward")
+
+
+def test_bilinear_layer_and_distances():
+  a, b = make_inputs([(3, 4), (3, 5)])
+  tm, lm = torch.nn.Bilinear(4, 5, 2), ln.Bilinear(4, 5, 2)
+  lm.load_state_dict({k: Tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+  compare(lm(Tensor(a), Tensor(b)).numpy(), tm(torch.tensor(a), torch.tensor(b)).detach().numpy(), 1e-4, 1e-5, "bilinear")
+  assert repr(lm) == repr(tm)
+  c = make_inputs([(3, 4)], seed=2)[0]
+  compare(ln.CosineSimilarity()(Tensor(a), Tensor(c)).numpy(), torch.nn.CosineSimilarity()(torch.tensor(a), torch.tensor(c)).numpy(),
+          1e-5, 1e-6, "cosine")
+  compare(ln.PairwiseDistance(p=1.0)(Tensor(a), Tensor(c)).numpy(), torch.nn.PairwiseDistance(p=1.0)(torch.tensor(a), torch.tensor(c)).numpy(),
+          1e-5, 1e-6, "pairwise")
+
+
+def test_max_pool_module_return_indices():
+  x = make_inputs([(1, 2, 6, 6)])[0]
+  tv, ti = torch.nn.MaxPool1d(2, return_indices=True)(torch.tensor(x).flatten(2))
+  lv, li = ln.MaxPool1d(2, return_indices=True)(Tensor(x).flatten(2))
+  np.testing.assert_array_equal(li.numpy(), ti.numpy())
+  compare(lv.numpy(), tv.numpy(), 0, 0, "values")
