@@ -7,7 +7,8 @@ import functools
 import numpy as np
 from lazygrad.dtype import DType, dtypes
 from lazygrad.tensor import Tensor
-from lazygrad.tensor_base import TensorBase, _GradMode, no_grad
+from lazygrad.tensor_base import TensorBase, _GradMode, no_grad, broadcast_shape
+from lazygrad.nn import functional as F
 
 # ---- dtype names, with torch's aliases
 bool = dtypes.bool  # noqa: A001 (torch.bool)
@@ -208,11 +209,98 @@ def min(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
   return input.min(dim, keepdim) if dim is not None else input.min()
 
 
+# torch's other spellings of the same methods
+ALIASES = {"absolute": "abs", "multiply": "mul", "subtract": "sub", "divide": "div", "true_divide": "div", "negative": "neg",
+           "greater": "gt", "greater_equal": "ge", "less": "lt", "less_equal": "le", "not_equal": "ne", "moveaxis": "movedim",
+           "swapdims": "transpose", "fix": "trunc", "ravel": "flatten", "arccos": "acos", "arcsin": "asin", "arctan": "atan",
+           "arctan2": "atan2", "arccosh": "acosh", "arcsinh": "asinh", "arctanh": "atanh"}
+# torch.<name> that are nn.functional's function with the same positional arguments (torch's loss functions take an int
+# reduction and torch.embedding/batch_norm/instance_norm order their arguments differently, so those are not here)
+FROM_FUNCTIONAL = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "avg_pool1d", "max_pool1d",
+                   "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "adaptive_avg_pool1d", "adaptive_max_pool1d", "celu", "selu",
+                   "rrelu", "threshold", "prelu", "hardshrink", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+                   "cosine_similarity", "pairwise_distance", "pdist", "bilinear", "dropout", "alpha_dropout", "group_norm", "layer_norm")
+
+
+def clamp_min(input: Tensor, min) -> Tensor:  # noqa: A002
+  """torch.clamp_min: clamp(input, min=min)."""
+  return input.clamp(min=min)
+
+
+def clamp_max(input: Tensor, max) -> Tensor:  # noqa: A002
+  """torch.clamp_max: clamp(input, max=max)."""
+  return input.clamp(max=max)
+
+
+def broadcast_shapes(*shapes) -> tuple:
+  """torch.broadcast_shapes: the shape the given shapes broadcast to (a RuntimeError-free ValueError naming them otherwise)."""
+  return broadcast_shape("broadcast_shapes", *[(s,) if isinstance(s, (type(1),)) else tuple(s) for s in shapes])
+
+
+def broadcast_tensors(*tensors) -> tuple:
+  """torch.broadcast_tensors: the tensors expanded to their common shape (views)."""
+  shape = broadcast_shape("broadcast_tensors", *[t.shape for t in tensors])
+  return tuple(t.expand(shape) for t in tensors)
+
+
+def _atleast(n: int, tensors):
+  def one(t: Tensor) -> Tensor:
+    if t.ndim >= n: return t
+    if n == 3 and t.ndim == 2: return t.unsqueeze(-1)
+    return t.reshape((1,) * (n - t.ndim - (1 if n == 3 and t.ndim == 1 else 0)) + t.shape + ((1,) if n == 3 and t.ndim == 1 else ()))
+  if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)): tensors = tuple(tensors[0])
+  out = tuple(one(t) for t in tensors)
+  return out[0] if len(out) == 1 else out
+
+
+def atleast_1d(*tensors):
+  """torch.atleast_1d: 0-d tensors become shape (1,)."""
+  return _atleast(1, tensors)
+
+
+def atleast_2d(*tensors):
+  """torch.atleast_2d: 0-d and 1-d tensors gain leading dims of size 1."""
+  return _atleast(2, tensors)
+
+
+def atleast_3d(*tensors):
+  """torch.atleast_3d: (n,) -> (1, n, 1), (a, b) -> (a, b, 1), as torch."""
+  return _atleast(3, tensors)
+
+
+def meshgrid(*tensors, indexing: str = "ij") -> tuple:
+  """torch.meshgrid of 1-D tensors, indexing 'ij' (the default here; torch warns without it) or 'xy' (views)."""
+  if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)): tensors = tuple(tensors[0])
+  if indexing not in ("ij", "xy"): raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+  ts = list(tensors)
+  if indexing == "xy" and len(ts) >= 2: ts[0], ts[1] = ts[1], ts[0]
+  shape = tuple(t.numel() for t in ts)
+  out = [t.reshape(tuple(-1 if i == j else 1 for j in range(len(ts)))).expand(shape) for i, t in enumerate(ts)]
+  if indexing == "xy" and len(out) >= 2: out[0], out[1] = out[1], out[0]   # 'xy' is 'ij' of (y, x, ...) with the first two swapped back
+  return tuple(out)
+
+
+def column_stack(tensors) -> Tensor:
+  """torch.column_stack: 0-d and 1-d tensors become columns, then cat along dim 1."""
+  return Tensor.cat([t.reshape(-1, 1) if t.ndim < 2 else t for t in tensors], 1)
+
+
+def dstack(tensors) -> Tensor:
+  """torch.dstack: cat along dim 2 after atleast_3d."""
+  return Tensor.cat([atleast_3d(t) for t in tensors], 2)
+
+
+row_stack = vstack
+
 _FORWARDED_NAMES = [n for n in FORWARDED if hasattr(Tensor, n)]
+_ALIAS_NAMES = [a for a, n in ALIASES.items() if hasattr(Tensor, n) and a not in _FORWARDED_NAMES]
 globals().update({n: _forward(n) for n in _FORWARDED_NAMES})
+globals().update({a: _forward(ALIASES[a]) for a in _ALIAS_NAMES})
+globals().update({n: getattr(F, n) for n in FROM_FUNCTIONAL})
 
 __all__ = _DTYPE_NAMES + ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand", "randn", "arange", "eye", "randint",
                           "randperm", "manual_seed", "zeros_like", "ones_like", "empty_like", "rand_like", "randn_like", "full_like",
                           "randint_like", "linspace", "logspace", "cat", "concat", "concatenate", "stack", "hstack", "vstack", "where",
                           "is_tensor", "is_floating_point", "numel", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
-                          "max", "min"] + _FORWARDED_NAMES
+                          "max", "min", "clamp_min", "clamp_max", "broadcast_shapes", "broadcast_tensors", "atleast_1d", "atleast_2d",
+                          "atleast_3d", "meshgrid", "column_stack", "dstack", "row_stack"] + _FORWARDED_NAMES + _ALIAS_NAMES + list(FROM_FUNCTIONAL)

@@ -51,7 +51,8 @@ def _run(nn, T, name, args, kwargs, x, state=None, train=True):
 
 
 @pytest.mark.parametrize("name,args,kwargs,shape", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_module_matches_torch(name, args, kwargs, shape):
+def test_module_matches_torch(name, args, kwargs, shape, device):
+  if device == "interp" and CASES.index((name, args, kwargs, shape)) % 3: pytest.skip("interp runs every third case (slow interpreter)")
   x = make_inputs([shape])[0]
   tm, tout, tgrad = _run(torch.nn, torch.tensor, name, args, kwargs, x)
   state = {k: v.detach().numpy() for k, v in tm.state_dict().items()}

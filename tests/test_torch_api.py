@@ -84,7 +84,8 @@ UNARY = ["abs", "exp", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "floor",
 
 
 @pytest.mark.parametrize("name", [n for n in UNARY if hasattr(Tensor, n)])
-def test_forwarded_unary(name):
+def test_forwarded_unary(name, device):
+  if device == "interp": pytest.skip("the Tensor methods behind these run on interp in their own tests; cpu checks the forwarding")
   low = 0.1 if name in ("sqrt", "log1p") else -2.0
   helper_test_op([(3, 4)], getattr(torch, name), getattr(lazygrad, name), low=low)
 
@@ -98,7 +99,8 @@ def test_forwarded_unary(name):
   lambda m, a, b: m.where(a > b, a, b), lambda m, a, b: m.cumsum(a, 1), lambda m, a, b: m.tril(a), lambda m, a, b: m.lerp(a, b, 0.3),
   lambda m, a, b: m.std(a, 0), lambda m, a, b: m.amax(a, 1), lambda m, a, b: m.pow(a, 2), lambda m, a, b: m.outer(a[0], b[1]),
 ], ids=lambda f: "")
-def test_forwarded_functions(call):
+def test_forwarded_functions(call, device):
+  if device == "interp": pytest.skip("the Tensor methods behind these run on interp in their own tests; cpu checks the forwarding")
   helper_test_op([(3, 4), (3, 4)], lambda a, b: call(torch, a, b), lambda a, b: call(lazygrad, a, b))
 
 
@@ -115,3 +117,23 @@ def test_tensor_to_cuda_cpu_and_casts():
   if not torch.cuda.is_available():
     with pytest.raises(RuntimeError, match="cuda"): x.cuda()
   else: assert x.cuda().device == "cuda"
+
+
+@pytest.mark.parametrize("call", [
+  lambda m, a, b: m.absolute(a), lambda m, a, b: m.multiply(a, b), lambda m, a, b: m.subtract(a, b, alpha=2),
+  lambda m, a, b: m.greater_equal(a, b).float(), lambda m, a, b: m.moveaxis(a, 0, 1), lambda m, a, b: m.clamp_min(a, 0.1),
+  lambda m, a, b: m.clamp_max(a, 0.1), lambda m, a, b: m.broadcast_tensors(a[:1], b)[0], lambda m, a, b: m.atleast_3d(a[0]),
+  lambda m, a, b: m.atleast_2d(a[0, 0]), lambda m, a, b: m.meshgrid(a[0], b[:, 0], indexing="xy")[0] * m.meshgrid(a[0], b[:, 0],
+                                                                                                                     indexing="xy")[1],
+  lambda m, a, b: m.meshgrid(a[0], b[:, 0], indexing="ij")[1], lambda m, a, b: m.column_stack([a[0], b[0]]),
+  lambda m, a, b: m.dstack([a, b]), lambda m, a, b: m.row_stack([a, b]), lambda m, a, b: m.ravel(a.T),
+  lambda m, a, b: m.conv1d(a.unsqueeze(0), b.unsqueeze(0)[:, :, :2]), lambda m, a, b: m.selu(a), lambda m, a, b: m.pdist(a),
+  lambda m, a, b: m.cosine_similarity(a, b), lambda m, a, b: m.layer_norm(a, (4,)), lambda m, a, b: m.max_pool1d(a.unsqueeze(0), 2),
+], ids=lambda f: "")
+def test_aliases_and_functional_forms(call, device):
+  if device == "interp": pytest.skip("the methods and F functions behind these run on interp in their own tests; cpu checks the forwarding")
+  helper_test_op([(3, 4), (3, 4)], lambda a, b: call(torch, a, b), lambda a, b: call(lazygrad, a, b))
+
+
+def test_broadcast_shapes():
+  assert lazygrad.broadcast_shapes((2, 1), (3,), 1) == tuple(torch.broadcast_shapes((2, 1), (3,), 1)) == (2, 3)

@@ -48,6 +48,16 @@ RULES: list[tuple[str, str]] = [
    "torch infrastructure (compiler, serialisation, dispatch, global settings) or autograd internals"),
   (r"^Lazy|^RNNBase$|^RNNCellBase$|^Container$|^Module$|^ParameterList$|^ParameterDict$|^Buffer$|^UninitializedParameter$|"
    r"^UninitializedBuffer$|^SyncBatchNorm$|^CrossMapLRN2d$", "nn plumbing (lazy-shape and distributed modules, base classes)"),
+  (r"^cholesky|^qr$|^svd|^eig$|^symeig$|^lu$|^lu_|^lstsq$|^solve$|^triangular_solve$|^geqrf$|^orgqr$|^ormqr$|^det$|^logdet$|"
+   r"^slogdet$|^inverse$|^pinverse$|^matrix_exp$|^matrix_rank$|^nuclear_norm$|^lobpcg$",
+   "dense linear-algebra decompositions and solvers (LAPACK-class algorithms; no composition from lazygrad's primitives)"),
+  (r"_copy$", "torch's *_copy forms of view ops (lazygrad views never alias writes, so the view op already acts as a copy)"),
+  (r"^lstm$|^lstm_cell$|^gru$|^gru_cell$|^rnn_relu|^rnn_tanh|^convolution$|^grid_sampler|^affine_grid_generator$|^constant_pad_nd$|"
+   r"^norm_except_dim$|^embedding_renorm_$|^feature_dropout$|^feature_alpha_dropout$|^segment_reduce$|^saddmm$|^dsmm$|^hsmm$|^spmm$",
+   "ATen kernels behind nn modules and functions (torch.lstm, torch.convolution, ...): use the nn/F forms"),
+  (r"^parse_|^merge_type_from_type_comment$|^unify_type_list$|^fork$|^thread_safe_generator$|^profiler_|^init_num_threads$|"
+   r"^is_inference_mode_enabled$|^hash_tensor$|^choose_qparams_optimized$|^is_distributed$",
+   "torch infrastructure (TorchScript parsing, threads, profiler)"),
   (r"^embedding_bag$|^ctc_loss$|^grid_sample$|^affine_grid$|^fractional_max_pool|^multi_head_attention_forward$|^grouped_mm$|"
    r"^EmbeddingBag$|^CTCLoss$|^FractionalMaxPool|^boolean_dispatch$|^handle_torch_function$|^has_torch_function|"
    r"^assert_int_or_pair$|^Optional$|^Callable$|^Union$|^TypeVar$|^Any$|^List$",
