@@ -142,3 +142,48 @@ def test_fold(name, shapes, fn):
 def test_fold_inverts_unfold_counts():
   x = make_inputs([(1, 2, 5, 5)])[0]
   same([(1, 2, 5, 5)], lambda F, t: F.fold(F.unfold(t, 3, padding=1), (5, 5), 3, padding=1), inputs=[x])
+
+
+@pytest.mark.parametrize("fn", [
+  lambda F, x: F.max_pool2d(x.transpose(-1, -2), 2, ceil_mode=True),
+  lambda F, x: F.interpolate(x[:, :, ::2], size=(4, 4), mode="bilinear"),
+  lambda F, x: F.pad(x.transpose(-1, -2), (1, 1, 2, 0), mode="reflect"),
+  lambda F, x: F.conv_transpose2d(x.transpose(0, 1)[:, :2], x[:2, :1, :2, :2].transpose(-1, -2), stride=2),
+  lambda F, x: F.adaptive_avg_pool2d(x.transpose(-1, -2), 3),
+], ids=["max_pool", "interpolate", "pad", "conv_transpose", "adaptive_avg"])
+def test_non_contiguous_inputs(fn):
+  same([(3, 3, 5, 6)], fn)
+
+
+@pytest.mark.parametrize("fn", [
+  lambda F, x: F.interpolate(x, scale_factor=2, mode="bilinear"), lambda F, x: F.avg_pool2d(x, 2, ceil_mode=True),
+  lambda F, x: F.max_pool2d(x, 2, return_indices=True)[0], lambda F, x: F.pad(x, (1, 2, 0, 1), mode="replicate"),
+  lambda F, x: F.group_norm(x, 1), lambda F, x: F.adaptive_avg_pool2d(x, 2),
+], ids=["interpolate", "avg_pool", "max_pool_indices", "pad", "group_norm", "adaptive_avg"])
+def test_float16_keeps_dtype(fn):
+  same([(1, 2, 3, 5)], fn, dtype="float16")
+
+
+ERRORS = [
+  (lambda: LF.conv_transpose2d(Tensor.zeros(1, 3, 4, 4), Tensor.zeros(2, 3, 3, 3)), r"input \(1, 3, 4, 4\) has 3 channels, weight \(2, 3, 3, 3\)"),
+  (lambda: LF.conv_transpose1d(Tensor.zeros(1, 2, 4), Tensor.zeros(2, 3, 3), stride=2, output_padding=2), "output_padding"),
+  (lambda: LF.interpolate(Tensor.zeros(1, 1, 4, 4), size=2, scale_factor=2), "exactly one of size and scale_factor"),
+  (lambda: LF.interpolate(Tensor.zeros(1, 1, 4), size=2, mode="bilinear"), r"expects 4-D input, got \(1, 1, 4\)"),
+  (lambda: LF.max_pool2d(Tensor.zeros(1, 1, 2, 2), 3), r"does not fit the input \(1, 1, 2, 2\)"),
+  (lambda: LF.max_pool2d(Tensor.zeros(1, 1, 6, 6), 2, padding=2), "at most half the kernel size"),
+  (lambda: LF.avg_pool1d(Tensor.zeros(2, 2, 2, 2), 2), r"expects a 2-D or 3-D input, got \(2, 2, 2, 2\)"),
+  (lambda: LF.fold(Tensor.zeros(1, 8, 5), (3, 3), 2), r"input \(1, 8, 5\) does not fit kernel \(2, 2\)"),
+  (lambda: LF.group_norm(Tensor.zeros(2, 6, 3), 4), r"input \(2, 6, 3\) must be divisible by num_groups 4"),
+  (lambda: LF.pixel_shuffle(Tensor.zeros(1, 6, 2, 2), 2), r"channels 6 of input \(1, 6, 2, 2\)"),
+  (lambda: LF.glu(Tensor.zeros(3, 5)), r"dim -1 of input \(3, 5\) must have an even size"),
+  (lambda: LF.bilinear(Tensor.zeros(2, 3), Tensor.zeros(2, 4), Tensor.zeros(5, 4, 3)), r"weight \(5, 4, 3\) does not fit inputs"),
+  (lambda: LF.smooth_l1_loss(Tensor.zeros(2, 3), Tensor.zeros(3, 2)), r"target \(3, 2\) must have the input's shape \(2, 3\)"),
+  (lambda: LF.mse_loss(Tensor.zeros(2), Tensor.zeros(2), reduction="avg"), "reduction must be"),
+  (lambda: LF.embedding(Tensor([0]), Tensor.zeros(3, 2), max_norm=1.0), "max_norm"),
+]
+
+
+@pytest.mark.parametrize("call,match", ERRORS, ids=[str(i) for i in range(len(ERRORS))])
+def test_bad_input_raises_at_the_call(call, match, device):
+  if device == "interp": pytest.skip("host-side checks: the cpu run covers them")
+  with pytest.raises((ValueError, TypeError), match=match): call()

@@ -107,3 +107,43 @@ def test_max_pool_module_return_indices():
   lv, li = ln.MaxPool1d(2, return_indices=True)(Tensor(x).flatten(2))
   np.testing.assert_array_equal(li.numpy(), ti.numpy())
   compare(lv.numpy(), tv.numpy(), 0, 0, "values")
+
+
+RECURRENT = [
+  ("GRU", (3, 4), {}, (5, 2, 3)), ("GRU", (3, 4, 2), {"batch_first": True, "bidirectional": True}, (2, 5, 3)),
+  ("GRU", (3, 4), {"bias": False}, (5, 3)), ("RNN", (3, 4), {"nonlinearity": "relu", "num_layers": 2}, (4, 2, 3)),
+  ("RNN", (3, 4), {"bidirectional": True}, (4, 2, 3)),
+]
+
+
+@pytest.mark.parametrize("name,args,kwargs,shape", RECURRENT, ids=[f"{c[0]}-{i}" for i, c in enumerate(RECURRENT)])
+def test_recurrent_matches_torch(name, args, kwargs, shape, device):
+  if device == "interp" and RECURRENT.index((name, args, kwargs, shape)) != 0: pytest.skip("an unrolled RNN is many kernels: interp runs one")
+  x = make_inputs([shape])[0]
+  tm = getattr(torch.nn, name)(*args, **kwargs)
+  lm = getattr(ln, name)(*args, **kwargs)
+  lm.load_state_dict(tm.state_dict())
+  assert list(lm.state_dict()) == list(tm.state_dict()) and repr(lm) == repr(tm)
+  tx, lx = torch.tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+  (tout, th), (lout, lh) = tm(tx), lm(lx)
+  (tout.square().sum() + th.sum()).backward()
+  (lout.square().sum() + lh.sum()).backward()
+  compare(lout.numpy(), tout.detach().numpy(), 1e-4, 1e-5, "output")
+  compare(lh.numpy(), th.detach().numpy(), 1e-4, 1e-5, "h_n")
+  compare(lx.grad.numpy(), tx.grad.numpy(), 1e-4, 1e-4, "input grad")
+  for (k, p), (_, q) in zip(lm.named_parameters(), tm.named_parameters()): compare(p.grad.numpy(), q.grad.numpy(), 1e-4, 1e-4, k)
+
+
+@pytest.mark.parametrize("name,kwargs", [("RNNCell", {}), ("RNNCell", {"nonlinearity": "relu", "bias": False}), ("GRUCell", {}),
+                                         ("LSTMCell", {})])
+def test_cells_match_torch(name, kwargs):
+  x, h = make_inputs([(2, 3), (2, 4)])
+  tm, lm = getattr(torch.nn, name)(3, 4, **kwargs), getattr(ln, name)(3, 4, **kwargs)
+  lm.load_state_dict(tm.state_dict())
+  assert repr(lm) == repr(tm)
+  th = (torch.tensor(h), torch.tensor(h) * 0.5) if name == "LSTMCell" else torch.tensor(h)
+  lh = (Tensor(h), Tensor(h) * 0.5) if name == "LSTMCell" else Tensor(h)
+  for targs, largs in (((torch.tensor(x),), (Tensor(x),)), ((torch.tensor(x), th), (Tensor(x), lh)), ((torch.tensor(x[0]),), (Tensor(x[0]),))):
+    tout, lout = tm(*targs), lm(*largs)
+    tout, lout = (tout[0], lout[0]) if name == "LSTMCell" else (tout, lout)
+    compare(lout.numpy(), tout.detach().numpy(), 1e-5, 1e-6, name)
