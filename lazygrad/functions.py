@@ -183,7 +183,7 @@ FORWARDED = (
   "cumprod", "softmax", "log_softmax", "sort", "argsort", "topk", "matmul", "mm", "bmm", "dot", "outer", "reshape", "permute",
   "transpose", "swapaxes", "movedim", "flatten", "unflatten", "unsqueeze", "squeeze", "flip", "narrow", "split", "chunk", "unbind",
   "gather", "scatter_add", "masked_fill", "tril", "triu", "broadcast_to", "tile", "t", "conv2d", "conv1d", "detach", "dropout",
-  "layer_norm", "batch_norm", "embedding", "trace", "diag", "diagonal", "roll", "cross_entropy", "nonzero", "cummax",
+  "layer_norm", "batch_norm", "embedding", "trace", "diag", "diagonal", "roll", "nonzero", "cummax",
   "cummin", "acos", "asin", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "atan2", "logaddexp", "logcumsumexp", "rms_norm",
 )
 

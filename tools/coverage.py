@@ -32,19 +32,19 @@ RULES: list[tuple[str, str]] = [
    "backend-specific entry points of torch"),
   (r"storage|data_ptr|pin_memory|is_pinned|^share_memory_$|^is_shared$|^set_$|^resize|^stride$|as_strided|record_stream|is_set_to|"
    r"^is_contiguous$|^dim_order$|^untyped|^nbytes$|^itemsize$|^get_device$|^device_of$|^ndimension$|memory_format|^module_load$|^dlpack$|"
-   r"^from_dlpack$|^to_dlpack$|^frombuffer$|^from_file$|^asarray$|^can_cast$",
+   r"^from_dlpack$|^to_dlpack$|^frombuffer$|^from_file$|^asarray$",
    "torch's memory model (strides, storages, raw pointers): lazygrad's views are lazy and its buffers private"),
   (r"^compile$|^jit|^export|^vmap$|^func$|^library|^register|^fx|^onnx|^cond$|^while_loop$|^is_tensor_like$|^is_storage$|"
    r"^use_deterministic|deterministic|^set_default|^get_default|^set_printoptions$|^set_flush_denormal$|^set_num|^get_num|"
    r"^get_file_path$|^typename$|^compiled_with_cxx11_abi$|^is_anomaly|^set_anomaly|^autocast|^is_autocast|^clear_autocast|"
-   r"_autocast|^set_autocast|^get_autocast|^is_warn_always|^set_warn_always|^sym_|^Sym|^unravel_index$|^classproperty$|"
-   r"^is_vulkan|^load$|^save$|^chunk_|^lobpcg$|^pca_lowrank$|^svd_lowrank$|^get_rng_state$|^set_rng_state$|^initial_seed$|"
-   r"^seed$|^fork_rng$|^random$|^is_nonzero$|^is_same_size$|^prepare_multiprocessing|^import_ir|^promote_types$|^result_type$|"
+   r"_autocast|^set_autocast|^get_autocast|^is_warn_always|^set_warn_always|^sym_|^Sym|^classproperty$|"
+   r"^is_vulkan|^load$|^save$|^chunk_|^lobpcg$|^pca_lowrank$|^svd_lowrank$|"
+   r"^fork_rng$|^random$|^prepare_multiprocessing|^import_ir|"
    r"^wait$|^stack_trace|^get_deterministic|^check$|^_assert|^testing|^hub|^utils|^backends|^manual_seed_all$|^set_float32|"
    r"^get_float32|^is_grad_enabled$|^inference_mode$|^set_grad_enabled$|^enable_grad$|^align_tensors$|^get_device_module$|"
    r"^accelerator|^device$|^dispatch|^functional_|^is_deterministic|^rename_privateuse1_backend$|^layout$|^fused_|^batch_norm_|"
-   r"^native_|^tensor_split_|^to_mkldnn$|^map_$|^map2_$|^apply_$|^register_hook$|^retain_grad$|^retains_grad$|^is_leaf$|"
-   r"^grad_fn$|^output_nr$|^module_load$|^tolist_$|^H$|^mH$|^xlogy_$|^new_tensor$|^data$|^_version$|^smm$",
+   r"^native_|^tensor_split_|^to_mkldnn$|^map_$|^map2_$|^apply_$|^is_leaf$|"
+   r"^output_nr$|^module_load$|^tolist_$|^xlogy_$|^_version$|^smm$",
    "torch infrastructure (compiler, serialisation, dispatch, global settings) or autograd internals"),
   (r"^Lazy|^RNNBase$|^RNNCellBase$|^Container$|^Module$|^ParameterList$|^ParameterDict$|^Buffer$|^UninitializedParameter$|"
    r"^UninitializedBuffer$|^SyncBatchNorm$|^CrossMapLRN2d$", "nn plumbing (lazy-shape and distributed modules, base classes)"),
