@@ -197,7 +197,7 @@ def _forward(name: str):
   return fn
 
 
-def max(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+def max(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
   """torch.max: the overall max, (values, indices) along dim, or the elementwise maximum with another Tensor."""
   if isinstance(dim, TensorBase): return input.maximum(dim)
   return input.max(dim, keepdim) if dim is not None else input.max()
