@@ -51,6 +51,8 @@ POOLS = [
   ("adaptive_avg3d", [(1, 1, 5, 4, 3)], lambda F, x: F.adaptive_avg_pool3d(x, 2)),
   ("adaptive_max2d", [(2, 2, 7, 5)], lambda F, x: F.adaptive_max_pool2d(x, (3, 2))),
   ("adaptive_max1d", [(2, 3, 10)], lambda F, x: F.adaptive_max_pool1d(x, 4)),
+  ("adaptive_max3d", [(1, 2, 4, 3, 5)], lambda F, x: F.adaptive_max_pool3d(x, (2, 2, 3))),
+  ("lp3d", [(1, 1, 4, 4, 2)], lambda F, x: F.lp_pool3d(x.abs() + 0.1, 2.0, 2)),
 ]
 
 
@@ -187,3 +189,13 @@ ERRORS = [
 def test_bad_input_raises_at_the_call(call, match, device):
   if device == "interp": pytest.skip("host-side checks: the cpu run covers them")
   with pytest.raises((ValueError, TypeError), match=match): call()
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_unpool_inverts_max_pool(nd):
+  shape = {1: (2, 3, 8), 2: (1, 2, 4, 6), 3: (1, 1, 4, 2, 4)}[nd]
+  def fn(F, x):
+    v, i = getattr(F, f"max_pool{nd}d")(x, 2, return_indices=True)
+    return getattr(F, f"max_unpool{nd}d")(v * 2, i, 2)
+  same([shape], fn)
+  same([(1, 2, 5, 5)], lambda F, x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2, output_size=(5, 5)))

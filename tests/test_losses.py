@@ -72,6 +72,9 @@ def test_sign_target_losses(reduction):
   same([(4, 3), (4, 3)], lambda F, a, b: F.cosine_embedding_loss(a, b, (torch.tensor if F is TF else Tensor)(sign), margin=0.1,
                                                                   reduction=reduction))
   same([(4, 3), (4, 3), (4, 3)], lambda F, a, p, n: F.triplet_margin_loss(a, p, n, margin=0.5, swap=True, reduction=reduction))
+  same([(4, 3), (4, 3), (4, 3)], lambda F, a, p, n: F.triplet_margin_with_distance_loss(a, p, n, swap=True, reduction=reduction))
+  same([(4, 3), (4, 3), (4, 3)], lambda F, a, p, n: F.triplet_margin_with_distance_loss(
+    a, p, n, distance_function=lambda u, v: (u - v).abs().sum(-1), margin=0.2, reduction=reduction))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

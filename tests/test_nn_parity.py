@@ -25,6 +25,7 @@ CASES = [
   ("AvgPool1d", (3,), {"stride": 2, "padding": 1}, (2, 3, 8)), ("AvgPool3d", (2,), {"ceil_mode": True}, (1, 1, 3, 4, 5)),
   ("AdaptiveAvgPool1d", (3,), {}, (2, 3, 8)), ("AdaptiveAvgPool3d", ((2, 1, 3),), {}, (1, 2, 4, 3, 5)),
   ("AdaptiveMaxPool1d", (3,), {}, (2, 3, 8)), ("AdaptiveMaxPool2d", ((2, 3),), {}, (1, 2, 5, 7)),
+  ("AdaptiveMaxPool3d", (2,), {}, (1, 1, 3, 4, 5)), ("LPPool3d", (2, 2), {}, (1, 1, 2, 4, 4)),
   ("LPPool2d", (2, 2), {}, (1, 2, 4, 4)), ("Upsample", (), {"scale_factor": 2, "mode": "bilinear"}, (1, 2, 3, 3)),
   ("Upsample", (), {"size": (4, 5)}, (1, 2, 3, 3)), ("UpsamplingNearest2d", (), {"scale_factor": 2}, (1, 1, 2, 3)),
   ("UpsamplingBilinear2d", (), {"size": 5}, (1, 1, 2, 3)),
@@ -147,3 +148,12 @@ def test_cells_match_torch(name, kwargs):
     tout, lout = tm(*targs), lm(*largs)
     tout, lout = (tout[0], lout[0]) if name == "LSTMCell" else (tout, lout)
     compare(lout.numpy(), tout.detach().numpy(), 1e-5, 1e-6, name)
+
+
+def test_max_unpool_module():
+  x = make_inputs([(1, 2, 4, 4)])[0]
+  tv, ti = torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))
+  lv, li = ln.MaxPool2d(2, return_indices=True)(Tensor(x))
+  tm, lm = torch.nn.MaxUnpool2d(2), ln.MaxUnpool2d(2)
+  compare(lm(lv, li).numpy(), tm(tv, ti).numpy(), 0, 0, "unpool")
+  assert repr(lm) == repr(tm)

@@ -7,8 +7,8 @@ from lazygrad.tensor import Tensor
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "kl_div", "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
-           "cosine_embedding_loss", "poisson_nll_loss", "gaussian_nll_loss", "triplet_margin_loss", "multilabel_soft_margin_loss",
-           "multi_margin_loss"]
+           "cosine_embedding_loss", "poisson_nll_loss", "gaussian_nll_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss",
+           "multilabel_soft_margin_loss", "multi_margin_loss"]
 
 
 def legacy_reduction(size_average, reduce, reduction: str) -> str:
@@ -157,6 +157,17 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
   d_pos, d_neg = dist(anchor, positive), dist(anchor, negative)
   if swap: d_neg = d_neg.minimum(dist(positive, negative))
   return reduce_loss((d_pos - d_neg + margin).relu(), legacy_reduction(size_average, reduce, reduction), "triplet_margin_loss")
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *, distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+  """F.triplet_margin_with_distance_loss: max(d(a, p) - d(a, n) + margin, 0) with any distance function (default: the
+  pairwise L2 distance, eps 1e-6, as F.pairwise_distance)."""
+  def pairwise(a, b): return ((a - b + 1e-6) ** 2).sum(-1).sqrt()
+  dist = distance_function or pairwise
+  d_pos, d_neg = dist(anchor, positive), dist(anchor, negative)
+  if swap: d_neg = d_neg.minimum(dist(positive, negative))
+  return reduce_loss((d_pos - d_neg + margin).relu(), reduction, "triplet_margin_with_distance_loss")
 
 
 def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, size_average=None, reduce=None,

@@ -11,10 +11,11 @@ from lazygrad.tensor import Tensor
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "max_pool1d", "max_pool2d",
            "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d",
-           "avg_pool3d", "lp_pool1d", "lp_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
-           "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
-           "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "pad", "unfold", "fold", "pixel_shuffle",
-           "pixel_unshuffle", "channel_shuffle"]
+           "avg_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d", "adaptive_avg_pool1d",
+           "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+           "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices", "interpolate",
+           "upsample", "upsample_nearest", "upsample_bilinear", "pad", "unfold", "fold", "pixel_shuffle", "pixel_unshuffle",
+           "channel_shuffle"]
 
 
 def ntuple(x, n: int, name: str, op: str) -> tuple:
@@ -205,6 +206,42 @@ def _lp_pool(x: Tensor, nd: int, norm_type: float, kernel_size, stride, ceil_mod
   return (out.sign() * out.abs().relu()) ** (1.0 / norm_type)
 
 
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+  """F.lp_pool3d: (sum of x^p over each window)^(1/p)."""
+  return _lp_pool(input, 3, norm_type, kernel_size, stride, ceil_mode, "lp_pool3d")
+
+
+def _max_unpool(x: Tensor, indices: Tensor, nd: int, kernel_size, stride, padding, output_size, op: str) -> Tensor:
+  if indices.shape != x.shape or indices.dtype.is_float:
+    raise ValueError(f"{op}: indices must be an integer tensor of the input's shape {x.shape}, got {indices.dtype} {indices.shape}")
+  if x.ndim not in (nd + 1, nd + 2): raise ValueError(f"{op}: expects a {nd + 1}-D or {nd + 2}-D input, got {x.shape}")
+  k, p = ntuple(kernel_size, nd, "kernel_size", op), ntuple(padding, nd, "padding", op)
+  s = ntuple(stride if stride is not None else k, nd, "stride", op)
+  outs = tuple(output_size)[-nd:] if output_size is not None else \
+    tuple((n - 1) * ss - 2 * pp + kk for n, ss, pp, kk in zip(x.shape[-nd:], s, p, k))
+  lead = x.shape[:-nd]
+  flat_x, flat_i = x.reshape(lead + (-1,)), indices.reshape(lead + (-1,))
+  # each value lands at its flat index: a one-hot compare and a sum over the pooled positions (no scatter primitive)
+  hit = flat_i.unsqueeze(-1).eq(Tensor.arange(math.prod(outs), device=x.device))
+  return hit.where(flat_x.unsqueeze(-1), 0).sum(-2).cast(x.dtype).reshape(lead + outs)
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+  """F.max_unpool1d: the inverse of max_pool1d(return_indices=True): zeros except the maxima at their indices."""
+  return _max_unpool(input, indices, 1, kernel_size, stride, padding, output_size, "max_unpool1d")
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+  """F.max_unpool2d: the inverse of max_pool2d(return_indices=True) (indices flat into H*W); values that share an index add
+  (torch keeps one of them)."""
+  return _max_unpool(input, indices, 2, kernel_size, stride, padding, output_size, "max_unpool2d")
+
+
+def max_unpool3d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+  """F.max_unpool3d: the inverse of max_pool3d(return_indices=True)."""
+  return _max_unpool(input, indices, 3, kernel_size, stride, padding, output_size, "max_unpool3d")
+
+
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
   """F.lp_pool1d: (sum of x^p over each window)^(1/p)."""
   return _lp_pool(input, 1, norm_type, kernel_size, stride, ceil_mode, "lp_pool1d")
@@ -278,6 +315,16 @@ def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
   """F.adaptive_max_pool2d: max over torch's adaptive windows; indices are flat into H*W. Work is (out cells) x (in cells)."""
   return _adaptive_max(input, 2, output_size, return_indices, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):
+  """F.adaptive_max_pool3d: max over torch's adaptive windows; indices flat into D*H*W."""
+  return _adaptive_max(input, 3, output_size, return_indices, "adaptive_max_pool3d")
+
+
+def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+  """F.adaptive_max_pool3d_with_indices."""
+  return _adaptive_max(input, 3, output_size, True, "adaptive_max_pool3d")
 
 
 def adaptive_max_pool1d_with_indices(input: Tensor, output_size, return_indices: bool = True):

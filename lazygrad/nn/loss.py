@@ -176,6 +176,17 @@ class TripletMarginLoss(_Loss):
                                  reduction=self.reduction)
 
 
+class TripletMarginWithDistanceLoss(_Loss):
+  """torch.nn.TripletMarginWithDistanceLoss: the triplet loss with any distance function (default pairwise L2)."""
+  def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"):
+    super().__init__(reduction=reduction)
+    self.distance_function, self.margin, self.swap = distance_function, margin, swap
+  def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+    """The loss of the triplet (anchor, positive, negative)."""
+    return F.triplet_margin_with_distance_loss(anchor, positive, negative, distance_function=self.distance_function, margin=self.margin,
+                                               swap=self.swap, reduction=self.reduction)
+
+
 class MultiLabelSoftMarginLoss(_WeightedLoss):
   """torch.nn.MultiLabelSoftMarginLoss."""
   def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -196,4 +207,4 @@ class MultiMarginLoss(_WeightedLoss):
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
            "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "CosineEmbeddingLoss", "PoissonNLLLoss", "GaussianNLLLoss",
-           "TripletMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss"]
+           "TripletMarginLoss", "TripletMarginWithDistanceLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss"]

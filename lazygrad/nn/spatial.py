@@ -93,6 +93,39 @@ class AdaptiveMaxPool2d(_Adaptive):
   _fn = "adaptive_max_pool2d"
 
 
+class AdaptiveMaxPool3d(_Adaptive):
+  """torch.nn.AdaptiveMaxPool3d (return_indices as torch)."""
+  _fn = "adaptive_max_pool3d"
+
+
+class _MaxUnpoolNd(Module):
+  """MaxUnpool1d/2d/3d: the inverse of max pooling with return_indices; forward(x, indices, output_size=None)."""
+  _fn, _nd = "max_unpool2d", 2
+  def __init__(self, kernel_size, stride=None, padding=0):
+    super().__init__()
+    name, nd = type(self).__name__, self._nd
+    self.kernel_size = ntuple(kernel_size, nd, "kernel_size", name)
+    self.stride = ntuple(stride if stride is not None else kernel_size, nd, "stride", name)
+    self.padding = ntuple(padding, nd, "padding", name)
+  def forward(self, x: Tensor, indices: Tensor, output_size=None) -> Tensor:
+    """Scatter x to the positions indices gives (zeros elsewhere)."""
+    return getattr(F, self._fn)(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+  def extra_repr(self):
+    """As torch's."""
+    return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+  """torch.nn.MaxUnpool1d."""
+  _fn, _nd = "max_unpool1d", 1
+class MaxUnpool2d(_MaxUnpoolNd):
+  """torch.nn.MaxUnpool2d."""
+  _fn, _nd = "max_unpool2d", 2
+class MaxUnpool3d(_MaxUnpoolNd):
+  """torch.nn.MaxUnpool3d."""
+  _fn, _nd = "max_unpool3d", 3
+
+
 class LPPool1d(Module):
   """torch.nn.LPPool1d: (sum of x^p over windows)^(1/p)."""
   _fn = "lp_pool1d"
@@ -110,6 +143,11 @@ class LPPool1d(Module):
 class LPPool2d(LPPool1d):
   """torch.nn.LPPool2d."""
   _fn = "lp_pool2d"
+
+
+class LPPool3d(LPPool1d):
+  """torch.nn.LPPool3d."""
+  _fn = "lp_pool3d"
 
 
 class Upsample(Module):
@@ -312,6 +350,6 @@ class Bilinear(Module):
 
 
 __all__ = ["MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
-           "AdaptiveMaxPool2d", "LPPool1d", "LPPool2d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Unflatten", "Unfold",
-           "Fold", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
-           "CosineSimilarity", "PairwiseDistance", "Bilinear"] + list(_PADS)
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "LPPool1d", "LPPool2d", "LPPool3d",
+           "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Unflatten", "Unfold", "Fold", "PixelShuffle", "PixelUnshuffle",
+           "ChannelShuffle", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "CosineSimilarity", "PairwiseDistance", "Bilinear"] + list(_PADS)
