@@ -85,6 +85,9 @@ def test_class_losses(reduction):
   same([(4, 3)], lambda F, x: F.cross_entropy(x, T(F, cls_ign), weight=T(F, w), reduction=reduction, label_smoothing=0.2))
   same([(4, 3)], lambda F, x: F.nll_loss(x.log_softmax(1), T(F, cls_ign), reduction=reduction))
   same([(4, 3)], lambda F, x: F.multi_margin_loss(x, T(F, cls), reduction=reduction))
+  ml = np.array([[2, -1, 0], [0, 1, 2], [-1, 1, 1], [1, 1, -1]])   # a repeated class and entries after -1, as torch allows
+  same([(4, 3)], lambda F, x: F.multilabel_margin_loss(x, T(F, ml), reduction=reduction))
+  same([(3,)], lambda F, x: F.multilabel_margin_loss(x, T(F, ml[0]), reduction=reduction))
   same([(4, 3)], lambda F, x: F.multi_margin_loss(x, T(F, cls), p=2, margin=0.5, weight=T(F, w), reduction=reduction))
 
 
@@ -99,7 +102,7 @@ MODULES = [
   ("MSELoss", {}, "float"), ("L1Loss", {"reduction": "none"}, "float"), ("BCELoss", {}, "prob"), ("BCEWithLogitsLoss", {}, "prob_logits"),
   ("SmoothL1Loss", {"beta": 0.5}, "float"), ("HuberLoss", {"delta": 0.5}, "float"), ("KLDivLoss", {"reduction": "batchmean"}, "kl"),
   ("SoftMarginLoss", {}, "sign"), ("MultiLabelSoftMarginLoss", {}, "labels"), ("MultiMarginLoss", {"margin": 0.5}, "cls"),
-  ("PoissonNLLLoss", {}, "float"),
+  ("PoissonNLLLoss", {}, "float"), ("NLLLoss2d", {}, "cls_logp"), ("MultiLabelMarginLoss", {"reduction": "sum"}, "multilabel"),
 ]
 
 
@@ -113,7 +116,7 @@ def test_loss_module(name, kwargs, kind, device):
     m = getattr(nn, name)(**kwargs)
     inp, tgt = {"cls": (xt, T(cls)), "cls_logp": (xt.log_softmax(1), T(cls)), "float": (xt, T(y)), "prob": (xt.sigmoid(), T(labels)),
                 "prob_logits": (xt, T(labels)), "kl": (xt.log_softmax(1), T(y).softmax(1)), "sign": (xt, T(np.sign(y))),
-                "labels": (xt, T(labels))}[kind]
+                "labels": (xt, T(labels)), "multilabel": (xt, T(np.array([[2, -1, 0], [0, 1, 2], [-1, 1, 1], [1, 0, -1]])))}[kind]
     out = m(inp, tgt)
     out.sum().backward()
     return out, xt.grad

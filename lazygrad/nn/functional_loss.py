@@ -8,7 +8,7 @@ from lazygrad.tensor import Tensor
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "kl_div", "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
            "cosine_embedding_loss", "poisson_nll_loss", "gaussian_nll_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss",
-           "multilabel_soft_margin_loss", "multi_margin_loss"]
+           "multilabel_soft_margin_loss", "multilabel_margin_loss", "multi_margin_loss"]
 
 
 def legacy_reduction(size_average, reduce, reduction: str) -> str:
@@ -176,6 +176,24 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Optional[
   loss = -(target * input.logsigmoid() + (1 - target) * (-input).logsigmoid())
   if weight is not None: loss = loss * weight
   return reduce_loss(loss.mean(-1), legacy_reduction(size_average, reduce, reduction), "multilabel_soft_margin_loss")
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+  """F.multilabel_margin_loss on (N, C) or (C,): target holds class indices, ended by the first -1; the loss sums
+  max(0, 1 - (x[y] - x[i])) over target classes y and non-target classes i, divided by C."""
+  x = input if input.ndim == 2 else input.unsqueeze(0)
+  y = target if target.ndim == 2 else target.unsqueeze(0)
+  if y.shape != x.shape or y.dtype.is_float:
+    raise ValueError(f"multilabel_margin_loss: target must be integer class indices of the input's shape {input.shape}, got {target.shape}")
+  c = x.shape[1]
+  valid = (y != -1).cast(x.dtype).cumprod(1) > 0                                   # the entries before the first -1
+  hit = valid.unsqueeze(-1) & y.unsqueeze(-1).eq(Tensor.arange(c, device=x.device))  # (N, slot j, class i)
+  is_target = hit.any(1)                                                           # (N, C)
+  x_y = hit.where(x.unsqueeze(1), 0).sum(-1)                                        # x at each slot's class (N, C)
+  margins = (1 - (x_y.unsqueeze(-1) - x.unsqueeze(1))).relu()                       # (N, slot j, class i)
+  pair = valid.unsqueeze(-1) & ~is_target.unsqueeze(1)
+  loss = pair.where(margins, 0).sum((1, 2)) / c
+  return reduce_loss(loss if input.ndim == 2 else loss.squeeze(0), legacy_reduction(size_average, reduce, reduction), "multilabel_margin_loss")
 
 
 def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Optional[Tensor] = None, size_average=None,

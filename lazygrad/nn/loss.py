@@ -194,6 +194,17 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
     return F.multilabel_soft_margin_loss(input, target, self.weight, reduction=self.reduction)
 
 
+class NLLLoss2d(NLLLoss):
+  """torch.nn.NLLLoss2d (deprecated in torch): NLLLoss."""
+
+
+class MultiLabelMarginLoss(_Loss):
+  """torch.nn.MultiLabelMarginLoss: class-index targets ended by -1 (see F.multilabel_margin_loss)."""
+  def forward(self, input: Tensor, target: Tensor) -> Tensor:
+    """The loss of scores `input` (N, C) against the target classes `target` (N, C)."""
+    return F.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
 class MultiMarginLoss(_WeightedLoss):
   """torch.nn.MultiMarginLoss."""
   def __init__(self, p: int = 1, margin: float = 1.0, weight: Optional[Tensor] = None, size_average=None, reduce=None,
@@ -207,4 +218,4 @@ class MultiMarginLoss(_WeightedLoss):
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
            "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "CosineEmbeddingLoss", "PoissonNLLLoss", "GaussianNLLLoss",
-           "TripletMarginLoss", "TripletMarginWithDistanceLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss"]
+           "TripletMarginLoss", "TripletMarginWithDistanceLoss", "MultiLabelSoftMarginLoss", "MultiLabelMarginLoss", "NLLLoss2d", "MultiMarginLoss"]
