@@ -157,3 +157,51 @@ def test_max_unpool_module():
   tm, lm = torch.nn.MaxUnpool2d(2), ln.MaxUnpool2d(2)
   compare(lm(lv, li).numpy(), tm(tv, ti).numpy(), 0, 0, "unpool")
   assert repr(lm) == repr(tm)
+
+
+def _load_torch(lm, tm):
+  lm.load_state_dict(tm.state_dict())
+  tm.eval(); lm.eval()   # dropout off on both sides
+  assert list(lm.state_dict()) == list(tm.state_dict())
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_decoder_stack_matches_torch(norm_first, device):
+  if device == "interp" and norm_first: pytest.skip("interp runs the post-norm stack (slow interpreter)")
+  torch.manual_seed(0)
+  tgt, mem = make_inputs([(2, 3, 8), (2, 5, 8)])
+  causal = np.triu(np.ones((3, 3), dtype=bool), 1)
+  pad = np.array([[False, False, False, True, True], [False] * 5])
+  kw = {"dim_feedforward": 16, "dropout": 0.1, "batch_first": True, "norm_first": norm_first}
+  tm = torch.nn.TransformerDecoder(torch.nn.TransformerDecoderLayer(8, 2, **kw), 2, norm=torch.nn.LayerNorm(8))
+  lm = ln.TransformerDecoder(ln.TransformerDecoderLayer(8, 2, **kw), 2, norm=ln.LayerNorm(8))
+  _load_torch(lm, tm)
+  tx, lx = torch.tensor(tgt, requires_grad=True), Tensor(tgt, requires_grad=True)
+  tout = tm(tx, torch.tensor(mem), tgt_mask=torch.tensor(causal), memory_key_padding_mask=torch.tensor(pad))
+  lout = lm(lx, Tensor(mem), tgt_mask=Tensor(causal), memory_key_padding_mask=Tensor(pad))
+  compare(lout.numpy(), tout.detach().numpy(), 1e-4, 1e-5, "forward")
+  tout.square().sum().backward(); lout.square().sum().backward()
+  compare(lx.grad.numpy(), tx.grad.numpy(), 1e-3, 1e-4, "input grad")
+  for (k, p), (_, q) in zip(lm.named_parameters(), tm.named_parameters()): compare(p.grad.numpy(), q.grad.numpy(), 1e-3, 1e-4, k)
+
+
+def test_transformer_encoder_and_full_model_match_torch(device):
+  if device == "interp": pytest.skip("a full encoder-decoder is hundreds of kernels: cpu covers it")
+  torch.manual_seed(0)
+  src, tgt = make_inputs([(4, 2, 8), (3, 2, 8)])
+  enc_t = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, 0.0), 2, enable_nested_tensor=False)
+  enc_l = ln.TransformerEncoder(ln.TransformerEncoderLayer(8, 2, 16, 0.0), 2)
+  _load_torch(enc_l, enc_t)
+  compare(enc_l(Tensor(src)).numpy(), enc_t(torch.tensor(src)).detach().numpy(), 1e-4, 1e-5, "encoder")
+  tm, lm = torch.nn.Transformer(8, 2, 1, 2, 16, 0.0), ln.Transformer(8, 2, 1, 2, 16, 0.0)
+  _load_torch(lm, tm)
+  mask = torch.nn.Transformer.generate_square_subsequent_mask(3)
+  np.testing.assert_array_equal(ln.Transformer.generate_square_subsequent_mask(3).numpy(), mask.numpy())
+  compare(lm(Tensor(src), Tensor(tgt), tgt_mask=Tensor(mask.numpy())).numpy(),
+          tm(torch.tensor(src), torch.tensor(tgt), tgt_mask=mask).detach().numpy(), 1e-4, 1e-5, "transformer")
+  # the clones start equal and are distinct parameters that all get gradients
+  a, b = enc_l.layers[0].linear1.weight, enc_l.layers[1].linear1.weight
+  assert a is not b
+  enc_l.train()
+  enc_l(Tensor(src)).sum().backward()
+  assert all(p.grad is not None for p in enc_l.parameters())
