@@ -219,7 +219,8 @@ ALIASES = {"absolute": "abs", "multiply": "mul", "subtract": "sub", "divide": "d
 FROM_FUNCTIONAL = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "avg_pool1d", "max_pool1d",
                    "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "adaptive_avg_pool1d", "adaptive_max_pool1d", "celu", "selu",
                    "rrelu", "threshold", "prelu", "hardshrink", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
-                   "cosine_similarity", "pairwise_distance", "pdist", "bilinear", "dropout", "alpha_dropout", "group_norm", "layer_norm")
+                   "cosine_similarity", "pairwise_distance", "pdist", "bilinear", "dropout", "alpha_dropout", "feature_alpha_dropout",
+                   "group_norm", "layer_norm")
 
 
 def clamp_min(input: Tensor, min) -> Tensor:  # noqa: A002

@@ -118,5 +118,8 @@ def test_dropout_training_statistics():
   assert set(np.unique(y)) <= {0.0, 2.0} and 0.3 < (y == 0).mean() < 0.7
   z = LF.alpha_dropout(Tensor.randn(4000), 0.2, training=True).numpy()
   assert abs(z.mean()) < 0.1 and abs(z.std() - 1) < 0.1
+  f = LF.feature_alpha_dropout(Tensor.randn(500, 8, 4), 0.2, training=True).numpy()
+  assert abs(f.mean()) < 0.1 and abs(f.std() - 1) < 0.1 and (np.ptp(f[(f == f[:, :, :1]).all(-1)], -1) == 0).all()
+  assert LF.feature_alpha_dropout(x, 0.5).numpy().min() == 1.0   # training=False by default, as torch
   g = LF.gumbel_softmax(Tensor.zeros(5, 4), hard=True).numpy()
   np.testing.assert_array_equal(g.sum(-1), np.ones(5))

@@ -91,6 +91,14 @@ def test_class_losses(reduction):
   same([(4, 3)], lambda F, x: F.multi_margin_loss(x, T(F, cls), p=2, margin=0.5, weight=T(F, w), reduction=reduction))
 
 
+def test_linear_cross_entropy():
+  _, _, cls, cls_ign = targets()
+  def T(F, a): return (torch.tensor if F is TF else Tensor)(a)
+  same([(4, 5), (3, 5), (3,)], lambda F, x, w, b: F.linear_cross_entropy(x, w, T(F, cls), linear_bias=b, label_smoothing=0.1))
+  same([(4, 5), (3, 5)], lambda F, x, w: F.linear_cross_entropy(x, w, T(F, cls_ign), ignore_index=-100, reduction="sum"))
+  same([(5,), (3, 5)], lambda F, x, w: F.linear_cross_entropy(x, w, T(F, cls[0])))
+
+
 def test_label_smoothing_out_of_range():
   with pytest.raises(ValueError, match="label_smoothing"):
     LF.cross_entropy(Tensor.zeros(2, 3), Tensor([0, 1]), label_smoothing=1.5)

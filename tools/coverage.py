@@ -53,7 +53,7 @@ RULES: list[tuple[str, str]] = [
    "dense linear-algebra decompositions and solvers (LAPACK-class algorithms; no composition from lazygrad's primitives)"),
   (r"_copy$", "torch's *_copy forms of view ops (lazygrad views never alias writes, so the view op already acts as a copy)"),
   (r"^lstm$|^lstm_cell$|^gru$|^gru_cell$|^rnn_relu|^rnn_tanh|^convolution$|^grid_sampler|^affine_grid_generator$|^constant_pad_nd$|"
-   r"^norm_except_dim$|^embedding_renorm_$|^feature_dropout$|^feature_alpha_dropout$|^segment_reduce$|^saddmm$|^dsmm$|^hsmm$|^spmm$",
+   r"^norm_except_dim$|^embedding_renorm_$|^feature_dropout$|^segment_reduce$|^saddmm$|^dsmm$|^hsmm$|^spmm$",
    "ATen kernels behind nn modules and functions (torch.lstm, torch.convolution, ...): use the nn/F forms"),
   (r"^parse_|^merge_type_from_type_comment$|^unify_type_list$|^fork$|^thread_safe_generator$|^profiler_|^init_num_threads$|"
    r"^is_inference_mode_enabled$|^hash_tensor$|^choose_qparams_optimized$|^is_distributed$",

@@ -279,6 +279,16 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
   return keep.where(input, alpha_p) * a + (-a * alpha_p * p)
 
 
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+  """F.feature_alpha_dropout: alpha_dropout of whole channels (dim 1), as torch."""
+  if not 0 <= p <= 1: raise ValueError(f"feature_alpha_dropout: p must be in [0, 1], got {p}")
+  if not training or p == 0: return input
+  alpha_p = -1.7580993408473766
+  a = ((1 - p) * (1 + p * alpha_p ** 2)) ** -0.5
+  keep = Tensor.rand(*(input.shape[:2] + (1,) * (input.ndim - 2)), device=input.device) >= p
+  return keep.where(input, alpha_p) * a + (-a * alpha_p * p)
+
+
 # ---- normalisation
 def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
   """F.layer_norm over the trailing normalized_shape dims."""
@@ -370,5 +380,5 @@ __all__ = ["relu", "relu6", "elu", "selu", "celu", "leaky_relu", "prelu", "rrelu
            "hardsigmoid", "hardtanh", "hardshrink", "softshrink", "tanhshrink", "softsign", "softplus", "threshold", "logsigmoid",
            "sigmoid", "tanh", "softmax", "softmin", "log_softmax", "gumbel_softmax", "linear", "bilinear", "embedding", "one_hot",
            "normalize", "cosine_similarity", "pairwise_distance", "pdist", "dropout", "dropout1d", "dropout2d", "dropout3d",
-           "alpha_dropout", "layer_norm", "rms_norm", "batch_norm", "group_norm", "instance_norm", "local_response_norm",
+           "alpha_dropout", "feature_alpha_dropout", "layer_norm", "rms_norm", "batch_norm", "group_norm", "instance_norm", "local_response_norm",
            "scaled_dot_product_attention"] + list(_loss_names) + list(_spatial_names)

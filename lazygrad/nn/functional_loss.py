@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 from lazygrad.tensor import Tensor
 
-__all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+__all__ = ["cross_entropy", "linear_cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "kl_div", "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
            "cosine_embedding_loss", "poisson_nll_loss", "gaussian_nll_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss",
            "multilabel_soft_margin_loss", "multilabel_margin_loss", "multi_margin_loss"]
@@ -37,6 +37,18 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
   """F.cross_entropy on logits (N, C, ...) or (C,): class-index targets (weight, ignore_index) or class probabilities."""
   if not 0.0 <= label_smoothing <= 1.0: raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
   return input.cross_entropy(target, weight, ignore_index, legacy_reduction(size_average, reduce, reduction), label_smoothing)
+
+
+def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: Tensor, *, linear_bias: Optional[Tensor] = None,
+                         weight: Optional[Tensor] = None, reduction: str = "mean", ignore_index: Optional[int] = None,
+                         label_smoothing: float = 0.0, options=None) -> Tensor:
+  """F.linear_cross_entropy: cross_entropy(linear(input, linear_weight, linear_bias), target, ...), torch's reference
+  definition (the logits are one lazy value; the scheduler decides what is stored). input (N, in) or (in,), linear_weight (C, in)."""
+  if linear_weight.ndim != 2 or input.ndim not in (1, 2):
+    raise ValueError(f"linear_cross_entropy: expects input (N, in) or (in,) and linear_weight (C, in), got {input.shape} and {linear_weight.shape}")
+  logits = input.linear(linear_weight, linear_bias)
+  return cross_entropy(logits, target, weight, ignore_index=-100 if ignore_index is None else ignore_index, reduction=reduction,
+                       label_smoothing=label_smoothing)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, size_average=None, ignore_index: int = -100,

@@ -311,6 +311,9 @@ class Dropout3d(_DropoutNd):
 class AlphaDropout(_DropoutNd):
   """torch.nn.AlphaDropout: dropout keeping SELU's statistics."""
   _fn = "alpha_dropout"
+class FeatureAlphaDropout(_DropoutNd):
+  """torch.nn.FeatureAlphaDropout: alpha dropout of whole channels."""
+  _fn = "feature_alpha_dropout"
 
 
 class CosineSimilarity(Module):
@@ -352,4 +355,5 @@ class Bilinear(Module):
 __all__ = ["MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
            "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "LPPool1d", "LPPool2d", "LPPool3d",
            "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Unflatten", "Unfold", "Fold", "PixelShuffle", "PixelUnshuffle",
-           "ChannelShuffle", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "CosineSimilarity", "PairwiseDistance", "Bilinear"] + list(_PADS)
+           "ChannelShuffle", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "CosineSimilarity", "PairwiseDistance",
+           "Bilinear"] + list(_PADS)
