@@ -49,3 +49,32 @@ def test_report_counts_add_up():
   for _, total, covered, skipped, missing in rows: assert covered + skipped + missing == total
   f_row = next(r for r in rows if r[0] == "torch.nn.functional")
   assert f_row[2] >= 100   # what this branch added: 0 before
+
+
+def _params(fn):
+  try: return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
+  except (ValueError, TypeError): return None   # a torch builtin without a Python signature
+
+
+def test_functional_signatures_match_torch():
+  """Every F function whose torch counterpart has a Python signature takes the same parameter names and defaults."""
+  checked = 0
+  for name in LF.__all__:
+    theirs = _params(getattr(torch.nn.functional, name))
+    if theirs is None or theirs[0][0] == "args": continue   # a C builtin or a *args dispatcher (max_pool2d's boolean_dispatch)
+    assert _params(getattr(LF, name)) == theirs, name
+    checked += 1
+  assert checked > 60
+
+
+def test_new_module_signatures_match_torch():
+  """The modules this parity work added take torch's constructor arguments (names and defaults)."""
+  # torch passes a function as the default activation where lazygrad passes its name; the RNNs take *args in torch
+  exempt = {"TransformerDecoderLayer", "Transformer", "GRU", "RNN", "BatchNorm3d"}
+  mods = [ln.loss, ln.conv, ln.activation, ln.spatial, ln.normalization, ln.recurrent, ln.transformer]
+  for m in mods:
+    for name in m.__all__:
+      if name in exempt: continue
+      theirs = _params(getattr(torch.nn, name).__init__)
+      if theirs is None or [p for p, _ in theirs[1:]] == ["args", "kwargs"]: continue
+      assert _params(getattr(ln, name).__init__) == theirs, name

@@ -23,6 +23,14 @@ class _Elementwise(Module):
     return "inplace=True" if self.inplace else ""
 
 
+class _NoArgs(Module):
+  """An activation whose torch constructor takes no arguments: forward is F.<_fn>(x)."""
+  _fn = "tanhshrink"
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply the activation elementwise (any shape)."""
+    return getattr(F, self._fn)(x)
+
+
 class ReLU6(_Elementwise):
   """torch.nn.ReLU6: min(max(x, 0), 6)."""
   _fn = "relu6"
@@ -38,13 +46,13 @@ class Hardsigmoid(_Elementwise):
 class Mish(_Elementwise):
   """torch.nn.Mish: x tanh(softplus(x))."""
   _fn = "mish"
-class Tanhshrink(_Elementwise):
+class Tanhshrink(_NoArgs):
   """torch.nn.Tanhshrink: x - tanh(x)."""
   _fn = "tanhshrink"
-class Softsign(_Elementwise):
+class Softsign(_NoArgs):
   """torch.nn.Softsign: x / (1 + |x|)."""
   _fn = "softsign"
-class LogSigmoid(_Elementwise):
+class LogSigmoid(_NoArgs):
   """torch.nn.LogSigmoid: log(sigmoid(x))."""
   _fn = "logsigmoid"
 
@@ -71,8 +79,10 @@ class CELU(ELU):
 
 class Hardtanh(Module):
   """torch.nn.Hardtanh: x clamped to [min_val, max_val] (gradient 0 at the bounds)."""
-  def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+  def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False, min_value=None, max_value=None):
     super().__init__()
+    # min_value/max_value: torch's deprecated spellings, which win when given
+    min_val, max_val = min_val if min_value is None else min_value, max_val if max_value is None else max_value
     self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
   def forward(self, x: Tensor) -> Tensor:
     """Apply Hardtanh elementwise."""

@@ -154,17 +154,17 @@ def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
   return _max_pool(input, 3, kernel_size, stride, padding, dilation, ceil_mode, return_indices, "max_pool3d")
 
 
-def max_pool1d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=True):
+def max_pool1d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
   """F.max_pool1d_with_indices: max_pool1d(..., return_indices=True)."""
   return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
-def max_pool2d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=True):
+def max_pool2d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
   """F.max_pool2d_with_indices: max_pool2d(..., return_indices=True)."""
   return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
-def max_pool3d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=True):
+def max_pool3d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
   """F.max_pool3d_with_indices: max_pool3d(..., return_indices=True)."""
   return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
@@ -322,17 +322,17 @@ def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False
   return _adaptive_max(input, 3, output_size, return_indices, "adaptive_max_pool3d")
 
 
-def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices: bool = False):
   """F.adaptive_max_pool3d_with_indices."""
   return _adaptive_max(input, 3, output_size, True, "adaptive_max_pool3d")
 
 
-def adaptive_max_pool1d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+def adaptive_max_pool1d_with_indices(input: Tensor, output_size, return_indices: bool = False):
   """F.adaptive_max_pool1d_with_indices."""
   return _adaptive_max(input, 1, output_size, True, "adaptive_max_pool1d")
 
 
-def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices: bool = False):
   """F.adaptive_max_pool2d_with_indices."""
   return _adaptive_max(input, 2, output_size, True, "adaptive_max_pool2d")
 
