@@ -185,6 +185,17 @@ FORWARDED = (
   "gather", "scatter_add", "masked_fill", "tril", "triu", "broadcast_to", "tile", "t", "conv2d", "conv1d", "detach", "dropout",
   "layer_norm", "batch_norm", "embedding", "trace", "diag", "diagonal", "roll", "nonzero", "cummax",
   "cummin", "acos", "asin", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "atan2", "logaddexp", "logcumsumexp", "rms_norm",
+  # torch functions that are also torch.Tensor methods: forwarded as soon as lazygrad's Tensor has the method
+  "addbmm", "addcdiv", "addcmul", "addmm", "addmv", "addr", "allclose", "aminmax", "argwhere", "baddbmm", "bernoulli", "bincount",
+  "bitwise_and", "bitwise_left_shift", "bitwise_not", "bitwise_or", "bitwise_right_shift", "bitwise_xor", "clone", "copysign",
+  "corrcoef", "count_nonzero", "cov", "cross", "deg2rad", "diag_embed", "diagflat", "diagonal_scatter", "diff", "digamma", "dist",
+  "dsplit", "equal", "erfc", "erfinv", "fliplr", "flipud", "float_power", "floor_divide", "fmax", "fmin", "frexp", "gcd", "heaviside",
+  "histc", "hsplit", "hypot", "i0", "index_add", "index_copy", "index_fill", "index_put", "index_reduce", "index_select", "inner",
+  "is_nonzero", "is_same_size", "is_signed", "isclose", "isneginf", "isposinf", "isreal", "kron", "kthvalue", "lcm", "ldexp",
+  "lgamma", "logaddexp2", "logit", "masked_scatter", "masked_select", "matrix_power", "median", "mode", "msort", "multinomial", "mv",
+  "nanmean", "nanmedian", "nanquantile", "nansum", "nextafter", "norm", "positive", "quantile", "rad2deg", "renorm",
+  "repeat_interleave", "rot90", "scatter", "scatter_reduce", "select", "select_scatter", "signbit", "sinc", "slice_scatter",
+  "split_with_sizes", "take", "take_along_dim", "tensor_split", "unique", "unique_consecutive", "vdot", "vsplit", "xlogy",
 )
 
 

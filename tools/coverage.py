@@ -47,7 +47,7 @@ RULES: list[tuple[str, str]] = [
    r"^output_nr$|^module_load$|^tolist_$|^xlogy_$|^_version$|^smm$",
    "torch infrastructure (compiler, serialisation, dispatch, global settings) or autograd internals"),
   (r"^Lazy|^RNNBase$|^RNNCellBase$|^Container$|^Module$|^ParameterList$|^ParameterDict$|^Buffer$|^UninitializedParameter$|"
-   r"^UninitializedBuffer$|^SyncBatchNorm$|^CrossMapLRN2d$", "nn plumbing (lazy-shape and distributed modules, base classes)"),
+   r"^UninitializedBuffer$|^SyncBatchNorm$|^CrossMapLRN2d$|^DataParallel$", "nn plumbing (lazy-shape and distributed modules, base classes)"),
   (r"^cholesky|^qr$|^svd|^eig$|^symeig$|^lu$|^lu_|^lstsq$|^solve$|^triangular_solve$|^geqrf$|^orgqr$|^ormqr$|^det$|^logdet$|"
    r"^slogdet$|^inverse$|^pinverse$|^matrix_exp$|^matrix_rank$|^nuclear_norm$|^lobpcg$",
    "dense linear-algebra decompositions and solvers (LAPACK-class algorithms; no composition from lazygrad's primitives)"),
