@@ -84,6 +84,8 @@ def test_max_pool_return_indices_and_first_max_gradient(fn):
 INTERP = [
   ("nearest_size", [(1, 2, 3, 4)], lambda F, x: F.interpolate(x, size=(5, 7))),
   ("nearest_scale", [(1, 2, 3, 4)], lambda F, x: F.interpolate(x, scale_factor=1.7)),
+  ("nearest_int_scale", [(1, 2, 3, 4)], lambda F, x: F.interpolate(x, scale_factor=(2, 3))),
+  ("nearest_int_size", [(2, 1, 3, 4)], lambda F, x: F.interpolate(x, size=(6, 4))),
   ("nearest_down", [(1, 1, 7, 5)], lambda F, x: F.interpolate(x, size=(3, 2))),
   ("nearest_exact", [(1, 2, 3, 4)], lambda F, x: F.interpolate(x, size=(5, 7), mode="nearest-exact")),
   ("bilinear", [(1, 2, 3, 4)], lambda F, x: F.interpolate(x, size=(5, 7), mode="bilinear")),
@@ -199,3 +201,12 @@ def test_max_unpool_inverts_max_pool(nd):
     return getattr(F, f"max_unpool{nd}d")(v * 2, i, 2)
   same([shape], fn)
   same([(1, 2, 5, 5)], lambda F, x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2, output_size=(5, 5)))
+
+
+def test_nearest_integer_upscale_is_a_view():
+  import lazygrad
+  x = Tensor(make_inputs([(1, 2, 8, 8)])[0]).realize()
+  up = LF.interpolate(x, scale_factor=2)
+  items = lazygrad.schedule(up.contiguous())
+  # one elementwise copy; the general path is a one-hot compare and sum per dim (two reduce kernels)
+  assert len(items) == 1 and items[0].kernel.name.startswith("E_"), [it.kernel.name for it in items]

@@ -353,6 +353,13 @@ def _source_index(n_in: int, n_out: int, scale: Optional[float], mode: str, alig
   return i0, (np.minimum(i0 + 1, n_in - 1), (src - i0).astype(np.float32))
 
 
+def _repeat_each(x: Tensor, dim: int, k: int) -> Tensor:
+  """Each element along dim repeated k times in place ([a, b] -> [a, a, b, b] for k=2): an expand and a reshape."""
+  if k == 1: return x
+  y = x.unsqueeze(dim + 1)
+  return y.expand(y.shape[:dim + 1] + (k,) + y.shape[dim + 2:]).flatten(dim, dim + 1)
+
+
 def _take(x: Tensor, dim: int, idx: np.ndarray) -> Tensor:
   """x indexed along dim by a host index array (a one-hot compare and sum, as Tensor indexing)."""
   return x[(slice(None),) * dim + (Tensor(idx, device=x.device),)]
@@ -380,6 +387,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
   if mode == "area": return _adaptive_avg(input, nd, outs, "interpolate")
   x = input if input.dtype.is_float else input.float()
   for i, (n, o, sc) in enumerate(zip(spatial, outs, scales)):
+    if mode == "nearest" and n and o % n == 0 and (sc is None or sc == o // n):
+      x = _repeat_each(x, 2 + i, o // n); continue   # an integer upscale: each source repeated, a view (no gather)
     i0, lin = _source_index(n, o, sc, mode, bool(align_corners))
     if lin is None: x = _take(x, 2 + i, i0); continue
     i1, lam = lin
