@@ -196,7 +196,10 @@ def _pad_class(name: str, n: int, mode: str, zero: bool):
     def init(self, padding): _PadNd.__init__(self, padding)
   init.__doc__ = f"{name}(padding{'' if zero or mode != 'constant' else ', value'})."
   cls = type(name, (_PadNd,), {"_n": n, "_mode": mode, "__init__": init, "__doc__": doc, "__module__": __name__})
-  if zero: cls.extra_repr = lambda self: f"{self.padding}"
+  if zero:
+    def extra_repr(self): return f"{self.padding}"
+    extra_repr.__doc__ = "As torch's: the padding alone."
+    cls.extra_repr = extra_repr
   return cls
 
 
