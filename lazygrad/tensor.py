@@ -24,11 +24,12 @@ from lazygrad.tensor_index import IndexMixin
 from lazygrad.tensor_reduce import ReduceMixin
 from lazygrad.tensor_nn import NNMixin
 from lazygrad.tensor_inplace import InplaceMixin
+from lazygrad.tensor_extra import ExtraMixin
 
 __all__ = ["Tensor", "no_grad", "MinMax", "broadcast_shape"]
 
 
-class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, NNMixin, InplaceMixin):
+class Tensor(ExtraMixin, CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, NNMixin, InplaceMixin):
   """A lazy n-dimensional array with torch's names and semantics (see /API.md).
 
   Operations build graph nodes (`.node`); realize(), numpy(), item(), tolist(), torch() and
