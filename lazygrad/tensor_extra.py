@@ -73,12 +73,12 @@ class ExtraMixin(TensorBase):
       return big.where(a.log() + _LN2, (s + s * s / (1.0 + (1.0 + s * s).sqrt())).log1p())
     return self._opmath(lambda x: _odd(x, fn))
   def acosh(self) -> Tensor:
-    """torch.acosh (alias arccosh): log1p((x - 1) + sqrt((x - 1)(x + 1))) (accurate near 1), log(x) + log 2 past 1e8;
+    """torch.acosh (alias arccosh): log1p((x - 1) + sqrt(x - 1) sqrt(x + 1)) (accurate near 1), log(x) + log 2 past 1e8;
     nan below 1."""
     def fn(x):
       big = x > 1e8
       s = big.where(1.0, x)
-      return big.where(x.log() + _LN2, ((s - 1.0) + ((s - 1.0) * (s + 1.0)).sqrt()).log1p())
+      return big.where(x.log() + _LN2, ((s - 1.0) + (s - 1.0).sqrt() * (s + 1.0).sqrt()).log1p())
     return self._opmath(fn)
   def atanh(self) -> Tensor:
     """torch.atanh (alias arctanh), as (log1p(x) - log1p(-x)) / 2: +-inf at +-1, nan outside [-1, 1]."""
