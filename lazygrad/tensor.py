@@ -5,7 +5,8 @@ This module holds the core (construction from data, properties, graph building, 
 matmul, autograd entry, in-place assign) and composes the class from the theme mixins:
 tensor_create (constructors, interop), tensor_math (elementwise), tensor_activations,
 tensor_index (movement, indexing), tensor_reduce (reductions), tensor_nn (conv, pooling,
-norms, attention, losses). Those import tensor_base only, never this module."""
+norms, attention, losses), tensor_extra (torch methods composed from those; first in the bases, so its scatter/sort
+wrap theirs). Those import tensor_base only, never this module."""
 from __future__ import annotations
 from typing import Optional
 import numpy as np
