@@ -270,6 +270,16 @@ class ExtraMixin(TensorBase):
       src = self._Tensor.full(index.shape, src, dtype=self.dtype, device=self.device)
     return self.scatter_reduce(dim, index, src, "sum" if reduce == "add" else "prod")
 
+  def view(self, *shape) -> Tensor:
+    """torch.Tensor.view: view(*shape) reshapes; view(dtype) reinterprets the bits as a same-size dtype (bitcast), as
+    torch (a different-size dtype raises: lazygrad does not rescale the last dim)."""
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
+      dtype = dtypes.from_any(shape[0])
+      if dtype.itemsize != self.dtype.itemsize:
+        raise ValueError(f"view: {self.dtype.name} -> {dtype.name} changes the element size (lazygrad views same-size dtypes only)")
+      return self.bitcast(dtype)
+    return super().view(*shape)
+
   # ---- sort with torch's stable= (lazygrad's host sort is always stable)
   def argsort(self, dim=-1, descending=False, stable=False) -> Tensor:
     """torch.argsort; stable= is accepted: lazygrad's sort is always stable (ties keep index order)."""

@@ -198,3 +198,19 @@ def test_sort_stable():
     tv, ti = torch.tensor(x).sort(stable=True, descending=desc)
     compare(li.numpy(), ti.numpy(), 0, 0)
     compare(lv.numpy(), tv.numpy(), 0, 0)
+
+
+@pytest.mark.parametrize("src,dst", [("float32", "int32"), ("int32", "float32"), ("float16", "int16"),
+                                     ("float16", "bfloat16"), ("int64", "float64")], ids=str)
+def test_view_dtype_bitcast(src, dst):
+  x = np.array([[1.5, -2.0, 0.0], [-0.0, 3.25, 100.0]], np.float32).astype(src)
+  want = torch.tensor(x).view(getattr(torch, dst))
+  got = Tensor(x).view(getattr(dtypes, dst))
+  assert got.dtype == getattr(dtypes, dst)
+  compare(got.float().numpy(), want.float().numpy(), 0, 0)
+  compare(Tensor(x).T.view(getattr(dtypes, dst)).float().numpy(), want.T.float().numpy(), 0, 0)   # non-contiguous
+
+
+def test_view_dtype_size_mismatch_and_shape():
+  with pytest.raises(ValueError, match="view"): Tensor(np.zeros(4, np.float32)).view(dtypes.float16)
+  helper_test_op([(3, 4)], lambda x: x.view(2, 6))
