@@ -5,7 +5,8 @@ from lazygrad.helpers import GlobalCounters
 from lazygrad.autograd import grad, gradcheck
 from lazygrad.scheduler import create_schedule
 from lazygrad.runtime import get_device
-from lazygrad import nn, optim, data, backends
+from lazygrad import nn, optim, data, backends, amp
+from lazygrad.amp import autocast
 
 
 def schedule(*tensors):
@@ -15,4 +16,4 @@ def schedule(*tensors):
   return sched.items
 
 
-__all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data", "backends"]
+__all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data", "backends", "amp", "autocast"]

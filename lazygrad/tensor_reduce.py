@@ -5,7 +5,7 @@ import numpy as np
 from lazygrad.ops import Ops
 from lazygrad.dtype import dtypes
 from lazygrad.helpers import prod
-from lazygrad.tensor_base import TensorBase, MinMax, check_dim as _check_dim
+from lazygrad.tensor_base import TensorBase, MinMax, check_dim as _check_dim, autocast_op, FP32
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -122,6 +122,7 @@ class ReduceMixin(TensorBase):
   def any(self, dim=None, keepdim=False) -> Tensor:
     """torch.any: True where some element along dim is nonzero (a bool tensor)."""
     return self.cast(dtypes.bool)._reduced(Ops.MAX, "any", dim, keepdim)
+  @autocast_op(FP32)
   def prod(self, dim=None, keepdim=False, dtype=None) -> Tensor:
     """torch.prod over one dim (or all with dim=None); a tree of pairwise multiplies: log2(n) kernels, exact gradients at zeros."""
     x = self.cast(dtypes.from_any(dtype)) if dtype else self.cast(dtypes.int64) if not self.dtype.is_float else self

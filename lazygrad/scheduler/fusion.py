@@ -92,7 +92,7 @@ class _Round:
   def shared(self) -> set[int]:
     def find():
       owned = G.owners(self.g, self.roots)
-      ids = {i for i, o in owned.items() if len(o) > 1 and not G.cheap(self.g.by_id[i], self.roots)}
+      ids = {i for i, o in owned.items() if len(o) > 1 and not G.cheap(self.g.by_id[i], self.roots, self.g.const_only)}
       return G.outermost(ids, self.g, self.roots)
     return self.once("shared", find)
 

@@ -129,13 +129,15 @@ def fused_region(n: Node, roots: dict):
     stack.extend(x.srcs)
 
 
-def cheap(n: Node, roots: dict, budget: int = 4) -> bool:
+def cheap(n: Node, roots: dict, const_only: dict[int, bool], budget: int = 4) -> bool:
   """Recomputing n costs less than storing and reloading it: a few elementwise ops over
-  stored buffers and constants (an ignore_index mask, a cast), no reduce, no random."""
+  stored buffers and constants (an ignore_index mask), no reduce, no random. Casts (a convert
+  next to a load) and ops on constants alone (folded when lowering) are free: autocast's casts
+  around a gradient, and a mean's 1/n, never make a value stored."""
   ops = 0
   for x in fused_region(n, roots):
     if x.op in (Ops.REDUCE, Ops.RAND): return False
-    if x.op in ELEMENTWISE:
+    if x.op in ELEMENTWISE and x.op is not Ops.CAST and not const_only[id(x)]:
       ops += 1
       if ops > budget: return False
   return True
