@@ -86,6 +86,11 @@ def get_autocast_dtype(device_type=None) -> DType:
   return _Autocast.dtype or DEFAULT_DTYPE[canonical_device(device_type)]
 
 
+def _nonfinite(x: Tensor) -> Tensor:
+  """A 0-d bool: does x hold an inf or a nan."""
+  return (x.isinf() | x.isnan()).any()
+
+
 class _Stage(enum.Enum):
   READY, UNSCALED, STEPPED = range(3)
 
@@ -159,10 +164,11 @@ class GradScaler:
           if p.grad.dtype == dtypes.float16: raise ValueError("Attempting to unscale FP16 gradients.")
           p.grad = (p.grad * self._value(inv, p.grad.device)).cast(p.grad.dtype)
           grads.append(p.grad)
-      # nonzero where some gradient holds an inf or a nan: one reduction per gradient, combined lazily per device
+      # True where some gradient holds an inf or a nan: one reduction over all of a device's gradients, flattened and
+      # concatenated (one kernel reading each gradient's buffer as a piece, instead of one kernel per gradient)
       per_device: dict[str, list] = {}
-      for g in grads: per_device.setdefault(g.device, []).append((g.isinf() | g.isnan()).any())
-      st["found_inf"] = [Tensor.stack(flags).any() for flags in per_device.values()]
+      for g in grads: per_device.setdefault(g.device, []).append(g.reshape(-1))
+      st["found_inf"] = [_nonfinite(Tensor.cat(flat) if len(flat) > 1 else flat[0]) for flat in per_device.values()]
     st["grads"], st["stage"] = grads, _Stage.UNSCALED
 
   def _found_inf(self, st: dict) -> bool:

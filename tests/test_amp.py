@@ -225,3 +225,111 @@ def test_autocast_training_step_kernel_count(device):
     counts.append(GlobalCounters.kernel_count)
     assert model.weight.grad.dtype == dtypes.float32 and model.weight.dtype == dtypes.float32
   assert counts[1] <= counts[0], counts
+
+
+# ---- GradScaler against torch.amp.GradScaler("cpu")
+
+def _scaler_pair(opt_name, **kw):
+  """A Linear(6, 3) model, its optimizer and a GradScaler, in torch and lazygrad from the same weights."""
+  w, b = rand(3, 6, seed=1, scale=0.5), rand(3, seed=2, scale=0.1)
+  tm, lm = torch.nn.Linear(6, 3), nn.Linear(6, 3)
+  with torch.no_grad(): tm.weight.copy_(torch.tensor(w)); tm.bias.copy_(torch.tensor(b))
+  lm.weight.assign(Tensor(w)); lm.bias.assign(Tensor(b))
+  Tensor.realize(lm.weight, lm.bias)
+  if opt_name == "sgd": topt, lopt = torch.optim.SGD(tm.parameters(), lr=0.1, momentum=0.9), optim.SGD(lm.parameters(), lr=0.1, momentum=0.9)
+  else: topt, lopt = torch.optim.Adam(tm.parameters(), lr=0.05), optim.Adam(lm.parameters(), lr=0.05)
+  return (tm, topt, torch.amp.GradScaler("cpu", **kw)), (lm, lopt, GradScaler(**kw))
+
+
+def _scaler_step(m, opt, scaler, x, y, lib, clip=None):
+  opt.zero_grad()
+  out = m(x)
+  loss = F.mse_loss(out, y) if lib is torch else out.mse_loss(y)
+  scaler.scale(loss).backward()
+  if clip is not None:
+    scaler.unscale_(opt)
+    (torch.nn.utils.clip_grad_norm_ if lib is torch else nn.utils.clip_grad_norm_)(m.parameters(), clip)
+  scaler.step(opt)
+  scaler.update()
+
+
+@pytest.mark.parametrize("opt_name,clip", [("sgd", None), ("adam", None), ("adam", 0.5)])
+def test_grad_scaler_matches_torch_step_by_step(opt_name, clip, device):
+  """Growth after growth_interval clean steps, an inf in the input (a nan loss: the step is skipped, no parameter or
+  optimizer state changes, the scale backs off and the growth count restarts), then growth again; the
+  parameters, the scale and the state dict equal torch's after every step (Adam's step count skips too)."""
+  (tm, topt, ts), (lm, lopt, ls) = _scaler_pair(opt_name, init_scale=2.0 ** 8, growth_interval=2)
+  for step in range(7):
+    x, y = rand(4, 6, seed=10 + step), rand(4, 3, seed=20 + step)
+    if step == 3: x[1, 2] = np.inf
+    before = lm.weight.numpy().copy()
+    _scaler_step(tm, topt, ts, torch.tensor(x), torch.tensor(y), torch, clip)
+    _scaler_step(lm, lopt, ls, Tensor(x), Tensor(y), lazygrad, clip)
+    if step == 3: np.testing.assert_array_equal(lm.weight.numpy(), before)
+    assert ls.get_scale() == ts.get_scale(), f"step {step}: scale {ls.get_scale()} != torch {ts.get_scale()}"
+    assert ls.state_dict() == ts.state_dict(), step
+    compare(lm.weight.numpy(), tm.weight.detach().numpy(), 1e-5, 1e-6, f"weight after step {step}")
+    compare(lm.bias.numpy(), tm.bias.detach().numpy(), 1e-5, 1e-6, f"bias after step {step}")
+  assert ls.get_scale() == 2.0 ** 8 * 2 * 0.5 * 2   # grown at step 1, backed off at 3, grown at 5
+
+
+def test_grad_scaler_one_host_sync_per_step(device, monkeypatch):
+  """step() reads the inf/nan check once: one .item() per step, with the gradients, the check and the forward's
+  pending outputs realized together before the optimizer's own schedule."""
+  (_, _, _), (lm, lopt, ls) = _scaler_pair("sgd")
+  reads = []
+  orig = Tensor.item
+  monkeypatch.setattr(Tensor, "item", lambda self: reads.append(self.shape) or orig(self))
+  out = lm(Tensor(rand(4, 6)))
+  ls.scale(out.mse_loss(Tensor(rand(4, 3)))).backward()
+  ls.step(lopt)
+  assert out.is_realized and lm.weight.grad.is_realized
+  ls.update()
+  assert len(reads) == 1, reads
+
+
+def test_grad_scaler_float16_training_runs(device):
+  """autocast(float16) + GradScaler on a Linear model: finite losses, fp32 parameters and gradients, loss goes down."""
+  Tensor.manual_seed(0)
+  model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+  opt = optim.SGD(model.parameters(), lr=0.05)
+  scaler = GradScaler(init_scale=2.0 ** 12)
+  x, y = Tensor(rand(32, 8)), Tensor(rand(32, 8)[:, :1])
+  losses = []
+  for _ in range(5):
+    opt.zero_grad()
+    with autocast(dtype=dtypes.float16): loss = model(x).mse_loss(y)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    losses.append(loss.item())
+  assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+  assert all(p.dtype == dtypes.float32 and p.grad.dtype == dtypes.float32 for p in model.parameters())
+
+
+def test_grad_scaler_errors_and_disabled(device):
+  """torch's misuse errors, state_dict round trips (also to and from torch's), enabled=False passes through."""
+  (tm, topt, ts), (lm, lopt, ls) = _scaler_pair("sgd")
+  with pytest.raises(AssertionError, match="scale"): ls.unscale_(lopt)           # before any scale()
+  ls.scale(lm(Tensor(rand(4, 6))).sum()).backward()
+  ls.unscale_(lopt)
+  with pytest.raises(RuntimeError, match="already been called"): ls.unscale_(lopt)
+  ls.step(lopt)
+  with pytest.raises(RuntimeError, match="after step"): ls.unscale_(lopt)
+  with pytest.raises(RuntimeError, match="step\\(\\) has already"): ls.step(lopt)
+  ls.update()
+  with pytest.raises(AssertionError, match="No inf checks"): ls.update()
+  with pytest.raises(ValueError, match="growth factor"): GradScaler(growth_factor=0.5)
+  with pytest.raises(ValueError, match="backoff factor"): GradScaler(backoff_factor=2.0)
+  ls.update(new_scale=3.0)
+  assert ls.get_scale() == 3.0
+  ts.load_state_dict(ls.state_dict())
+  assert ts.get_scale() == 3.0
+  fresh = GradScaler()
+  fresh.load_state_dict(ts.state_dict())
+  assert fresh.state_dict() == ts.state_dict()
+  with pytest.raises(RuntimeError, match="empty"): fresh.load_state_dict({})
+  off = GradScaler(enabled=False)
+  loss = lm(Tensor(rand(4, 6))).sum()
+  assert off.scale(loss) is loss and off.get_scale() == 1.0 and off.state_dict() == {} and not off.is_enabled()
+  assert isinstance(ls.scale([loss, (loss,)])[1], tuple)
