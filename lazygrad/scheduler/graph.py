@@ -97,7 +97,7 @@ def epilogue_end(r: Node, g: Graph, roots: dict) -> Node:
   while len(users := g.users(x)) == 1 and id(x) not in roots:
     u = users[0]
     if u.op not in (Ops.RESHAPE, Ops.PERMUTE) and u.op not in ELEMENTWISE: break
-    if u.op in ELEMENTWISE and (id(u) in roots or u.dtype.itemsize > end.dtype.itemsize): break
+    if u.op in ELEMENTWISE and (id(u) in roots or (u.dtype.itemsize > end.dtype.itemsize and u.op is not Ops.CAST)): break
     x = u
     if u.op in ELEMENTWISE: end = u
   return end
@@ -143,6 +143,20 @@ def cheap(n: Node, roots: dict, const_only: dict[int, bool], budget: int = 4) ->
   return True
 
 
+def below_casts(n: Node, roots: dict) -> Node:
+  """n, or what n casts when n is a cast (of a cast ...) of a computed value: the value worth storing,
+  since a cast costs a reader no more than a load does (autocast's half-float copies)."""
+  while n.op is Ops.CAST and not n.srcs[0].realized and id(n.srcs[0]) not in roots and n.srcs[0].op not in MOVEMENT: n = n.srcs[0]
+  return n
+
+
+def cast_of_stored(n: Node, roots: dict) -> bool:
+  """n is a cast of a stored value (a buffer, or a view of one): reading it is a load and a convert."""
+  if n.op is not Ops.CAST: return False
+  base, _ = movement_base(n.srcs[0])
+  return base.realized or id(base) in roots
+
+
 def costly_values(g: Graph, roots: dict) -> set[int]:
   """The nodes whose inline computation contains an op that costs more than a load and a
   cast (one pass, sources first). A reduce is a boundary: whether it gets its own kernel is
@@ -174,6 +188,9 @@ def broadcast_into_reduce(r: Node, g: Graph, roots: dict, costly: set[int]):
     seen.add((id(x), mops))
     if x.op in MOVEMENT:
       stack.append((x.srcs[0], ((x.op, x.arg),) + mops))
+      continue
+    if x.op is Ops.CAST:   # store what is cast, not the cast (autocast's bf16 operand): the matmul converts its tiles
+      stack.append((x.srcs[0], mops))
       continue
     v = apply_mops(ShapeTracker.from_shape(x.shape), mops).views[-1]
     kept_broadcast = any(d not in axes and space[d] > 1 and not _moves(v, d) for d in range(len(space)))
