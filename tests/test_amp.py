@@ -184,11 +184,10 @@ def test_autocast_errors(device):
 
 
 def _linear_step(low):
-  """A Linear forward + backward + SGD step, lazy; returns the tensors its step realizes."""
+  """A Linear forward + backward, lazy; returns the loss and the gradients (what a step realizes)."""
   lazygrad.Tensor.manual_seed(0)
   model = nn.Linear(32, 16)
   Tensor.realize(*model.parameters())
-  opt = optim.SGD(model.parameters(), lr=0.1)
   x, y = Tensor(rand(8, 32)), Tensor(rand(8, 16))
   with autocast(dtype=low, enabled=low is not None): loss = model(x).mse_loss(y)
   loss.backward()
@@ -333,3 +332,50 @@ def test_grad_scaler_errors_and_disabled(device):
   loss = lm(Tensor(rand(4, 6))).sum()
   assert off.scale(loss) is loss and off.get_scale() == 1.0 and off.state_dict() == {} and not off.is_enabled()
   assert isinstance(ls.scale([loss, (loss,)])[1], tuple)
+
+
+class _TinyGPT(nn.Module):
+  """Embedding (tied head), a pre-norm block (LayerNorm, causal attention, GELU MLP), LayerNorm, cross-entropy."""
+  def __init__(self, vocab=20, width=16, heads=2):
+    super().__init__()
+    self.heads = heads
+    self.emb, self.pos = nn.Embedding(vocab, width), nn.Embedding(8, width)
+    self.ln1, self.ln2, self.ln_f = nn.LayerNorm(width), nn.LayerNorm(width), nn.LayerNorm(width)
+    self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+    self.fc1, self.fc2 = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+
+  def forward(self, idx, targets):
+    B, T = idx.shape
+    x = self.emb(idx) + self.pos.weight[:T]
+    C, H = x.shape[-1], self.heads
+    q, k, v = [t.reshape(B, T, H, C // H).transpose(1, 2) for t in self.qkv(self.ln1(x)).split(C, dim=-1)]
+    x = x + self.proj(q.scaled_dot_product_attention(k, v, is_causal=True).transpose(1, 2).reshape(B, T, C))
+    x = x + self.fc2(self.fc1(self.ln2(x)).gelu(approximate="tanh"))
+    return self.ln_f(x).linear(self.emb.weight).reshape(B * T, -1).cross_entropy(targets.reshape(B * T))
+
+
+def _conv_bn_net():
+  return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                       nn.Conv2d(4, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                       nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+
+@pytest.mark.parametrize("model", ["gpt", "conv_bn"])
+def test_autocast_adds_no_kernels_transformer_and_convnet(model, device):
+  """A transformer block with a tied head and a conv/BatchNorm net: the forward + backward schedule under autocast
+  has exactly as many kernels as in float32 (casts of stored values, shared and broadcast operands fuse into the
+  kernels that read them; a half-float matmul's epilogue runs on through the cast back to float32)."""
+  rng = np.random.default_rng(0)
+  counts = []
+  for low in (None, dtypes.bfloat16):
+    Tensor.manual_seed(0)
+    net = _TinyGPT() if model == "gpt" else _conv_bn_net()
+    params = list(net.parameters())
+    Tensor.realize(*params)
+    with autocast(dtype=dtypes.bfloat16, enabled=low is not None):
+      if model == "gpt": loss = net(Tensor(rng.integers(0, 20, (2, 8))), Tensor(rng.integers(0, 20, (2, 8))))
+      else: loss = net(Tensor(rand(4, 1, 8, 8))).cross_entropy(Tensor(np.arange(4)))
+    loss.backward()
+    assert all(p.grad.dtype == dtypes.float32 for p in params)
+    counts.append(len(lazygrad.schedule(loss, *[p.grad for p in params])))
+  assert counts[0] == counts[1], counts
