@@ -379,3 +379,27 @@ def test_autocast_adds_no_kernels_transformer_and_convnet(model, device):
     assert all(p.grad.dtype == dtypes.float32 for p in params)
     counts.append(len(lazygrad.schedule(loss, *[p.grad for p in params])))
   assert counts[0] == counts[1], counts
+
+
+def test_autocast_training_step_compiles_to_tensor_cores_for_hopper(device):
+  """Every contraction of an autocast Linear training step (float32 master weights, the casts in the template's prologue,
+  the update of W reading dW) takes the matmul template and dots on tensor cores once compiled for sm_90."""
+  if device != "interp": pytest.skip("compiled once, from the interp run")
+  from lazygrad.kernels.triton.matmul import template_ok
+  from helpers import compile_for_hopper, hopper_job
+  jobs, tags = [], []
+  for low in (dtypes.float16, dtypes.bfloat16):
+    Tensor.manual_seed(0)
+    model = nn.Linear(64, 96)
+    Tensor.realize(*model.parameters())
+    x = Tensor(rand(128, 64)).requires_grad_()
+    with autocast(dtype=low): out = model(x).relu()
+    (out.float() * Tensor(rand(128, 96))).sum().backward()
+    plan = [it.kernel for it in lazygrad.schedule(x.grad, *[p - 0.1 * p.grad for p in model.parameters()]) if it.kernel.contraction is not None]
+    assert len(plan) >= 3, [k.name for k in plan]   # forward, dX, dW
+    for k in plan:
+      assert template_ok(k), k.name
+      jobs.append(hopper_job(k))
+      tags.append(f"{low.name}:{k.name}")
+  for tag, res in zip(tags, compile_for_hopper(jobs)):
+    assert {"wgmma", "mma.sync"} & set(res["ptx_has"]), (tag, res["ptx_has"])
