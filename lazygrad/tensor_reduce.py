@@ -5,7 +5,7 @@ import numpy as np
 from lazygrad.ops import Ops
 from lazygrad.dtype import dtypes
 from lazygrad.helpers import prod
-from lazygrad.tensor_base import TensorBase, MinMax, check_dim as _check_dim, autocast_op, FP32
+from lazygrad.tensor_base import TensorBase, MinMax, check_dim as _check_dim, autocast_op, FP32, KEEP
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -183,6 +183,7 @@ class ReduceMixin(TensorBase):
     out, pinf, ninf, nan = (parts.unsqueeze(-2) * tri.cast(x.dtype)).sum(-1)
     out = (pinf > 0).where(float("inf"), (ninf > 0).where(float("-inf"), out))
     return ((nan > 0) | ((pinf > 0) & (ninf > 0))).where(float("nan"), out).transpose(d, -1)
+  @autocast_op(KEEP)
   def cumprod(self, dim=0) -> Tensor:
     """torch.cumprod along dim, as n separate products stacked: fine for short dims, slow for long ones."""
     d = _check_dim("cumprod", dim, self.ndim)

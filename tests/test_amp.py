@@ -47,6 +47,7 @@ OPS = [
   ("bce_with_logits", lambda x, y: F.binary_cross_entropy_with_logits(x, y.sigmoid()),
    lambda x, y: x.binary_cross_entropy_with_logits(y.sigmoid()), [(4, 5), (4, 5)]),
   ("prod", lambda x: x.prod(-1), lambda x: x.prod(-1), [(4, 3)]),
+  ("cumprod", lambda x: x.cumprod(1), lambda x: x.cumprod(1), [(4, 3)]),
   ("sum", lambda x: x.sum(), lambda x: x.sum(), [(4, 8)]),
   ("mean", lambda x: x.mean(0), lambda x: x.mean(0), [(4, 8)]),
   ("exp", lambda x: x.exp(), lambda x: x.exp(), [(4, 8)]),
