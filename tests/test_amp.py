@@ -365,7 +365,8 @@ def _conv_bn_net():
 def test_autocast_adds_no_kernels_transformer_and_convnet(model, device):
   """A transformer block with a tied head and a conv/BatchNorm net: the forward + backward schedule under autocast
   has exactly as many kernels as in float32 (casts of stored values, shared and broadcast operands fuse into the
-  kernels that read them; a half-float matmul's epilogue runs on through the cast back to float32)."""
+  kernels that read them; a half-float matmul's epilogue runs on through the cast back to float32), except the
+  cpu device's stored conv-input casts."""
   rng = np.random.default_rng(0)
   counts = []
   for low in (None, dtypes.bfloat16):
@@ -378,8 +379,14 @@ def test_autocast_adds_no_kernels_transformer_and_convnet(model, device):
       else: loss = net(Tensor(rand(4, 1, 8, 8))).cross_entropy(Tensor(np.arange(4)))
     loss.backward()
     assert all(p.grad.dtype == dtypes.float32 for p in params)
-    counts.append(len(lazygrad.schedule(loss, *[p.grad for p in params])))
-  assert counts[0] == counts[1], counts
+    counts.append(lazygrad.schedule(loss, *[p.grad for p in params]))
+  extra = len(counts[1]) - len(counts[0])
+  if device == "cpu" and model == "conv_bn":
+    # the numpy device stores a value read through overlapping windows (it would be evaluated over the k*k window
+    # space): there, each conv input's bf16 cast is a kernel of its own (2 convs); Triton devices fuse it
+    casts = [i for i in counts[1] if i.name.startswith("E_") and i.out.dtype == dtypes.bfloat16 and i.reason.name == "MULTI_VIEW"]
+    assert extra == len(casts) == 2, [i.name for i in counts[1]]
+  else: assert extra == 0, ([i.name for i in counts[0]], [i.name for i in counts[1]])
 
 
 def test_autocast_training_step_compiles_to_tensor_cores_for_hopper(device):
