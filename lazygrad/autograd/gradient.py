@@ -73,3 +73,4 @@ RULES = {
   Ops.CONTIGUOUS: lambda out, g, x: (g,),
 }
 NO_GRADIENT = {Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.AND, Ops.OR, Ops.XOR}
+NO_GRADIENT.add(Ops.CHECK)   # a bounds check passes integer indices through
