@@ -23,6 +23,7 @@ of the corpus is ~4.8 bits/char.
   python examples/char_transformer.py --config gpu          # 6 layers, width 384, context 256: aims < 2.2 bits/char
                                                             # (not yet run on a GPU)
   python examples/char_transformer.py --steps 3 --config tiny   # smoke test
+  python examples/char_transformer.py --amp bf16            # mixed precision: matmuls and attention in bf16 (fp16: + GradScaler)
 """
 from __future__ import annotations
 import math
@@ -32,7 +33,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # examples/common.py
-from common import make_parser, parse_args, progress, save_loss_curve, summary   # noqa: E402
+from common import Amp, add_amp_flag, make_parser, parse_args, progress, save_loss_curve, summary   # noqa: E402
 from lazygrad import Tensor, nn, optim, no_grad, GlobalCounters   # noqa: E402
 from lazygrad.data import load_shakespeare, DatasetNotFoundError   # noqa: E402
 
@@ -123,22 +124,23 @@ def lr_at(step: int, progress: float, base: float, warmup: int) -> float:
 
 
 # ---- evaluation and sampling
-def evaluate(model: GPT, corpus, split: str, batches: int, batch_size: int, context: int, seed: int = 1234) -> float:
+def evaluate(model: GPT, corpus, split: str, batches: int, batch_size: int, context: int, seed: int = 1234, amp: Amp | None = None) -> float:
   """Mean loss in nats/char over `batches` fixed random windows of `split` (the same windows every call)."""
   rng = np.random.default_rng(seed)
   model.eval()
   losses = []
+  amp = amp or Amp(None)
   with no_grad():
     for _ in range(batches):
       x, y = corpus.batch(split, batch_size, context, rng)
-      logits, loss = model(x, y)
+      with amp.autocast(): logits, loss = model(x, y)
       losses.append(loss.realize(logits).item())
       del logits, loss
   model.train()
   return float(np.mean(losses))
 
 
-def sample(model: GPT, corpus, prompt: str, length: int, temperature: float, seed: int) -> str:
+def sample(model: GPT, corpus, prompt: str, length: int, temperature: float, seed: int, amp: Amp | None = None) -> str:
   """Temperature sampling, one character at a time. The model always sees a full window of
   `context` ids (the prompt left-aligned, zeros after it: causal attention never looks right),
   so every forward has the same shape and reuses one cached schedule."""
@@ -146,12 +148,13 @@ def sample(model: GPT, corpus, prompt: str, length: int, temperature: float, see
   T = model.context
   ids = list(corpus.encode(prompt)) if prompt else [int(corpus.stoi.get("\n", 0))]
   model.eval()
+  amp = amp or Amp(None)
   with no_grad():
     for _ in range(length):
       window = ids[-T:]
       x = np.zeros((1, T), dtype=np.int64)
       x[0, :len(window)] = window
-      logits = model(Tensor(x))[0].numpy()[0, len(window) - 1].astype(np.float64)
+      with amp.autocast(): logits = model(Tensor(x))[0].float().numpy()[0, len(window) - 1].astype(np.float64)
       z = logits / max(temperature, 1e-6)
       p = np.exp(z - z.max())
       ids.append(int(rng.choice(len(p), p=p / p.sum())))
@@ -177,11 +180,13 @@ def build_parser():
   ap.add_argument("--prompt", default="ROMEO.\n")
   ap.add_argument("--out", default=None, help="loss-curve PNG path (default <out-dir>/char_transformer_<config>.png)")
   ap.add_argument("--save", default=None, help="also save the trained weights here (safetensors)")
+  add_amp_flag(ap)
   return ap
 
 
 def main(argv=None) -> float:
   args = parse_args(build_parser(), argv)
+  amp = Amp(args.amp)
   cfg = dict(CONFIGS[args.config])
   for k in ("layers", "heads", "width", "context", "batch_size", "lr", "dropout", "steps", "time_budget", "eval_interval"):
     if getattr(args, k) is not None: cfg[k] = getattr(args, k)
@@ -201,7 +206,7 @@ def main(argv=None) -> float:
   device = params[0].device
   print(f"{corpus}")
   print(f"GPT: {L} layers, {H} heads, width {C}, context {T}, {sum(p.numel() for p in params):,} parameters; "
-        f"batch {B}, AdamW lr {cfg['lr']}, device {device}")
+        f"batch {B}, AdamW lr {cfg['lr']}, device {device}{amp.describe()}")
   print(f"training for {cfg['steps']} steps" + (f" or {budget:.0f} s, whichever comes first" if budget else ""))
 
   rng = np.random.default_rng(args.seed)
@@ -217,11 +222,10 @@ def main(argv=None) -> float:
     for g in opt.param_groups: g["lr"] = lr
     x, y = corpus.batch("train", B, T, rng)
     before, t0 = GlobalCounters.kernel_count, time.perf_counter()
-    _, loss = model(x, y)
+    with amp.autocast(): _, loss = model(x, y)
     opt.zero_grad()
-    loss.backward()
-    nn.utils.clip_grad_norm_(params, args.clip)
-    opt.step()                                   # forward + backward + clip + update: one schedule
+    # forward + backward + clip + update: one schedule (with fp16's GradScaler, the inf/nan check is a schedule before it)
+    amp.backward_and_step(loss, opt, lambda: nn.utils.clip_grad_norm_(params, args.clip))
     loss_v = loss.item()
     kernels, step_time = kernels + GlobalCounters.kernel_count - before, step_time + time.perf_counter() - t0
     if not math.isfinite(loss_v): sys.exit(f"step {step}: loss is {loss_v}; try a lower --lr")
@@ -229,7 +233,7 @@ def main(argv=None) -> float:
     train_hist.append((step, loss_v))
     bar.update(1); bar.set_postfix(loss=f"{loss_v:.3f}", lr=f"{lr:.2e}", refresh=False)
     if step % cfg["eval_interval"] == 0:
-      val = evaluate(model, corpus, "val", cfg["eval_batches"], B, T)
+      val = evaluate(model, corpus, "val", cfg["eval_batches"], B, T, amp=amp)
       val_hist.append((step, val))
       tr = float(np.mean([l for _, l in train_hist[-cfg["eval_interval"]:]]))
       bar.write(f"step {step:6d}  train {tr:.4f} nats ({tr / LN2:.3f} bits/char)  val {val:.4f} nats ({val / LN2:.3f} bits/char)  "
@@ -239,12 +243,12 @@ def main(argv=None) -> float:
   print(f"{step} steps in {train_s:.1f} s, {kernels / max(step, 1):.1f} kernels per step, {step_time / max(step, 1) * 1e3:.1f} ms per step")
 
   t0 = time.perf_counter()
-  val = evaluate(model, corpus, "val", cfg["final_eval_batches"], B, T, seed=4321)
+  val = evaluate(model, corpus, "val", cfg["final_eval_batches"], B, T, seed=4321, amp=amp)
   n_chars = cfg["final_eval_batches"] * B * T
   print(f"held-out loss {val:.4f} nats/char = {val / LN2:.3f} bits/char ({n_chars:,} predicted characters, {time.perf_counter() - t0:.1f} s)")
 
   t0 = time.perf_counter()
-  text = sample(model, corpus, args.prompt, args.sample_chars, args.temperature, args.seed)
+  text = sample(model, corpus, args.prompt, args.sample_chars, args.temperature, args.seed, amp)
   print(f"--- sample (temperature {args.temperature}, seed {args.seed}, {time.perf_counter() - t0:.1f} s) ---")
   print(text)
   print("---")

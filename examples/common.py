@@ -7,6 +7,7 @@ Every example puts this directory on sys.path once, at its top, and imports from
   --epochs --seed --steps --lr --batch-size      the run (--steps N: stop after N optimizer steps, a smoke test)
   --device --blas-threads                         where it runs
   --out-dir --no-plot                             outputs: the loss-curve PNG, checkpoints
+  --amp bf16|fp16                                 mixed precision (add_amp_flag: the examples that take it)
 
 Outputs go to examples/out/ for a real run; with --steps (a smoke test) they go to a fresh
 temporary directory unless --out-dir is given, so a smoke run never overwrites a real result.
@@ -46,6 +47,46 @@ def make_parser(description: str, *, epochs: Optional[int], lr: Optional[float],
                   help="where the loss-curve PNG and checkpoints go (default examples/out; with --steps a new temporary directory)")
   ap.add_argument("--no-plot", action="store_true", help="do not write the loss-curve PNG")
   return ap
+
+
+def add_amp_flag(ap: argparse.ArgumentParser) -> None:
+  """--amp bf16|fp16: run the forward under lazygrad.autocast (matmuls, convs and attention in that dtype with float32
+  accumulation, float32 master weights); fp16 also scales the loss with a GradScaler (bf16 has float32's range)."""
+  ap.add_argument("--amp", choices=("bf16", "fp16"), default=None,
+                  help="mixed precision: autocast the forward to bf16 or fp16 (fp16 adds a GradScaler); default off (float32)")
+
+
+class Amp:
+  """What --amp sets up for a training loop: `autocast()` (a region: lazygrad.autocast, or a no-op when off) and
+  `scaler` (a lazygrad.amp.GradScaler for fp16, else None). `backward_and_step(loss, opt, before_step)` runs
+  backward and the optimizer step, through the scaler when there is one (before_step(): e.g. clipping,
+  called on unscaled gradients)."""
+  def __init__(self, amp: Optional[str]):
+    from lazygrad import amp as lg_amp, dtypes
+    self.name = amp
+    self.dtype = {"bf16": dtypes.bfloat16, "fp16": dtypes.float16, None: None}[amp]
+    self._autocast = lg_amp.autocast
+    self.scaler = lg_amp.GradScaler() if amp == "fp16" else None
+
+  def autocast(self):
+    """A fresh autocast region (disabled when --amp is off)."""
+    return self._autocast(dtype=self.dtype or "bfloat16", enabled=self.dtype is not None)
+
+  def backward_and_step(self, loss, opt, before_step: Optional[Callable] = None) -> None:
+    """loss.backward() and opt.step(), scaled (and skipped on inf/nan gradients) when there is a scaler."""
+    if self.scaler is None:
+      loss.backward()
+      if before_step is not None: before_step()
+      opt.step()
+      return
+    self.scaler.scale(loss).backward()
+    if before_step is not None: self.scaler.unscale_(opt); before_step()
+    self.scaler.step(opt)
+    self.scaler.update()
+
+  def describe(self) -> str:
+    """'' when off, else e.g. ', amp bf16' for a header line."""
+    return "" if self.dtype is None else f", amp {self.name}" + (" (GradScaler)" if self.scaler else "")
 
 
 def parse_args(ap: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
@@ -140,16 +181,18 @@ class FitResult:
   steps_per_epoch: int = 0
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500, device=None) -> tuple[float, float]:
-  """(mean cross-entropy, accuracy) of `model` over (x, y), batch by batch, in eval mode when it has one."""
+def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500, device=None, amp: Optional[Amp] = None) -> tuple[float, float]:
+  """(mean cross-entropy, accuracy) of `model` over (x, y), batch by batch, in eval mode when it has one
+  (the forward under amp's autocast when given)."""
   from lazygrad import Tensor, no_grad
   was_training = getattr(model, "training", None)
   if was_training is not None: model.eval()
   loss_sum, correct = 0.0, 0
+  amp = amp or Amp(None)
   with no_grad():
     for i in range(0, len(x), batch_size):
       xb, yb = Tensor(x[i:i + batch_size], device=device), Tensor(y[i:i + batch_size], device=device)
-      logits = model(xb)
+      with amp.autocast(): logits = model(xb)
       loss, pred = logits.cross_entropy(yb, reduction="sum"), logits.argmax(1)
       loss.realize(pred)
       loss_sum += loss.item()
@@ -158,33 +201,35 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500, device=
   return loss_sum / len(x), correct / len(x)
 
 
-def optimizer_step(model, opt) -> Callable:
+def optimizer_step(model, opt, amp: Optional[Amp] = None) -> Callable:
   """The usual step: loss = model(x).cross_entropy(y); opt.zero_grad(); loss.backward(); opt.step().
   opt.step() realizes the forward pass, the backward pass, BatchNorm's running statistics and
-  every parameter update in one schedule."""
+  every parameter update in one schedule. With amp: the forward under autocast, and with its GradScaler
+  the loss scaled and the step skipped on inf/nan gradients (then the check is a schedule of its own)."""
+  amp = amp or Amp(None)
   def step(x, y):
-    loss = model(x).cross_entropy(y)
+    with amp.autocast(): loss = model(x).cross_entropy(y)
     opt.zero_grad()
-    loss.backward()
-    opt.step()
+    amp.backward_and_step(loss, opt)
     return loss
   return step
 
 
 def fit(model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], *, epochs: int, batch_size: int,
         seed: int = 0, steps: Optional[int] = None, opt=None, sched=None, step_fn: Optional[Callable] = None,
-        augment: Optional[Callable] = None, eval_batch_size: int = 500, device=None) -> FitResult:
+        augment: Optional[Callable] = None, eval_batch_size: int = 500, device=None, amp: Optional[Amp] = None) -> FitResult:
   """Train `model` on (x, y) arrays for `epochs` (or until `steps` optimizer steps) and evaluate
   it on `test` after every epoch; prints one line per epoch and the step statistics.
 
   step_fn(x, y) -> loss Tensor does one optimizer step (default: optimizer_step(model, opt));
   sched.step() runs after every optimizer step; augment(x_batch, rng) -> x_batch changes
   training batches on the host. Each epoch visits a new permutation (drop_last) drawn from a
-  generator seeded with `seed`; augmentation has its own generator, seeded with `seed` too."""
+  generator seeded with `seed`; augmentation has its own generator, seeded with `seed` too. amp (an Amp,
+  from --amp) runs the default step's and the evaluation's forward under autocast."""
   from lazygrad import Tensor, GlobalCounters
   if step_fn is None:
     if opt is None: raise ValueError("fit: pass opt= (an optimizer) or step_fn=")
-    step_fn = optimizer_step(model, opt)
+    step_fn = optimizer_step(model, opt, amp)
   x_tr, y_tr = train
   x_te, y_te = test
   order_rng, aug_rng = np.random.default_rng(seed), np.random.default_rng(seed)
@@ -208,7 +253,7 @@ def fit(model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.
       r.steps += 1
       if hasattr(bar, "set_postfix"): bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
     bar.close()
-    r.test_loss, r.accuracy = evaluate(model, x_te, y_te, eval_batch_size, device)
+    r.test_loss, r.accuracy = evaluate(model, x_te, y_te, eval_batch_size, device, amp)
     r.test_curve[0].append(len(r.losses)); r.test_curve[1].append(r.test_loss)
     train_loss = np.mean(r.losses[first:]) if len(r.losses) > first else float("nan")
     lr = f"  lr {opt.param_groups[0]['lr']:.4f}" if opt is not None and sched is not None else ""

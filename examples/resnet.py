@@ -24,6 +24,7 @@ overwrites the real checkpoint). The loop is examples/common.py's fit().
   python examples/resnet.py                       # CPU: small ResNet, 468 steps, ~86% in ~3 min
   python examples/resnet.py --arch resnet18 --epochs 15 --train-size 60000 --batch-size 128 --lr 0.1 --augment   # GPU
   python examples/resnet.py --steps 3 --train-size 256 --test-size 256   # smoke test
+  python examples/resnet.py --amp bf16            # mixed precision: convs and the linear layer in bf16 (fp16: + GradScaler)
 """
 from __future__ import annotations
 import os
@@ -31,7 +32,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # examples/common.py
-from common import fit, make_parser, parse_args, report_fit   # noqa: E402
+from common import Amp, add_amp_flag, fit, make_parser, parse_args, report_fit   # noqa: E402
 from lazygrad import Tensor, nn, optim   # noqa: E402
 from lazygrad.data import DatasetNotFoundError, load_fashion_mnist   # noqa: E402
 
@@ -104,7 +105,9 @@ def main(argv=None) -> float:
   ap.add_argument("--test-size", type=int, default=10000, help="evaluate on the first N test images (default: all 10000)")
   ap.add_argument("--weight-decay", type=float, default=5e-4, help="SGD weight decay (default 5e-4)")
   ap.add_argument("--augment", action="store_true", help="random crop (pad 2) and horizontal flip of training images")
+  add_amp_flag(ap)
   args = parse_args(ap, argv)
+  amp = Amp(args.amp)
 
   blocks, width = ARCHS[args.arch]
   if args.blocks: blocks = tuple(int(b) for b in args.blocks.split(","))
@@ -125,9 +128,9 @@ def main(argv=None) -> float:
   sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))
   name = args.arch if not (args.blocks or args.width) else f"resnet blocks {','.join(map(str, blocks))} width {width}"
   print(f"{name} on {args.device}: blocks {blocks}, width {width}, {sum(p.numel() for p in params)} parameters; "
-        f"{len(x_tr)} train / {len(x_te)} test images (32x32), batch {args.batch_size}, lr {args.lr} cosine over {total_steps} steps")
+        f"{len(x_tr)} train / {len(x_te)} test images (32x32), batch {args.batch_size}, lr {args.lr} cosine over {total_steps} steps{amp.describe()}")
   r = fit(model, (x_tr, y_tr), (x_te, y_te), epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, steps=args.steps,
-          opt=opt, sched=sched, augment=augment if args.augment else None, eval_batch_size=500)
+          opt=opt, sched=sched, augment=augment if args.augment else None, eval_batch_size=500, amp=amp)
   os.makedirs(args.out_dir, exist_ok=True)
   ckpt = os.path.join(args.out_dir, "resnet.safetensors")
   nn.state.save(model.state_dict(), ckpt, metadata={"blocks": ",".join(map(str, blocks)), "width": width, "test_accuracy": f"{r.accuracy:.4f}"})

@@ -5,9 +5,10 @@ from lazygrad.helpers import GlobalCounters
 from lazygrad.autograd import grad, gradcheck
 from lazygrad.scheduler import create_schedule
 from lazygrad.runtime import get_device
-from lazygrad import nn, optim, data, backends
+from lazygrad import nn, optim, data, backends, amp
 from lazygrad import functions
 from lazygrad.functions import *  # noqa: F401,F403 (torch's module-level API: lazygrad.tensor, zeros, cat, float32, ...)
+from lazygrad.amp import autocast
 
 
 def schedule(*tensors):
@@ -18,4 +19,4 @@ def schedule(*tensors):
 
 
 __all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data", "backends",
-           "functions"] + functions.__all__
+           "amp", "autocast", "functions"] + functions.__all__

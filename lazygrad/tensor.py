@@ -17,7 +17,7 @@ from lazygrad.runtime import get_device, canonical_device
 from lazygrad.helpers import prod
 from lazygrad.runtime import executor
 from lazygrad import autograd
-from lazygrad.tensor_base import TensorBase, _GradMode, no_grad, MinMax, check_dim, broadcast_shape, movement_shape
+from lazygrad.tensor_base import TensorBase, _GradMode, no_grad, MinMax, check_dim, broadcast_shape, movement_shape, autocast_op, LOWER
 from lazygrad.tensor_create import CreateMixin, to_numpy
 from lazygrad.tensor_math import MathMixin
 from lazygrad.tensor_activations import ActivationMixin
@@ -264,6 +264,7 @@ class Tensor(ExtraMixin, CreateMixin, MathMixin, ActivationMixin, IndexMixin, Re
     return self._new(Ops.BITCAST, (self.node,), dtype, self.shape, dtype)
 
   # ---- linear algebra
+  @autocast_op(LOWER)
   def matmul(self, w: Tensor) -> Tensor:
     """torch.matmul (@): 1-D, 2-D and broadcast batched operands, as torch; built as a broadcast multiply and a sum,
     which the scheduler runs as one matmul kernel (with what fuses around it)."""
@@ -302,6 +303,7 @@ class Tensor(ExtraMixin, CreateMixin, MathMixin, ActivationMixin, IndexMixin, Re
   def outer(self, w):
     """torch.outer: (n,) x (m,) -> (n, m) (inputs of more dims are flattened)."""
     return self.reshape(-1, 1) * w.reshape(1, -1)
+  @autocast_op(LOWER)
   def linear(self, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """F.linear: self @ weight.T + bias with weight (out, in), as torch."""
     if weight.ndim != 2 or weight.shape[1] != self.shape[-1]:

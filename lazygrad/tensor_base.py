@@ -13,6 +13,7 @@ import functools
 import threading
 import weakref
 import numpy as np
+from lazygrad.dtype import dtypes
 from lazygrad.ops import Ops
 
 
@@ -40,6 +41,48 @@ class no_grad:
     def wrapper(*args, **kwargs):
       with no_grad(): return fn(*args, **kwargs)
     return wrapper
+
+
+class _AutocastState(threading.local):
+  """The innermost autocast region of this thread (lazygrad.amp.autocast sets it): `dtype`, the lower
+  precision, or None when autocast is off."""
+  dtype = None
+
+
+_Autocast = _AutocastState()   # per thread, as torch's: one thread's autocast region leaves the others in float32
+
+# What an op does under autocast: torch's CPU op lists (aten/src/ATen/autocast_mode.cpp), on every device.
+# Every other op keeps its inputs' dtype; those that reduce (sum, softmax, norms, ...) compute half floats in float32 inside.
+LOWER = "lower"   # matmul, linear, conv, attention: floating inputs cast to the autocast dtype (float16/bfloat16)
+FP32 = "fp32"     # losses, prod: half-float inputs cast to float32
+KEEP = "keep"     # an op composed of listed ones that torch does not list (cumprod of prods): no casts, autocast off inside
+_ELIGIBLE = (dtypes.float16, dtypes.bfloat16, dtypes.float32)   # torch casts no float64 and no integer tensor
+
+
+def _autocast_arg(x, dtype):
+  return x.cast(dtype) if isinstance(x, TensorBase) and x.dtype in _ELIGIBLE else x
+
+
+def autocast_op(policy: str):
+  """Decorator marking a Tensor op for autocast: in an autocast region its floating Tensor arguments are cast
+  by `policy` (LOWER or FP32; KEEP: not cast), and its body runs with autocast off, as torch's dispatcher runs an
+  autocast op (the ops it is composed of are not autocast again). Outside a region: one thread-local read.
+  The casts are graph nodes like any other: they fuse into the consumer's kernel (the matmul template's
+  prologue), and their gradient casts back, so float32 parameters get float32 gradients."""
+  def decorate(fn):
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+      low = _Autocast.dtype
+      if low is None: return fn(*args, **kwargs)
+      if policy != KEEP:
+        to = low if policy == LOWER else dtypes.float32
+        args = tuple(_autocast_arg(a, to) for a in args)
+        kwargs = {k: _autocast_arg(v, to) for k, v in kwargs.items()}
+      _Autocast.dtype = None
+      try: return fn(*args, **kwargs)
+      finally: _Autocast.dtype = low
+    return op
+  return decorate
 
 
 class _RNG:

@@ -4,8 +4,8 @@ path) make the broadcast-multiply-sum in conv and attention run as matmuls."""
 from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Optional
-from lazygrad.dtype import dtypes, result_type
-from lazygrad.tensor_base import TensorBase, no_grad, broadcast_shape
+from lazygrad.dtype import dtypes
+from lazygrad.tensor_base import TensorBase, no_grad, broadcast_shape, autocast_op, LOWER, FP32
 from lazygrad.ops import Ops
 from lazygrad.autograd import custom_vjp
 
@@ -90,6 +90,7 @@ class NNMixin(TensorBase):
     """F.conv1d: input (N, C, L), weight (O, C/groups, k); as conv2d with one spatial dim."""
     return self._conv(weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
+  @autocast_op(LOWER)
   def _conv(self, weight, bias, stride, padding, dilation, groups, nd, op) -> Tensor:
     Tensor = self._Tensor
     if not isinstance(weight, Tensor): raise TypeError(f"{op}: weight must be a Tensor")
@@ -203,7 +204,8 @@ class NNMixin(TensorBase):
     out = centered * ((centered * centered).mean(axes, keepdim=True) + eps).rsqrt()
     if weight is not None: out = out * weight
     out = out + bias if bias is not None else out
-    return out if x is self else out.cast(result_type(*(t for t in (self, weight, bias) if t is not None)))
+    # a half-float input with float32 weight and bias (autocast's usual case) stays half, as torch's mixed-dtype layer_norm
+    return out if x is self else out.cast(self.dtype)
 
   def rms_norm(self, normalized_shape, weight: Optional[Tensor] = None, eps: Optional[float] = None) -> Tensor:
     """F.rms_norm: x / sqrt(mean(x^2) + eps) over the trailing dims, times weight; eps defaults to float32's machine epsilon;
@@ -245,6 +247,7 @@ class NNMixin(TensorBase):
     return out if x is self else out.cast(self.dtype)
 
   # ---- attention and embeddings
+  @autocast_op(LOWER)
   def scaled_dot_product_attention(self, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None, dropout_p: float = 0.0,
                                    is_causal: bool = False, scale: Optional[float] = None) -> Tensor:
     """F.scaled_dot_product_attention: softmax(q k^T * scale + mask) v over (..., L, E), (..., S, E), (..., S, Ev);
@@ -293,6 +296,7 @@ class NNMixin(TensorBase):
     return weight._advanced_index([(0, self)], op="embedding", negative=False)   # torch: negative indices are out of range
 
   # ---- losses
+  @autocast_op(FP32)
   def cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
                     reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """F.cross_entropy on logits (N, C, ...) or (C,): integer class targets (with weight, ignore_index) or class probabilities;
@@ -322,11 +326,13 @@ class NNMixin(TensorBase):
     return (1 - label_smoothing) * _finish_nll(nll, valid, safe, weight, reduction) + \
       _reduction(label_smoothing / n * smooth, reduction, "cross_entropy")
 
+  @autocast_op(FP32)
   def nll_loss(self, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """F.nll_loss on log-probabilities (N, C, ...) or (C,) with integer class targets, weight, ignore_index, reduction."""
     valid, safe = _class_target(self, target, ignore_index, "nll_loss")
     return _finish_nll(_picked_nll(self, valid, safe, weight, 1 if self.ndim > 1 else 0), valid, safe, weight, reduction)
 
+  @autocast_op(FP32)
   def binary_cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean") -> Tensor:
     """F.binary_cross_entropy on probabilities; each log is clamped at -100, as torch."""
     if target.shape != self.shape: raise ValueError(f"binary_cross_entropy: target {target.shape} must match input {self.shape}")
@@ -335,6 +341,7 @@ class NNMixin(TensorBase):
     if weight is not None: loss = loss * weight
     return _reduction(loss, reduction, "binary_cross_entropy")
 
+  @autocast_op(FP32)
   def binary_cross_entropy_with_logits(self, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean",
                                        pos_weight: Optional[Tensor] = None) -> Tensor:
     """F.binary_cross_entropy_with_logits: sigmoid and BCE in one stable expression, with weight and pos_weight."""
@@ -351,6 +358,7 @@ class NNMixin(TensorBase):
     if weight is not None: loss = loss * weight
     return _reduction(loss, reduction, "binary_cross_entropy_with_logits")
 
+  @autocast_op(FP32)
   def mse_loss(self, target: Tensor, reduction: str = "mean") -> Tensor:
     """F.mse_loss: mean (or sum/none) of squared differences; a target that expands to the input's shape is broadcast."""
     if target.shape != self.shape and target.ndim <= self.ndim:
@@ -360,6 +368,7 @@ class NNMixin(TensorBase):
     d = self - target
     return _reduction(d * d, reduction, "mse_loss")
 
+  @autocast_op(FP32)
   def l1_loss(self, target: Tensor, reduction: str = "mean") -> Tensor:
     """F.l1_loss: mean (or sum/none) of absolute differences; shapes must match."""
     if target.shape != self.shape: raise ValueError(f"l1_loss: target {target.shape} must match input {self.shape}")

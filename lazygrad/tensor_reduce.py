@@ -5,7 +5,7 @@ import numpy as np
 from lazygrad.ops import Ops
 from lazygrad.dtype import dtypes
 from lazygrad.helpers import prod
-from lazygrad.tensor_base import TensorBase, MinMax, check_dim as _check_dim, reject_dtype
+from lazygrad.tensor_base import TensorBase, MinMax, check_dim as _check_dim, reject_dtype, autocast_op, FP32, KEEP
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -124,6 +124,7 @@ class ReduceMixin(TensorBase):
   def any(self, dim=None, keepdim=False) -> Tensor:
     """torch.any: True where some element along dim is nonzero (a bool tensor)."""
     return self.cast(dtypes.bool)._reduced(Ops.MAX, "any", dim, keepdim)
+  @autocast_op(FP32)
   def prod(self, dim=None, keepdim=False, dtype=None) -> Tensor:
     """torch.prod over one dim (or all with dim=None); a tree of pairwise multiplies: log2(n) kernels, exact gradients at zeros."""
     x = self.cast(dtypes.from_any(dtype)) if dtype else self.cast(dtypes.int64) if not self.dtype.is_float else self
@@ -184,6 +185,7 @@ class ReduceMixin(TensorBase):
     # gradient of a select is the reverse cumsum of the incoming one at every element (nan and inf ones too, as torch;
     # masking the non-finite values out of a contraction gave them none)
     return tri.where(x.unsqueeze(-2), 0).sum(-1).transpose(d, -1)
+  @autocast_op(KEEP)
   def cumprod(self, dim=0) -> Tensor:
     """torch.cumprod along dim, as n separate products stacked: fine for short dims, slow for long ones."""
     d = _check_dim("cumprod", dim, self.ndim)

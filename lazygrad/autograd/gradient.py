@@ -37,6 +37,14 @@ def _expand_rule(out, g, x):
   return (g._reduce(Ops.ADD, axes) if axes else g,)
 
 
+def _mul_rule(out, g, a, b):
+  # x * x (square, var, mse): one g * x node for both sources, so the backward graph holds the product once
+  if a.node is b.node:
+    ga = g * a
+    return ga, ga
+  return g * b, g * a
+
+
 def _float_only(fn):
   return lambda out, g, x: (fn(out, g, x),) if x.dtype.is_float else (None,)
 
@@ -58,7 +66,7 @@ RULES = {
   Ops.CAST: _float_only(lambda out, g, x: g.cast(x.dtype)),
   Ops.BITCAST: lambda out, g, x: (None,),
   Ops.ADD: lambda out, g, a, b: (g, g),
-  Ops.MUL: lambda out, g, a, b: (g * b, g * a),
+  Ops.MUL: _mul_rule,
   Ops.MAX: _max_rule,
   Ops.MOD: lambda out, g, a, b: (g, -g * (a / b).trunc()),   # torch.fmod's gradient
   Ops.FDIV: lambda out, g, a, b: (g / b, -g * (out / b)),   # torch.div's: (a / b) / b, not a / (b * b), which under/overflows

@@ -18,7 +18,7 @@ def clip_grad_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm: float
   params = _grads(parameters)
   if not params: return Tensor(0.0)
   with no_grad():
-    gs = [p.grad.detach().float() for p in params]
+    gs = [(p.grad.detach() if p.grad.requires_grad else p.grad).float() for p in params]   # a copy only where there is a graph to cut
     if math.isinf(norm_type): total = Tensor.stack([g.abs().max() for g in gs]).max()
     elif norm_type == 2.0: total = Tensor.stack([(g * g).sum() for g in gs]).sum().sqrt()
     else: total = Tensor.stack([(g.abs() ** norm_type).sum() for g in gs]).sum() ** (1.0 / norm_type)

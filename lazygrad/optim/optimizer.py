@@ -109,7 +109,10 @@ class Optimizer:
         sdt = dtypes.float64 if p.dtype == dtypes.float64 else dtypes.float32
         key = (id(group), step, sdt, p.device)
         if key not in scalars: scalars[key] = _upload(self._scalars(group, step), sdt, p.device)
-        new_p, new_state = self._update(p, g.detach().cast(p.dtype), group, st, scalars[key])
+        # detach only a gradient that has a graph (create_graph=True): a detached copy of a plain gradient would be a
+        # second reader of its producer, which then stores it twice (autocast's float16 matmul, then its float32 cast)
+        g = g.detach() if g.requires_grad else g
+        new_p, new_state = self._update(p, g.cast(p.dtype), group, st, scalars[key])
         if new_p.shape != p.shape: raise ValueError(f"step: update of shape {new_p.shape} for a parameter of shape {p.shape}")
         updates.append((p, new_p.cast(p.dtype), st, new_state, step))
     self._commit(updates, [g for _, g, _, _, _ in plan])

@@ -10,7 +10,7 @@ from lazygrad.ops.view import ShapeTracker
 from lazygrad.runtime import Buffer, get_device
 from lazygrad.runtime.debug import explain, verify, write_dot
 from lazygrad.runtime.errors import ScheduleChecks
-from lazygrad.scheduler import create_schedule, Schedule
+from lazygrad.scheduler import create_schedule, Schedule, assign_value_aliased
 from lazygrad.helpers import GlobalCounters, DEBUG, getenv
 
 
@@ -40,7 +40,12 @@ def run_schedule(sched: Schedule) -> None:
     checks.abort()
     raise
   for it in sched.items:
+    value = it.out.srcs[1] if it.out.op is Ops.ASSIGN else None
     _mark_realized(it.out, out_bufs[id(it.out)], ShapeTracker.from_shape(it.out.shape))
+    if value is not None and assign_value_aliased(it.out, value) and id(value) not in out_bufs:
+      # the value an ASSIGN stored is that buffer: a tensor still holding it reads it there, never recomputing it
+      # from the target's old contents (which an in-place write replaced)
+      _mark_realized(value, out_bufs[id(it.out)], ShapeTracker.from_shape(value.shape))
   for dup, same in sched.aliases:
     _mark_realized(dup, same.buffer, same.st)
   for node, base in sched.views:

@@ -19,7 +19,7 @@ from lazygrad.kernels.ir import Kernel
 from lazygrad.scheduler.graph import Graph, movement_base
 from lazygrad.scheduler.fusion import Reason, find_roots, MAX_FUSE_DEPTH
 from lazygrad.scheduler.lower import lower_kernel
-from lazygrad.scheduler.assign import dedupe_kernels, order_assigns, graph_refs
+from lazygrad.scheduler.assign import dedupe_kernels, order_assigns, audit_refs
 from lazygrad.scheduler import cache as _cache
 
 
@@ -85,11 +85,21 @@ def create_schedule(targets: list[Node]) -> Schedule:
   else:
     sched = _cache.from_template(template, nodes, Schedule, ScheduleItem)
   # order_assigns counts the references to each ASSIGN's target: the ones from this graph are expected
-  refs = graph_refs(nodes) if any(it.out.op is Ops.ASSIGN for it in sched.items) else {}
+  if any(it.out.op is Ops.ASSIGN for it in sched.items):
+    # an ASSIGN's value is stored too (the executor marks it realized on the ASSIGN's buffer): like a root
+    stored = {id(r) for r in sched.roots} | {id(it.out.srcs[1]) for it in sched.items
+                                          if it.out.op is Ops.ASSIGN and assign_value_aliased(it.out, it.out.srcs[1])}
+    refs, held = audit_refs(nodes, stored)
+  else: refs, held = {}, set()
   del nodes   # not a reference of its own
-  order_assigns(sched, refs)
+  order_assigns(sched, refs, held)
   _writes_after_checks(sched)
   return sched
+
+
+def assign_value_aliased(assign: Node, value: Node) -> bool:
+  """Whether an ASSIGN's unrealized value node is marked realized on the ASSIGN's buffer after the run (same dtype and shape)."""
+  return assign.op is Ops.ASSIGN and not value.realized and value.dtype == assign.dtype and value.shape == assign.shape
 
 
 def _writes_after_checks(sched: Schedule) -> None:
@@ -115,4 +125,4 @@ def _build_schedule(targets: list[Node]) -> Schedule:
   return sched
 
 
-__all__ = ["create_schedule", "Schedule", "ScheduleItem", "Reason", "MAX_FUSE_DEPTH"]
+__all__ = ["create_schedule", "Schedule", "ScheduleItem", "Reason", "MAX_FUSE_DEPTH", "assign_value_aliased"]

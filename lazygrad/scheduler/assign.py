@@ -27,11 +27,19 @@ def dedupe_kernels(sched) -> None:
 
 def _reads_in_place(st, tgt_st) -> bool:
   """A load through st reads every element where the in-place write puts it: the target's own view, maybe masked
-  (x[1:].add_(1) reads the region of x through a padded view, which puts each element at its own position)."""
+  (x[1:].add_(1) reads the region of x through a padded view, which puts each element at its own position; a dim
+  the mask keeps to one index may have any stride, as x[0] += 1's size-1 dim has)."""
   if st == tgt_st: return True
   if len(st.views) != 1: return False
   v, t = st.views[0], tgt_st.views[0]
-  return v.shape == t.shape and v.strides == t.strides and v.offset == t.offset
+  if v.shape != t.shape: return False
+  off_v, off_t = v.offset, t.offset
+  for (lo, hi), sv, stt in zip(v.mask or tuple((0, s) for s in v.shape), v.strides, t.strides):
+    if hi <= lo: return True   # never valid: reads nothing
+    if sv == stt: continue
+    if hi - lo != 1: return False
+    off_v, off_t = off_v + lo * sv, off_t + lo * stt
+  return off_v == off_t
 
 
 def _owns_memory(buf) -> bool:
@@ -40,22 +48,31 @@ def _owns_memory(buf) -> bool:
   return getattr(data, "base", None) is None and getattr(data, "_base", None) is None
 
 
-def graph_refs(nodes: list[Node]) -> dict[int, int]:
-  """For each realized node of a schedule's graph (nodes, the walk's list), how many srcs of its unrealized nodes hold it."""
-  refs: dict[int, int] = {}
+def audit_refs(nodes: list[Node], roots: set[int]) -> tuple[dict[int, int], set[int]]:
+  """What order_assigns needs to know about references, from the graph walk's list `nodes` and the roots' ids:
+  (for every node, how many srcs of the graph's unrealized nodes hold it; the ids of realized nodes that a node
+  outside this schedule's own use still reads). A node between a realized node and the roots is not stored by this
+  schedule: if anything besides the graph holds it (a Tensor, a lazy graph not being realized, a view realized after
+  the run), it will be computed later from the realized node's buffer, which must then keep its old contents."""
+  inner: dict[int, int] = {}
+  for src_ids in [[id(s_) for s_ in n.srcs] for n in nodes if not n.realized]:
+    for i in src_ids: inner[i] = inner.get(i, 0) + 1
+  reads: dict[int, frozenset] = {}   # id(unrealized non-root node) -> ids of the realized nodes it reads through non-roots
+  held: set[int] = set()
   for n in nodes:
-    if n.realized: continue
-    for s in n.srcs:
-      if s.realized: refs[id(s)] = refs.get(id(s), 0) + 1
-  return refs
+    if n.realized or id(n) in roots: continue
+    r = frozenset().union(*[{id(s_)} if s_.realized else reads.get(id(s_), frozenset()) for s_ in n.srcs if id(s_) not in roots])
+    if not r: continue
+    reads[id(n)] = r
+    if sys.getrefcount(n) > inner.get(id(n), 0) + 3: held |= r   # expected: graph srcs, the nodes list, `n`, the argument
+  return inner, held
 
 
-def order_assigns(sched, refs: dict[int, int]) -> None:
+def order_assigns(sched, refs: dict[int, int], held: set[int]) -> None:
   """An ASSIGN writes its target's buffer in place when every other reader of the old
   contents can run first and its own kernel reads the target only elementwise; the
   items are reordered so that holds. If that is impossible (e.g. a swap), assigns write
-  fresh buffers instead. refs: for each realized node, how many srcs of this
-  schedule's unrealized nodes hold it (references the schedule accounts for)."""
+  fresh buffers instead. refs and held: what audit_refs says about this schedule's graph."""
   items = sched.items
   targets = [id(it.out.srcs[0]) for it in items if it.out.op is Ops.ASSIGN]
   def in_place_ok(it):
@@ -72,6 +89,7 @@ def order_assigns(sched, refs: dict[int, int]) -> None:
     # Expected references to the target: srcs of this schedule's nodes, the inputs lists of its kernels,
     # `tgt` and getrefcount's argument; to its buffer: the target's and getrefcount's argument.
     tgt = it.out.srcs[0]
+    if id(tgt) in held: return False
     seen = sum(1 for other in items for n in other.inputs if n is tgt)
     if sys.getrefcount(tgt) > 2 + seen + refs.get(id(tgt), 0): return False
     return sys.getrefcount(tgt.buffer) <= 2 and _owns_memory(tgt.buffer)

@@ -92,7 +92,8 @@ class _Round:
   def shared(self) -> set[int]:
     def find():
       owned = G.owners(self.g, self.roots)
-      ids = {i for i, o in owned.items() if len(o) > 1 and not G.cheap(self.g.by_id[i], self.roots)}
+      ids = {id(G.below_casts(self.g.by_id[i], self.roots)) for i, o in owned.items()
+             if len(o) > 1 and not G.cheap(self.g.by_id[i], self.roots, self.g.const_only)}
       return G.outermost(ids, self.g, self.roots)
     return self.once("shared", find)
 
@@ -119,7 +120,9 @@ def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
   4. reuse: random numbers broadcast by a growing expand; a computed value read through
      several different windows (cat pieces), or through overlapping windows (a conv's input:
      on cpu always, on Triton devices unless cheap), is stored, not recomputed per read.
-  5. sharing: an elementwise node two kernels compute inline, unless cheap to recompute.
+     A cast of a stored value is exempt from the first: each window's load converts (autocast's cast of an input).
+  5. sharing: an elementwise node two kernels compute inline, unless cheap to recompute; a shared
+     cast stores what it casts (each reader converts on load).
   6. fit: an inline reduce over other axes, or in another space, than the kernel reading it.
   """
   g = rnd.g
@@ -139,10 +142,10 @@ def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
     users = g.users(n)
     if rnd.has_rand()[id(n)] and any(u.op is Ops.EXPAND and math.prod(u.shape) > math.prod(n.shape) for u in users): return Reason.RANDOM_BROADCAST
     if any(u.op in MOVEMENT for u in users):
-      if G.reads_through_views(n, g) > 1: return Reason.MULTI_VIEW
+      if G.reads_through_views(n, g) > 1 and not G.cast_of_stored(n, rnd.roots): return Reason.MULTI_VIEW
       # read through overlapping windows (a conv's input): numpy evaluates an inline value over the whole
       # window space (k*k times its size), so it is stored; a Triton template recomputes a cheap one per tile
-      if (n.device == "cpu" or not G.cheap(n, rnd.roots)) and G.window_overlap(n, g) >= 2: return Reason.MULTI_VIEW
+      if (n.device == "cpu" or not G.cheap(n, rnd.roots, g.const_only)) and G.window_overlap(n, g) >= 2: return Reason.MULTI_VIEW
   elif tier == 5:
     if id(n) in rnd.shared(): return Reason.SHARED
   elif tier == 6:

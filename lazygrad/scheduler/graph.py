@@ -98,7 +98,7 @@ def epilogue_end(r: Node, g: Graph, roots: dict) -> Node:
   while len(users := g.users(x)) == 1 and id(x) not in roots:
     u = users[0]
     if u.op not in (Ops.RESHAPE, Ops.PERMUTE) and u.op not in ELEMENTWISE: break
-    if u.op in ELEMENTWISE and (id(u) in roots or u.dtype.itemsize > end.dtype.itemsize): break
+    if u.op in ELEMENTWISE and (id(u) in roots or (u.dtype.itemsize > end.dtype.itemsize and u.op is not Ops.CAST)): break
     x = u
     if u.op in ELEMENTWISE: end = u
   return end
@@ -147,16 +147,32 @@ def fused_region(n: Node, roots: dict):
     stack.extend(x.srcs)
 
 
-def cheap(n: Node, roots: dict, budget: int = 4) -> bool:
+def cheap(n: Node, roots: dict, const_only: dict[int, bool], budget: int = 4) -> bool:
   """Recomputing n costs less than storing and reloading it: a few elementwise ops over
-  stored buffers and constants (an ignore_index mask, a cast), no reduce, no random."""
+  stored buffers and constants (an ignore_index mask), no reduce, no random. Casts (a convert
+  next to a load) and ops on constants alone (folded when lowering) are free: autocast's casts
+  around a gradient, and a mean's 1/n, never make a value stored."""
   ops = 0
   for x in fused_region(n, roots):
     if x.op in (Ops.REDUCE, Ops.RAND): return False
-    if x.op in ELEMENTWISE and x.op is not Ops.CHECK:   # a bounds check is free: it must not change what fuses
+    if x.op in ELEMENTWISE and x.op not in (Ops.CAST, Ops.CHECK) and not const_only[id(x)]:   # a bounds check is free too
       ops += 1
       if ops > budget: return False
   return True
+
+
+def below_casts(n: Node, roots: dict) -> Node:
+  """n, or what n casts when n is a cast (of a cast ...) of a computed value: the value worth storing,
+  since a cast costs a reader no more than a load does (autocast's half-float copies)."""
+  while n.op is Ops.CAST and not n.srcs[0].realized and id(n.srcs[0]) not in roots and n.srcs[0].op not in MOVEMENT: n = n.srcs[0]
+  return n
+
+
+def cast_of_stored(n: Node, roots: dict) -> bool:
+  """n is a cast of a stored value (a buffer, or a view of one): reading it is a load and a convert."""
+  if n.op is not Ops.CAST: return False
+  base, _ = movement_base(n.srcs[0])
+  return base.realized or id(base) in roots
 
 
 def costly_values(g: Graph, roots: dict) -> set[int]:
@@ -190,6 +206,9 @@ def broadcast_into_reduce(r: Node, g: Graph, roots: dict, costly: set[int]):
     seen.add((id(x), mops))
     if x.op in MOVEMENT:
       stack.append((x.srcs[0], ((x.op, x.arg),) + mops))
+      continue
+    if x.op is Ops.CAST:   # store what is cast, not the cast (autocast's bf16 operand): the matmul converts its tiles
+      stack.append((x.srcs[0], mops))
       continue
     v = apply_mops(ShapeTracker.from_shape(x.shape), mops).views[-1]
     kept_broadcast = any(d not in axes and space[d] > 1 and not _moves(v, d) for d in range(len(space)))

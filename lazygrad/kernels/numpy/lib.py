@@ -236,7 +236,8 @@ def rmax(x: np.ndarray, axes, shape, dtype) -> np.ndarray:
   dtype = np.dtype(dtype)
   axes = tuple(a for a in axes if x.shape[a] != 1 or shape[a] == 0)
   if not axes: return x
-  lowest = -np.inf if dtype.kind == 'f' else (False if dtype.kind == 'b' else np.iinfo(dtype).min)
+  # ml_dtypes' bfloat16 has kind 'V', not 'f'
+  lowest = -np.inf if dtype.kind == 'f' or dtype.name == 'bfloat16' else (False if dtype.kind == 'b' else np.iinfo(dtype).min)
   if any(shape[a] == 0 for a in axes):   # x may be size 1 (broadcast) along an empty axis: nothing to take the max of
     return np.full(tuple(1 if a in axes else s for a, s in enumerate(x.shape)), lowest, dtype=dtype)
   return np.max(x, axis=axes, keepdims=True, initial=lowest).astype(dtype, copy=False)
