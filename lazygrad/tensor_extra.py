@@ -234,6 +234,7 @@ class ExtraMixin(TensorBase):
     if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
        any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
       raise ValueError(f"scatter_reduce: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
+    if index.numel() == 0: return self   # nothing written (torch returns a copy; lazygrad values never alias writes)
     src = src.cast(self.dtype).shrink(tuple((0, s) for s in index.shape))
     hit = index._one_hot_along(self.shape[d], "scatter_reduce", dim=d)   # (*index.shape, n)
     pad = tuple((0, s - c) for s, c in zip(self.shape, index.shape[:d] + (self.shape[d],) + index.shape[d + 1:]))

@@ -172,6 +172,12 @@ def test_scatter_reduce_int(reduce):
   compare(Tensor(x).scatter_reduce(1, Tensor(IDX), Tensor(s), reduce).numpy(), want, 0, 0)
 
 
+@pytest.mark.parametrize("reduce", ["sum", "amax"])
+def test_scatter_reduce_empty_index(reduce):
+  i = np.zeros((2, 0), np.int64)
+  helper_test_op([(2, 3), (2, 0)], lambda x, s: x.scatter_reduce(1, Tensor(i) if isinstance(x, Tensor) else torch.tensor(i), s, reduce))
+
+
 def test_scatter_reduce_errors():
   x = Tensor(np.zeros((3, 4), np.float32))
   with pytest.raises(ValueError, match="scatter_reduce"): x.scatter_reduce(1, Tensor(IDX), x, "max")
