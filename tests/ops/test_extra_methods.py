@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 import torch
-from lazygrad import Tensor, dtypes
-from helpers import helper_test_op, compare
+from lazygrad import Tensor, dtypes, schedule
+from helpers import helper_test_op, compare, compile_for_hopper, hopper_job
 from .common import arr
 
 # name -> (low, high) of the random inputs: inside the function's domain
@@ -220,3 +220,16 @@ def test_view_dtype_bitcast(src, dst):
 def test_view_dtype_size_mismatch_and_shape():
   with pytest.raises(ValueError, match="view"): Tensor(np.zeros(4, np.float32)).view(dtypes.float16)
   helper_test_op([(3, 4)], lambda x: x.view(2, 6))
+
+
+def test_extra_kernels_compile_for_hopper_sm90(device, tmp_path):
+  """The kernels of the compositions (forward and backward) compile for sm_90: no construct Triton rejects."""
+  if device != "interp": pytest.skip("compiled once, from the interp run")
+  x = Tensor(arr((8, 16)), requires_grad=True)
+  idx = Tensor(np.random.default_rng(0).integers(0, 16, (8, 16)))
+  outs = [x.atan(), x.acosh(), x.cummax(1)[0], x.logcumsumexp(1), x.copysign(-x), x.logaddexp(x.sum(0)), x.unfold(1, 4, 2),
+          x.scatter_reduce(1, idx, x, "amax"), x.diagonal(), x.roll(3, 1)]
+  sum(o.sum() for o in outs).backward()
+  jobs = [hopper_job(it.kernel) for it in schedule(*outs, x.grad)]
+  results = compile_for_hopper(jobs, str(tmp_path))
+  assert len(results) == len(jobs) > 0
