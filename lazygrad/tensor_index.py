@@ -43,9 +43,7 @@ class IndexMixin(TensorBase):
     if prod(shape) != self.numel(): raise ValueError(f"reshape: shape {shape} is invalid for input of shape {self.shape} ({self.numel()} elements)")
     return self._movement(Ops.RESHAPE, shape)
   def view(self, *shape) -> Tensor:
-    """torch.Tensor.view(*shape): reshape. view(dtype) differs from torch: it converts the values (cast),
-    it does not reinterpret the bits (that is bitcast)."""
-    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)): return self.cast(shape[0])
+    """torch.Tensor.view(*shape): reshape (always a view here). view(dtype), a bitcast, is tensor_extra.py's override."""
     return self.reshape(*shape)
   def reshape_as(self, other) -> Tensor:
     """torch.Tensor.reshape_as: reshape to other.shape."""
