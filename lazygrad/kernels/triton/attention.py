@@ -135,7 +135,7 @@ class AttentionRenderer:
       self.emit(f"keep = tl.uint_to_uniform_float(rnd) >= {self.arg.dropout_p!r}")
 
   def _dropped(self, x: str) -> str:
-    return x if self.rand is None else f"tl.where(keep, {x}, 0.0) * {1 / (1 - self.arg.dropout_p)!r}"
+    return x if self.rand is None else f"(tl.where(keep, {x}, 0.0) * {1 / (1 - self.arg.dropout_p)!r})"
 
   # ---- the three kernels
   def _forward(self):
