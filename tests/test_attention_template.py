@@ -192,7 +192,8 @@ def test_double_backward_through_the_template_raises():
 
 
 def test_attention_hopper_compiles_to_mma(device):
-  """Forward, dQ and dK|dV for fp16/bf16 (fp16 with dropout) and an fp32 forward compile for sm_90 and use the tensor cores."""
+  """Forward, dQ and dK|dV for fp16/bf16 (fp16 with dropout) compile for sm_90 and use the tensor cores; an fp32
+  forward compiles too (its dots are ieee fp32, no tensor cores, unless backends.cuda.matmul.allow_tf32)."""
   if device != "cpu": pytest.skip("one compile run (the device does not change the source)")
   jobs = []
   for dtype, kinds in (("float16", ("fwd", "bwd")), ("bfloat16", ("fwd", "bwd")), ("float32", ("fwd",))):
@@ -201,4 +202,4 @@ def test_attention_hopper_compiles_to_mma(device):
     jobs += [hopper_job(it.kernel, dtype=dtype) for it in _attention_kernels(q.grad, k.grad, v.grad) if it.name.split("_")[1] in kinds]
   assert len(jobs) == 7
   for job, res in zip(jobs, compile_for_hopper(jobs)):
-    assert "wgmma" in res["ptx_has"] or "mma.sync" in res["ptx_has"], (job["name"], job["dtype"], res["ptx_has"])
+    if job["dtype"] != "float32": assert "wgmma" in res["ptx_has"] or "mma.sync" in res["ptx_has"], (job["name"], job["dtype"], res["ptx_has"])
