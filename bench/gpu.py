@@ -319,7 +319,8 @@ def build_cases() -> list:
   return cases
 
 
-TORCH_OF = {"sdpa causal": _sdpa_causal, "matmul": lambda a, b: a @ b, "mm+bias+relu": _mm_bias_relu, "linear fwd+bwd": F.linear, "softmax": lambda x: torch.softmax(x, -1),
+TORCH_OF = {"sdpa causal": _sdpa_causal,
+            "matmul": lambda a, b: a @ b, "mm+bias+relu": _mm_bias_relu, "linear fwd+bwd": F.linear, "softmax": lambda x: torch.softmax(x, -1),
             "layer_norm": F.layer_norm, "copy": lambda a: a.clone(), "ew chain": _chain}
 
 

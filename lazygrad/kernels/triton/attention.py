@@ -66,7 +66,9 @@ class AttentionRenderer:
     self.lines: list[str] = []
     self.indent = 1
 
-  def emit(self, line: str): self.lines.append("  " * self.indent + line)
+  def emit(self, line: str):
+    """Append one source line at the current indent."""
+    self.lines.append("  " * self.indent + line)
 
   # ---- shared pieces
   def _grid_index(self, rows: str, block: str):
@@ -99,7 +101,8 @@ class AttentionRenderer:
     if transposed:
       return (f"tl.load({name}_b + {rows}[None, :] * {sr} + {cols}[:, None] * {sc}, "
               f"mask=({rows}[None, :] < {nrows}) & ({cols}[:, None] < {ncols}), other=0)")
-    return f"tl.load({name}_b + {rows}[:, None] * {sr} + {cols}[None, :] * {sc}, mask=({rows}[:, None] < {nrows}) & ({cols}[None, :] < {ncols}), other=0)"
+    return (f"tl.load({name}_b + {rows}[:, None] * {sr} + {cols}[None, :] * {sc}, "
+            f"mask=({rows}[:, None] < {nrows}) & ({cols}[None, :] < {ncols}), other=0)")
 
   def _row_vec(self, name: str, rows: str, col: int | None = None) -> str:
     """A per-row value of src `name` ((*B, L) or column `col` of (*B, L, C))."""
