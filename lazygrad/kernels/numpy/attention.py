@@ -1,6 +1,7 @@
 """The ATTENTION template op on the numpy device: the same math as the Triton template (kernels/triton/attention.py),
 written over whole score matrices (plain numpy: the cpu device has the memory; only the Triton template must avoid
-them). Layouts and the base-2 log-sum-exp: ops/attention.py. Scores are float32 whatever the inputs' dtype."""
+them). Layouts and the base-2 log-sum-exp: ops/attention.py. Scores are float32 whatever the inputs' dtype, and in the
+natural log domain (the stored log-sum-exp is converted to base 2 and back)."""
 from __future__ import annotations
 import numpy as np
 from lazygrad.kernels.ir import Expr
@@ -11,9 +12,9 @@ LOG2E = 1.4426950408889634
 
 
 def _load(bufs, e: Expr, dtype=np.float32) -> np.ndarray:
-  """A source of the op (a LOAD) as a full array of its shape, in dtype."""
+  """A source of the op (a LOAD) as an array of its shape (a broadcasting view where it can be), in dtype."""
   slot, st = e.arg
-  return np.broadcast_to(lib.load(bufs[slot], st), st.shape).astype(dtype)
+  return np.broadcast_to(lib.load(bufs[slot], st), st.shape).astype(dtype, copy=False)
 
 
 def _lse_bits_load(bufs, e: Expr, ev: int) -> np.ndarray:
@@ -26,34 +27,41 @@ def _lse_bits_load(bufs, e: Expr, ev: int) -> np.ndarray:
 
 
 def _scores(arg, q, k, srcs, bufs, vars_):
-  """(scores * log2 e with masked entries -inf, the dropout keep mask or None)."""
-  s = np.matmul(q, np.swapaxes(k, -1, -2)) * np.float32(arg.scale * LOG2E)
+  """(q k^T * scale with masked entries -inf, the dropout keep mask or None), with as few passes over the scores as
+  numpy allows: the scale goes on q, each mask is one add (0 / -inf, or the float mask). Natural log domain here:
+  numpy's exp2 takes a slow path on very negative arguments (masked entries), its exp does not."""
+  s = np.matmul(q * np.float32(arg.scale), np.swapaxes(k, -1, -2))
   L, S = s.shape[-2:]
-  valid = np.ones(s.shape, dtype=bool)
-  if arg.causal: valid &= np.arange(L)[:, None] >= np.arange(S)[None, :]
-  rest = [e for e in srcs if e.op in (Ops.LOAD, Ops.RAND)]
+  if arg.causal: s += np.where(np.arange(L)[:, None] >= np.arange(S)[None, :], np.float32(0), np.float32(-np.inf))
   keep = None
-  for e in rest:
+  for e in srcs:
     if e.op is Ops.RAND:
       st, var = e.arg
       keep = lib.rand(st, vars_[var], vars_[var + 1]).reshape(st.shape) >= np.float32(arg.dropout_p)
-    elif arg.mask == "bool": valid &= _load(bufs, e, bool)
-    else: s = s + _load(bufs, e) * np.float32(LOG2E)
-  return np.where(valid, s, np.float32(-np.inf)).astype(np.float32), keep
+    elif e.op is Ops.LOAD and arg.mask == "bool": s += np.where(_load(bufs, e, bool), np.float32(0), np.float32(-np.inf))
+    elif e.op is Ops.LOAD: s += _load(bufs, e)
+  return s, keep
 
 
 def _dropped(x: np.ndarray, keep, p: float) -> np.ndarray:
   return x if keep is None else np.where(keep, x, np.float32(0)) * np.float32(1 / (1 - p))
 
 
+def _exp_minus(s: np.ndarray, row: np.ndarray) -> np.ndarray:
+  """exp(s - row[..., None]) in place over s; a row at -inf (masked everywhere) subtracts 0, so it stays 0."""
+  s -= np.where(row == -np.inf, np.float32(0), row)[..., None]
+  return np.exp(s, out=s)
+
+
 def _forward(arg, body: Expr, bufs, vars_, out_shape):
   q, k, v = (_load(bufs, e) for e in body.srcs[:3])
   s, keep = _scores(arg, q, k, body.srcs[3:], bufs, vars_)
-  m = s.max(-1)
-  p = np.exp2(s - np.where(m == -np.inf, 0, m)[..., None])
-  denom = p.sum(-1)
-  lse = (m + np.log2(denom)).astype(np.float32)
-  o = np.matmul(_dropped(p, keep, arg.dropout_p), v) / np.where(denom == 0, 1, denom)[..., None]
+  m = np.max(s, axis=-1, initial=-np.inf)   # (with `initial`, numpy's max over a short last axis is ~3x faster)
+  p = _exp_minus(s, m)
+  denom = np.matmul(p, np.ones(p.shape[-1], np.float32))   # the row sums, on BLAS (np.sum over a short axis is slow)
+  lse = ((m + np.log(denom)) * np.float32(LOG2E)).astype(np.float32)
+  o = np.matmul(_dropped(p, keep, arg.dropout_p), v)
+  o /= np.where(denom == 0, np.float32(1), denom)[..., None]
   out = bufs[0].reshape(out_shape)
   ev = v.shape[-1]
   out[..., :ev] = o
@@ -64,16 +72,17 @@ def _forward(arg, body: Expr, bufs, vars_, out_shape):
 def _backward(arg, body: Expr, bufs, vars_, out_shape):
   q, k, v = (_load(bufs, e) for e in body.srcs[:3])
   ev = v.shape[-1]
-  lse = _lse_bits_load(bufs, body.srcs[3], ev)
+  lse = _lse_bits_load(bufs, body.srcs[3], ev) * np.float32(1 / LOG2E)
   do, d = _load(bufs, body.srcs[4]), _load(bufs, body.srcs[5])
   s, keep = _scores(arg, q, k, body.srcs[6:], bufs, vars_)
-  p = np.exp2(s - np.where(lse == -np.inf, 0, lse)[..., None])
-  dp = _dropped(np.matmul(do, np.swapaxes(v, -1, -2)), keep, arg.dropout_p)
-  ds = p * (dp - d[..., None]) * np.float32(arg.scale)
+  p = _exp_minus(s, lse)
+  ds = _dropped(np.matmul(do, np.swapaxes(v, -1, -2)), keep, arg.dropout_p)
+  ds -= d[..., None]
+  ds *= p
   out = bufs[0].reshape(out_shape)
-  if arg.kind == "grad_q": out[...] = np.matmul(ds, k); return
+  if arg.kind == "grad_q": out[...] = np.matmul(ds, k) * np.float32(arg.scale); return
   e = q.shape[-1]
-  out[..., :e] = np.matmul(np.swapaxes(ds, -1, -2), q)
+  out[..., :e] = np.matmul(np.swapaxes(ds, -1, -2), q) * np.float32(arg.scale)
   out[..., e:] = np.matmul(np.swapaxes(_dropped(p, keep, arg.dropout_p), -1, -2), do)
 
 
