@@ -60,6 +60,15 @@ def test_sdpa_head_dims(E):
   _check((1, 2, 40, E), (1, 2, 40, E), (1, 2, 40, E), causal=True)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_small_blocks_run_every_loop_stage(causal, monkeypatch):
+  """16 x 16 tiles on interp: many key and query blocks, so the unmasked stages (whole blocks below the diagonal)
+  and the masked ones (the diagonal, the block running past the sequence) all run, with a mask and without."""
+  monkeypatch.setattr("lazygrad.kernels.triton.attention.INTERP_BLOCK", 16)
+  _check((1, 2, 50, 24), (1, 2, 45 if not causal else 50, 24), (1, 2, 45 if not causal else 50, 24), causal=causal, seed=3)
+  if not causal: _check((2, 37, 16), (2, 53, 16), (2, 53, 16), mask=_rand((37, 53), 8) > -0.7, seed=4)
+
+
 def test_sdpa_value_head_dim_differs():
   _check((2, 33, 24), (2, 50, 24), (2, 50, 40))
 

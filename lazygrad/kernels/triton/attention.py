@@ -119,18 +119,22 @@ class AttentionRenderer:
       self.emit("lse = ((hi << 16) | lo).to(tl.float32, bitcast=True)")
     self.emit('lse = tl.where(lse == float("-inf"), 0.0, lse)')
 
-  def _scores(self, qk: str, rows: str, cols: str, t: bool):
-    """s: q k^T tile scaled to base 2, masked entries -inf; keep: the dropout mask. t: the tile is [cols, rows]."""
+  def _scores(self, qk: str, rows: str, cols: str, t: bool, masked: bool):
+    """s: q k^T tile scaled to base 2, masked entries -inf; keep: the dropout mask. t: the tile is [cols, rows].
+    Not `masked`: a tile the loop bounds put inside the sequence and below the diagonal, where only a user mask
+    applies (its rows may pass L: their q, dO and statistics load as 0 and they are never stored)."""
     r, c = (f"{rows}[None, :]", f"{cols}[:, None]") if t else (f"{rows}[:, None]", f"{cols}[None, :]")
     self.emit(f"s = {qk} * {self.arg.scale * LOG2E!r}")
-    self.emit(f"ok = ({r} < {self.L}) & ({c} < {self.S})")
-    if self.arg.causal: self.emit(f"ok = ok & ({r} >= {c})")
+    inb = f"({r} < {self.L}) & ({c} < {self.S})"
+    ok = None
+    if masked:
+      self.emit(f"ok = {inb}" + (f" & ({r} >= {c})" if self.arg.causal else "")); ok = "ok"
     if self.arg.mask:
       m = self.src["mask"]
-      val = f"tl.load(mask_b + {r} * {m.strides[-2]} + {c} * {m.strides[-1]}, mask=ok, other=0)"
-      if self.arg.mask == "bool": self.emit(f"ok = ok & ({val} != 0)")
+      val = f"tl.load(mask_b + {r} * {m.strides[-2]} + {c} * {m.strides[-1]}, mask={ok or inb}, other=0)"
+      if self.arg.mask == "bool": self.emit(f"ok = {ok + ' & ' if ok else ''}({val} != 0)"); ok = "ok"
       else: self.emit(f"s = s + {val}.to(tl.float32) * {LOG2E!r}")
-    self.emit('s = tl.where(ok, s, float("-inf"))')
+    if ok: self.emit('s = tl.where(ok, s, float("-inf"))')
     if self.rand is not None:
       self.emit(f"cnt = bn * {self.L * self.S} + {r}.to(tl.int64) * {self.S} + {c} + v1")
       self.emit("rnd, _, _, _ = tl.philox(v0, (cnt & 0xFFFFFFFF).to(tl.uint32), (cnt >> 32).to(tl.uint32), "
@@ -139,6 +143,23 @@ class AttentionRenderer:
 
   def _dropped(self, x: str) -> str:
     return x if self.rand is None else f"(tl.where(keep, {x}, 0.0) * {1 / (1 - self.arg.dropout_p)!r})"
+
+  def _loops(self, var: str, stages, step: str, body):
+    """One loop per (lo, hi, masked) stage: the tiles that need no bounds or causal mask run without them."""
+    for lo, hi, masked in stages:
+      self.emit(f"for {var} in range({lo}, {hi}, {step}):")
+      self.indent += 1
+      body(masked)
+      self.indent -= 1
+
+  def _key_stages(self):
+    """Stages over key blocks for the query block at blk: whole blocks below the diagonal unmasked, then the rest
+    (the diagonal blocks, the block running past S)."""
+    full = f"({self.S} // BLOCK_N) * BLOCK_N"
+    if self.arg.causal:
+      mid = f"tl.minimum(((blk * BLOCK_M + 1) // BLOCK_N) * BLOCK_N, {full})"
+      return [("0", mid, False), (mid, f"tl.minimum({self.S}, (blk + 1) * BLOCK_M)", True)]
+    return [("0", full, False), (full, str(self.S), True)]
 
   # ---- the three kernels
   def _forward(self):
@@ -151,12 +172,15 @@ class AttentionRenderer:
     self.emit('m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)')
     self.emit("l_i = tl.zeros([BLOCK_M], dtype=tl.float32)")
     self.emit(f"acc = tl.zeros([BLOCK_M, {self.EVP}], dtype=tl.float32)")
-    hi = f"tl.minimum({self.S}, (blk + 1) * BLOCK_M)" if self.arg.causal else str(self.S)
-    self.emit(f"for n0 in range(0, {hi}, BLOCK_N):")
-    self.indent += 1
+    self._loops("n0", self._key_stages(), "BLOCK_N", self._forward_step)
+    drop = f" * {1 / (1 - self.arg.dropout_p)!r}" if self.rand is not None else ""
+    self.emit(f"o = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]{drop}")
+    self._forward_store()
+
+  def _forward_step(self, masked: bool):
     self.emit("cols = n0 + tl.arange(0, BLOCK_N)")
     self.emit(f"kt = {self._tile('k', 'cols', 'de', self.S, self.E, transposed=True)}")
-    self._scores(f"tl.dot(q, kt{self.prec})", "rows", "cols", False)
+    self._scores(f"tl.dot(q, kt{self.prec})", "rows", "cols", False, masked)
     self.emit("m_new = tl.maximum(m_i, tl.max(s, 1))")
     self.emit('m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)')
     self.emit("p = tl.exp2(s - m_safe[:, None])")
@@ -166,9 +190,8 @@ class AttentionRenderer:
     self.emit(f"vt = {self._tile('v', 'cols', 'dv', self.S, self.EV)}")
     self.emit(f"acc = acc * alpha[:, None] + tl.dot(p.to({self.dt}), vt{self.prec})")
     self.emit("m_i = m_new")
-    self.indent -= 1
-    drop = f" * {1 / (1 - self.arg.dropout_p)!r}" if self.rand is not None else ""
-    self.emit(f"o = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]{drop}")
+
+  def _forward_store(self):
     w = self.EV + (1 if not self.half else 2)
     self.emit(f"tl.store(out_b + rows[:, None] * {w} + dv[None, :], o.to({self.dt}), mask=(rows[:, None] < {self.L}) & (dv[None, :] < {self.EV}))")
     self.emit("lse = m_i + tl.log2(l_i)")
@@ -189,26 +212,29 @@ class AttentionRenderer:
     self.emit(f"vb = {self._tile('v', 'cols', 'dv', self.S, self.EV)}")
     self.emit(f"dk = tl.zeros([BLOCK_N, {self.EP}], dtype=tl.float32)")
     self.emit(f"dvacc = tl.zeros([BLOCK_N, {self.EVP}], dtype=tl.float32)")
-    lo = "(blk * BLOCK_N // BLOCK_M) * BLOCK_M" if self.arg.causal else "0"
-    self.emit(f"for m0 in range({lo}, {self.L}, BLOCK_M):")
-    self.indent += 1
-    self.emit("rows = m0 + tl.arange(0, BLOCK_M)")
-    self.emit(f"qb = {self._tile('q', 'rows', 'de', self.L, self.E)}")
-    self.emit(f"dob = {self._tile('do', 'rows', 'dv', self.L, self.EV)}")
-    self._lse("rows")
-    self.emit(f"dd = {self._row_vec('dd', 'rows')}")
-    self._scores(f"tl.dot(kb, tl.trans(qb){self.prec})", "rows", "cols", True)
-    self.emit("pt = tl.exp2(s - lse[None, :])")
-    self.emit(f"dvacc += tl.dot({self._dropped('pt')}.to({self.dt}), dob{self.prec})")
-    self.emit(f"dpt = {self._dropped(f'tl.dot(vb, tl.trans(dob){self.prec})')}")
-    self.emit("dst = pt * (dpt - dd[None, :])")
-    self.emit(f"dk += tl.dot(dst.to({self.dt}), qb{self.prec})")
-    self.indent -= 1
+    if self.arg.causal:   # query blocks from the one holding the diagonal; fully below it from `mid` on
+      lo, mid = "(blk * BLOCK_N // BLOCK_M) * BLOCK_M", f"tl.minimum(tl.cdiv(blk * BLOCK_N + BLOCK_N - 1, BLOCK_M) * BLOCK_M, {self.L})"
+      stages = [(lo, mid, True), (mid, str(self.L), False)]
+    else: stages = [("0", str(self.L), False)]   # rows past L add 0; keys past S only touch their own (unstored) rows
+    self._loops("m0", stages, "BLOCK_M", self._grad_kv_step)
     w = self.E + self.EV
     self.emit(f"tl.store(out_b + cols[:, None] * {w} + de[None, :], (dk * {self.arg.scale!r}).to({self.dt}), "
               f"mask=(cols[:, None] < {self.S}) & (de[None, :] < {self.E}))")
     self.emit(f"tl.store(out_b + cols[:, None] * {w} + {self.E} + dv[None, :], dvacc.to({self.dt}), "
               f"mask=(cols[:, None] < {self.S}) & (dv[None, :] < {self.EV}))")
+
+  def _grad_kv_step(self, masked: bool):
+    self.emit("rows = m0 + tl.arange(0, BLOCK_M)")
+    self.emit(f"qb = {self._tile('q', 'rows', 'de', self.L, self.E)}")
+    self.emit(f"dob = {self._tile('do', 'rows', 'dv', self.L, self.EV)}")
+    self._lse("rows")
+    self.emit(f"dd = {self._row_vec('dd', 'rows')}")
+    self._scores(f"tl.dot(kb, tl.trans(qb){self.prec})", "rows", "cols", True, masked)
+    self.emit("pt = tl.exp2(s - lse[None, :])")
+    self.emit(f"dvacc += tl.dot({self._dropped('pt')}.to({self.dt}), dob{self.prec})")
+    self.emit(f"dpt = {self._dropped(f'tl.dot(vb, tl.trans(dob){self.prec})')}")
+    self.emit("dst = pt * (dpt - dd[None, :])")
+    self.emit(f"dk += tl.dot(dst.to({self.dt}), qb{self.prec})")
 
   def _grad_q(self):
     self._grid_index(str(self.L), "BLOCK_M")
@@ -221,20 +247,20 @@ class AttentionRenderer:
     self._lse("rows")
     self.emit(f"dd = {self._row_vec('dd', 'rows')}")
     self.emit(f"dq = tl.zeros([BLOCK_M, {self.EP}], dtype=tl.float32)")
-    hi = f"tl.minimum({self.S}, (blk + 1) * BLOCK_M)" if self.arg.causal else str(self.S)
-    self.emit(f"for n0 in range(0, {hi}, BLOCK_N):")
-    self.indent += 1
+    # a key past S loads as 0, but its P = 2^-lse could overflow (a row of large negative scores): masked
+    self._loops("n0", self._key_stages(), "BLOCK_N", self._grad_q_step)
+    self.emit(f"tl.store(out_b + rows[:, None] * {self.E} + de[None, :], (dq * {self.arg.scale!r}).to({self.dt}), "
+              f"mask=(rows[:, None] < {self.L}) & (de[None, :] < {self.E}))")
+
+  def _grad_q_step(self, masked: bool):
     self.emit("cols = n0 + tl.arange(0, BLOCK_N)")
     self.emit(f"kt = {self._tile('k', 'cols', 'de', self.S, self.E, transposed=True)}")
     self.emit(f"vt = {self._tile('v', 'cols', 'dv', self.S, self.EV, transposed=True)}")
-    self._scores(f"tl.dot(qb, kt{self.prec})", "rows", "cols", False)
+    self._scores(f"tl.dot(qb, kt{self.prec})", "rows", "cols", False, masked)
     self.emit("p = tl.exp2(s - lse[:, None])")
     self.emit(f"dp = {self._dropped(f'tl.dot(dob, vt{self.prec})')}")
     self.emit("ds = p * (dp - dd[:, None])")
     self.emit(f"dq += tl.dot(ds.to({self.dt}), tl.trans(kt){self.prec})")
-    self.indent -= 1
-    self.emit(f"tl.store(out_b + rows[:, None] * {self.E} + de[None, :], (dq * {self.arg.scale!r}).to({self.dt}), "
-              f"mask=(rows[:, None] < {self.L}) & (de[None, :] < {self.E}))")
 
   def render(self, name: str) -> str:
     """The kernel's source: `def name(out_ptr, in1_ptr, ..., [v0, v1,] BLOCK_M, BLOCK_N)`."""
