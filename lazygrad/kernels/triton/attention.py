@@ -8,6 +8,8 @@ grad_kv   one program per (block of keys, batch index): loops over query blocks 
           recomputes P^T from the saved log-sum-exp, accumulates dV += P^T dO and dK += dS^T q.
 grad_q    one program per (block of queries, batch index): loops over key blocks, dQ += dS k.
 Neither backward kernel stores anything L x S; D = rowsum(dO * O) comes in as a buffer (a small reduce kernel).
+Each loop runs in two stages: whole blocks inside the sequence and below the diagonal without bounds or causal
+masks (only a user mask), then the diagonal blocks and the block running past the sequence with them.
 
 Dropout: the keep mask of score (b, i, j) is Philox(seed, counter = its flat index in (*B, L, S) + base) >= p, the
 numbers Tensor.rand gives (render.py's RAND), recomputed identically by the three kernels from the same runtime vars.
