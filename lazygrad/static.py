@@ -57,6 +57,7 @@ def _symbol_tensor(t: Tensor, kind: str, name: Optional[str], shape, dtype: DTyp
   sym = _Symbol(kind, name or f"{kind}_{next(_names)}", t)
   t.node = _SymbolNode(Ops.BUFFER, (), sym, tuple(shape), dtype, canonical_device(device))
   t.grad, t._is_leaf_param = None, dtype.is_float
+  t._base, t._chain, t._views = None, (), None   # a base, not a view (tensor_inplace.py)
   t.node.requires_grad = dtype.is_float     # so gradients() can differentiate w.r.t. it
 
 

@@ -23,20 +23,24 @@ from lazygrad.tensor_activations import ActivationMixin
 from lazygrad.tensor_index import IndexMixin
 from lazygrad.tensor_reduce import ReduceMixin
 from lazygrad.tensor_nn import NNMixin
+from lazygrad.tensor_inplace import InplaceMixin
 
 __all__ = ["Tensor", "no_grad", "MinMax", "broadcast_shape"]
 
 
-class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, NNMixin):
+class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, NNMixin, InplaceMixin):
   """A lazy n-dimensional array with torch's names and semantics (see /API.md).
 
   Operations build graph nodes (`.node`); realize(), numpy(), item(), tolist(), torch() and
   printing compute, scheduling everything pending into as few kernels as possible.
-  Differences from torch: values are immutable except through assign()/zero_()/add_()...;
-  views never alias writes; backward() differentiates through the lazy graph."""
+  Differences from torch: nodes are immutable, an in-place write (add_, x[i] = v, assign, ...) gives the tensor and
+  its base a new node that every live view sees (tensor_inplace.py); backward() differentiates through the lazy graph."""
   __slots__ = {"node": "The lazy graph node (lazygrad.ops.Node) holding this tensor's value; assign() replaces it.",
                "grad": "torch's .grad: the accumulated gradient after backward() (a lazy Tensor), or None.",
-               "_is_leaf_param": None, "__weakref__": None}
+               "_is_leaf_param": None, "__weakref__": None,
+               "_base": "The tensor this one is a view of (never itself a view), or None (tensor_inplace.py).",
+               "_chain": "The movement ops (op, arg) from _base to this view; () for a base.",
+               "_views": "Weak references to this base's live views, rebuilt after each in-place write; None until the first."}
   __array_ufunc__ = None   # np.float32(2) * t: numpy defers to Tensor's reflected operators instead of making an object array
   no_grad = no_grad
 
@@ -48,6 +52,7 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
     dtype = dtypes.from_any(dtype) if dtype is not None else None
     self.grad: Optional[Tensor] = None
     self._is_leaf_param = False
+    self._base, self._chain, self._views = None, (), None
     if isinstance(data, Tensor):
       src = data.detach().to(device)
       self.node = (src.cast(dtype) if dtype else src).node
@@ -65,6 +70,7 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
   def _from_node(cls, node: Node) -> Tensor:
     t = cls.__new__(cls)
     t.node, t.grad, t._is_leaf_param = node, None, False
+    t._base, t._chain, t._views = None, (), None
     return t
 
   # ---- properties
@@ -126,6 +132,7 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
       raise RuntimeError("requires_grad: you can only change requires_grad flags of leaf tensors; use detach()")
     self.node.requires_grad = bool(value)
     self._is_leaf_param = bool(value)
+    if value: self._base, self._chain = None, ()   # a leaf of its own: writes to its old base no longer rebuild it
     if value: TensorBase._params[id(self)] = self
     else: TensorBase._params.pop(id(self), None)
   def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -188,7 +195,9 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
     if op is not Ops.FLIP and shape == self.shape and op is not Ops.PERMUTE: return self
     if op is Ops.PERMUTE and tuple(arg) == tuple(range(self.ndim)): return self
     if op is Ops.FLIP and not arg: return self
-    return self._new(op, (self.node,), tuple(arg), shape, self.dtype)
+    out = self._new(op, (self.node,), tuple(arg), shape, self.dtype)
+    self._track_view(out, op, tuple(arg))   # a view: in-place writes to it reach self's base
+    return out
 
   def _reduce(self, op: Ops, axes: tuple[int, ...]) -> Tensor:
     axes = tuple(sorted(axes))
@@ -298,38 +307,6 @@ class Tensor(CreateMixin, MathMixin, ActivationMixin, IndexMixin, ReduceMixin, N
     calling it again always works (as torch with retain_graph=True). create_graph=True keeps the grads
     differentiable (for higher-order derivatives)."""
     autograd.backward(self, gradient, create_graph)
-
-  # ---- in place (what optimizers use): the tensor's node is replaced by an ASSIGN
-  def assign(self, value) -> Tensor:
-    """Give this tensor a new value in place (what optimizers do); value is broadcast and cast to this
-    tensor's shape and dtype. Other tensors computed from the old value keep it. Not in torch (copy_ is close)."""
-    if not isinstance(value, Tensor): value = Tensor.full(self.shape, value, dtype=self.dtype, device=self.device)
-    if value.shape != self.shape:
-      try: value = value._broadcast_to(broadcast_shape("assign", self.shape, value.shape))
-      except ValueError: pass
-      if value.shape != self.shape: raise ValueError(f"assign: value of shape {value.shape} does not match tensor of shape {self.shape}")
-    if value.device != self.device: raise ValueError(f"assign: value on {value.device}, tensor on {self.device}")
-    self.node = Node(Ops.ASSIGN, (self.node, value.cast(self.dtype).node), None, self.shape, self.dtype, self.device,
-                     self.node.requires_grad and self.is_leaf)
-    return self
-  def zero_(self) -> Tensor:
-    """torch.Tensor.zero_: assign zeros."""
-    return self.assign(Tensor.zeros(self.shape, dtype=self.dtype, device=self.device))
-  def fill_(self, value) -> Tensor:
-    """torch.Tensor.fill_: assign value everywhere."""
-    return self.assign(Tensor.full(self.shape, value, dtype=self.dtype, device=self.device))
-  def copy_(self, src: Tensor) -> Tensor:
-    """torch.Tensor.copy_: assign src (broadcast and cast); no gradient flows to src, unlike torch."""
-    return self.assign(src)
-  def add_(self, o, alpha=1):
-    """torch.Tensor.add_: assign self + alpha * o, outside autograd (no gradient flows through it)."""
-    with no_grad(): return self.assign(self.add(o, alpha=alpha).detach())
-  def mul_(self, o):
-    """torch.Tensor.mul_: assign self * o, outside autograd (no gradient flows through it)."""
-    with no_grad(): return self.assign((self * o).detach())
-  def sub_(self, o, alpha=1):
-    """torch.Tensor.sub_: assign self - alpha * o, outside autograd (no gradient flows through it)."""
-    with no_grad(): return self.assign(self.sub(o, alpha=alpha).detach())
 
 
 TensorBase._Tensor = Tensor   # the mixins and autograd build tensors through this (see tensor_base)

@@ -119,11 +119,11 @@ class IndexMixin(TensorBase):
     return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
 
   def flip(self, *dims) -> Tensor:
-    """torch.flip: reverse the given dims (varargs or a tuple); a view."""
+    """torch.flip: reverse the given dims (varargs or a tuple); a copy as torch's (writes to it stay in it), free in the lazy graph."""
     dims = argfix(*dims)
     axes = tuple(_dim("flip", d, self.ndim) for d in dims)
     if len(set(axes)) != len(axes): raise ValueError(f"flip: dims {dims} repeat")
-    return self._movement(Ops.FLIP, tuple(sorted(axes)))
+    return self._movement(Ops.FLIP, tuple(sorted(axes)))._copy()
 
   def shrink(self, arg) -> Tensor:
     """Per dim (start, end) or None (keep)."""
@@ -143,9 +143,9 @@ class IndexMixin(TensorBase):
     if any(hi < lo for lo, hi in crop): raise ValueError(f"pad: padding {padding} crops more than shape {self.shape}")
     x = self._movement(Ops.SHRINK, crop)
     grow = tuple((max(b, 0), max(a, 0)) for b, a in pairs)
-    if all(p == (0, 0) for p in grow): return x
+    if all(p == (0, 0) for p in grow): return x._copy()   # a copy, as torch: not a view of self
     out = x._movement(Ops.PAD, grow)
-    if value == 0: return out
+    if value == 0: return out._copy()
     # PAD fills with 0; the rest of the pad value comes from a mask of where the data is
     inside = self._Tensor.full(x.shape, True, dtype=dtypes.bool, device=x.device)._movement(Ops.PAD, grow)
     return inside.where(out, value).cast(self.dtype)   # the value takes the tensor's dtype, as torch
@@ -160,7 +160,7 @@ class IndexMixin(TensorBase):
     shape = base.shape
     x = base.reshape(tuple(v for s in shape for v in (1, s)))
     x = x.expand(tuple(v for r, s in zip(repeats, shape) for v in (r, s)))
-    return x.reshape(tuple(r * s for r, s in zip(repeats, shape)))
+    return x.reshape(tuple(r * s for r, s in zip(repeats, shape)))._copy()   # a copy, as torch: not a view of self
   def tile(self, *reps):
     """torch.tile, here the same as repeat: unlike torch.tile, fewer reps than dims is an error rather than padded with 1s."""
     return self.repeat(*reps)
@@ -178,7 +178,7 @@ class IndexMixin(TensorBase):
     n = self.shape[d]
     if step < 0:
       # a negative step reads the flipped dim forward
-      x = self.flip(d)
+      x = self._movement(Ops.FLIP, (d,))   # a view, as numpy's negative steps (torch has none)
       return x._slice_dim(d, n - 1 - start, n - 1 - stop, -step)
     stop = max(stop, start)
     x = self.shrink(tuple((start, stop) if i == d else None for i in range(self.ndim)))
@@ -302,7 +302,7 @@ class IndexMixin(TensorBase):
       p = t.cast(dt)._movement(Ops.PAD, pad)
       out = p if out is None else out + p
       off += t.shape[d]
-    return out
+    return out._copy()   # one tensor's cat is a pad of it: a copy, as torch, not a view
   concatenate = cat
 
   @staticmethod

@@ -184,6 +184,12 @@ class MathMixin(TensorBase):
 
   # ---- unary math (compositions); ints and bools compute in float32, as torch
   def _float(self): return self.cast(least_upper_float(self.dtype))
+  def _opmath(self, fn) -> Tensor:
+    """fn(self) with fp16/bf16 computed in float32 and rounded once to the dtype (torch's opmath: a composition of
+    several ops would round after each); ints and bools as float32."""
+    x = self._float()
+    if x.dtype.itemsize >= 4: return fn(x)
+    return fn(x.float()).cast(x.dtype)
   def exp(self):
     """torch.exp."""
     return self._float()._alu(Ops.EXP)
@@ -198,19 +204,19 @@ class MathMixin(TensorBase):
     return self._float()._alu(Ops.LOG2)
   def log10(self):
     """torch.log10, as log2(x) * log10(2)."""
-    return self.log2() * math.log10(2)
+    return self._opmath(lambda x: x.log2() * math.log10(2))
   def log1p(self):
-    """torch.log1p, as log(1 + x): unlike torch it loses precision for |x| much below 1e-7."""
-    return (self + 1).log()
+    """torch.log1p: log(1 + x), accurate near 0 (the LOG1P primitive)."""
+    return self._float()._alu(Ops.LOG1P)
   def expm1(self):
-    """torch.expm1, as exp(x) - 1: unlike torch it loses precision for tiny |x|."""
-    return self.exp() - 1
+    """torch.expm1: exp(x) - 1, accurate near 0 (the EXPM1 primitive)."""
+    return self._float()._alu(Ops.EXPM1)
   def sqrt(self):
     """torch.sqrt."""
     return self._float()._alu(Ops.SQRT)
   def rsqrt(self):
     """torch.rsqrt: 1 / sqrt(x)."""
-    return self.sqrt().reciprocal()
+    return self._opmath(lambda x: x.sqrt().reciprocal())
   def reciprocal(self):
     """torch.reciprocal: 1 / x (float)."""
     return self._float()._alu(Ops.RECIP)
@@ -218,12 +224,11 @@ class MathMixin(TensorBase):
     """torch.sin."""
     return self._float()._alu(Ops.SIN)
   def cos(self):
-    """torch.cos, as 1 - 2 sin(x/2)^2."""
-    # 1 - 2 sin(x/2)^2, not sin(pi/2 - x): x/2 is exact, pi/2 - x rounds (an error of 1e-4 already at |x| ~ 1e4)
-    return 1 - 2 * (self._float() * 0.5).sin().square()
+    """torch.cos (the COS primitive: 1 - 2 sin(x/2)^2 cancels next to cos's zeros, sin(pi/2 - x) rounds pi/2 - x)."""
+    return self._float()._alu(Ops.COS)
   def tan(self):
     """torch.tan, as sin / cos."""
-    return self.sin() / self.cos()
+    return self._opmath(lambda x: x.sin() / x.cos())
   def square(self):
     """torch.square: x * x (keeps the dtype)."""
     return self * self

@@ -321,9 +321,9 @@ class NNMixin(TensorBase):
                                        pos_weight: Optional[Tensor] = None) -> Tensor:
     """F.binary_cross_entropy_with_logits: sigmoid and BCE in one stable expression, with weight and pos_weight."""
     if target.shape != self.shape: raise ValueError(f"binary_cross_entropy_with_logits: target {target.shape} must match input {self.shape}")
-    # log(1 + exp(-|x|)) form: finite for logits of any size
-    log_sig_neg = -self.softplus(threshold=float("inf"))           # log(1 - sigmoid(x)) = -softplus(x)
-    log_sig = log_sig_neg + self                                   # log(sigmoid(x)) = x - softplus(x)
+    # log(1 + exp(-|x|)) form (logsigmoid): finite for logits of any size, and no cancellation in either log
+    # (x - softplus(x) would round log(sigmoid(30)) = -9.4e-14 to 0)
+    log_sig, log_sig_neg = self.logsigmoid(), (-self).logsigmoid()   # log(sigmoid(x)), log(1 - sigmoid(x))
     pw = pos_weight if pos_weight is not None else 1
     loss = -(pw * target * log_sig + (1 - target) * log_sig_neg)
     if weight is not None: loss = loss * weight

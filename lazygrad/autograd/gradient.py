@@ -49,8 +49,13 @@ RULES = {
   Ops.EXP: lambda out, g, x: (g * out,),
   Ops.LOG: _log_rule(1),
   Ops.SIN: lambda out, g, x: (g * x.cos(),),
+  Ops.COS: lambda out, g, x: (-g * x.sin(),),
   Ops.SQRT: lambda out, g, x: (g / (out * 2),),
   Ops.RECIP: lambda out, g, x: (-g * out * out,),
+  Ops.TANH: lambda out, g, x: (g * (1 - out * out),),   # torch's tanh_backward: 0, not nan, where tanh is +-1
+  Ops.EXPM1: lambda out, g, x: (g * (out + 1),),
+  Ops.LOG1P: lambda out, g, x: (g / (x + 1),),
+  Ops.ERF: lambda out, g, x: (g * (2 / math.sqrt(math.pi)) * (-x * x).exp(),),
   Ops.CAST: _float_only(lambda out, g, x: g.cast(x.dtype)),
   Ops.BITCAST: lambda out, g, x: (None,),
   Ops.ADD: lambda out, g, a, b: (g, g),

@@ -25,6 +25,13 @@ OPS: dict[Ops, OpSpec] = {
   Ops.SIN: OpSpec("np.sin", "tl.sin"),
   Ops.SQRT: OpSpec("np.sqrt", "tl.sqrt"),
   Ops.RECIP: OpSpec("np.reciprocal", None),   # Triton: 1.0 / x
+  # numpy: lib.py evaluates these in float64 (<= 1 ulp after rounding); Triton: libdevice on cuda, a float64 formula
+  # (erf: tl.erf) on the interpreter, which cannot call libdevice
+  Ops.TANH: OpSpec("tanh", None),
+  Ops.EXPM1: OpSpec("expm1", None),
+  Ops.LOG1P: OpSpec("log1p", None),
+  Ops.ERF: OpSpec("erf", None),
+  Ops.COS: OpSpec("np.cos", "tl.cos"),   # (1 - 2 sin^2(x/2) cancels next to cos's zeros: cos(pi/2) had the wrong sign)
   # binary (IDIV and MOD truncate, as in C and Triton)
   Ops.ADD: OpSpec("np.add", "+"),
   Ops.MUL: OpSpec("np.multiply", "*"),
@@ -38,7 +45,8 @@ OPS: dict[Ops, OpSpec] = {
   Ops.XOR: OpSpec("np.bitwise_xor", "^"),
   Ops.FDIV: OpSpec("np.divide", None),   # Triton: tl.math.div_rn (correctly rounded; `/` is div.full.f32, 2 ulp)
 }
-UNARY = (Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP)
+UNARY = (Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP,
+         Ops.TANH, Ops.EXPM1, Ops.LOG1P, Ops.ERF, Ops.COS)
 BINARY = (Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR, Ops.FDIV)
 
 

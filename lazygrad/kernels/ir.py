@@ -198,7 +198,8 @@ def _epilogue_tags(body: Expr, c: Contraction) -> list[str]:
   epi = [e for e in body.walk() if id(e) not in inside]
   if any(e.op is Ops.ADD and any(s.op is Ops.LOAD for s in e.srcs) for e in epi): tags.append("bias")
   if any(e.op in (Ops.WHERE, Ops.MAX) and any(s.op is Ops.CONST and s.arg == 0 for s in e.srcs) for e in epi): tags.append("relu")
-  if any(e.op in (Ops.EXP, Ops.EXP2, Ops.LOG, Ops.LOG2, Ops.SIN, Ops.SQRT, Ops.RECIP) for e in epi): tags.append("act")
+  if any(e.op in (Ops.EXP, Ops.EXP2, Ops.LOG, Ops.LOG2, Ops.SIN, Ops.SQRT, Ops.RECIP,
+                 Ops.TANH, Ops.EXPM1, Ops.LOG1P, Ops.ERF, Ops.COS) for e in epi): tags.append("act")
   return tags
 
 

@@ -13,6 +13,7 @@ class Ops(Enum):
   # unary
   NEG = auto(); EXP2 = auto(); LOG2 = auto(); EXP = auto(); LOG = auto(); SIN = auto(); SQRT = auto()
   RECIP = auto(); CAST = auto(); BITCAST = auto()
+  TANH = auto(); EXPM1 = auto(); LOG1P = auto(); ERF = auto(); COS = auto()   # accurate to a few ulp where a composition cancels
   # binary
   ADD = auto(); MUL = auto(); MAX = auto(); CMPLT = auto(); CMPEQ = auto(); IDIV = auto(); MOD = auto()
   AND = auto(); OR = auto(); XOR = auto(); FDIV = auto()   # FDIV: true (float) division, correctly rounded
@@ -30,7 +31,8 @@ class Ops(Enum):
   ATTENTION = auto()
 
 
-UNARY = {Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.CAST, Ops.BITCAST}
+UNARY = {Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.CAST, Ops.BITCAST,
+         Ops.TANH, Ops.EXPM1, Ops.LOG1P, Ops.ERF, Ops.COS}
 BINARY = {Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR, Ops.FDIV}
 ELEMENTWISE = UNARY | BINARY | {Ops.WHERE}
 MOVEMENT = {Ops.RESHAPE, Ops.PERMUTE, Ops.EXPAND, Ops.PAD, Ops.SHRINK, Ops.FLIP}

@@ -14,12 +14,12 @@ its inputs is a buffer (`.reason`, `.reasons`); DEBUG=3 prints that per kernel.
 from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
-from lazygrad.ops import Node
+from lazygrad.ops import Node, Ops
 from lazygrad.kernels.ir import Kernel
 from lazygrad.scheduler.graph import Graph, movement_base
 from lazygrad.scheduler.fusion import Reason, find_roots, MAX_FUSE_DEPTH
 from lazygrad.scheduler.lower import lower_kernel
-from lazygrad.scheduler.assign import dedupe_kernels, order_assigns
+from lazygrad.scheduler.assign import dedupe_kernels, order_assigns, graph_refs
 from lazygrad.scheduler import cache as _cache
 
 
@@ -83,7 +83,10 @@ def create_schedule(targets: list[Node]) -> Schedule:
     if len(_schedule_cache) > _cache.SCHEDULE_CACHE_SIZE: _schedule_cache.pop(next(iter(_schedule_cache)))
   else:
     sched = _cache.from_template(template, nodes, Schedule, ScheduleItem)
-  order_assigns(sched)
+  # order_assigns counts the references to each ASSIGN's target: the ones from this graph are expected
+  refs = graph_refs(nodes) if any(it.out.op is Ops.ASSIGN for it in sched.items) else {}
+  del nodes   # not a reference of its own
+  order_assigns(sched, refs)
   return sched
 
 

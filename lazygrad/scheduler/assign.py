@@ -25,26 +25,56 @@ def dedupe_kernels(sched) -> None:
   sched.items = kept
 
 
-def order_assigns(sched) -> None:
+def _reads_in_place(st, tgt_st) -> bool:
+  """A load through st reads every element where the in-place write puts it: the target's own view, maybe masked
+  (x[1:].add_(1) reads the region of x through a padded view, which puts each element at its own position)."""
+  if st == tgt_st: return True
+  if len(st.views) != 1: return False
+  v, t = st.views[0], tgt_st.views[0]
+  return v.shape == t.shape and v.strides == t.strides and v.offset == t.offset
+
+
+def _owns_memory(buf) -> bool:
+  """The buffer's memory is its own: not a view of a caller's numpy array or of another tensor's storage."""
+  data = buf.data
+  return getattr(data, "base", None) is None and getattr(data, "_base", None) is None
+
+
+def graph_refs(nodes: list[Node]) -> dict[int, int]:
+  """For each realized node of a schedule's graph (nodes, the walk's list), how many srcs of its unrealized nodes hold it."""
+  refs: dict[int, int] = {}
+  for n in nodes:
+    if n.realized: continue
+    for s in n.srcs:
+      if s.realized: refs[id(s)] = refs.get(id(s), 0) + 1
+  return refs
+
+
+def order_assigns(sched, refs: dict[int, int]) -> None:
   """An ASSIGN writes its target's buffer in place when every other reader of the old
   contents can run first and its own kernel reads the target only elementwise; the
   items are reordered so that holds. If that is impossible (e.g. a swap), assigns write
-  fresh buffers instead."""
+  fresh buffers instead. refs: for each realized node, how many srcs of this
+  schedule's unrealized nodes hold it (references the schedule accounts for)."""
   items = sched.items
+  targets = [id(it.out.srcs[0]) for it in items if it.out.op is Ops.ASSIGN]
   def in_place_ok(it):
     tgt = it.out.srcs[0]
     if not (tgt.realized and tgt.st.is_contiguous and tgt.buffer.size == math.prod(tgt.shape) and tgt.dtype == it.out.dtype): return False
+    if targets.count(id(tgt)) > 1: return False   # two writes of one buffer in one schedule: each gets its own
     for e in it.kernel.body.walk():
-      if e.op is Ops.LOAD and it.inputs[e.arg[0] - 1].buffer is tgt.buffer and e.arg[1] != tgt.st: return False
+      if e.op is Ops.LOAD and it.inputs[e.arg[0] - 1].buffer is tgt.buffer and not _reads_in_place(e.arg[1], tgt.st): return False
     return True
   def nobody_else_reads(it):
-    # a lazy graph still holding the old value (an unrealized loss or .grad built from the
-    # old parameter) would read the new contents if we overwrote them: then write fresh.
-    # Expected references: the ASSIGN's srcs, `tgt`, getrefcount's argument, and the
-    # inputs lists of this schedule's kernels (ordered before the write).
+    # a lazy graph outside this schedule still holding the old value (an unrealized loss or .grad built
+    # from the old parameter), a tensor holding it, or another node on the same memory (a realized view,
+    # detach(), a caller's numpy array) would see the new contents if we overwrote them: then write fresh.
+    # Expected references to the target: srcs of this schedule's nodes, the inputs lists of its kernels,
+    # `tgt` and getrefcount's argument; to its buffer: the target's and getrefcount's argument.
     tgt = it.out.srcs[0]
     seen = sum(1 for other in items for n in other.inputs if n is tgt)
-    return sys.getrefcount(tgt) <= 3 + seen
+    if sys.getrefcount(tgt) > 2 + seen + refs.get(id(tgt), 0): return False
+    return sys.getrefcount(tgt.buffer) <= 2 and _owns_memory(tgt.buffer)
   for it in items:
     it.in_place = it.out.op is Ops.ASSIGN and in_place_ok(it) and nobody_else_reads(it)
   producer = {id(it.out): i for i, it in enumerate(items)}

@@ -8,7 +8,8 @@ from lazygrad.ops.view import ShapeTracker
 
 # ops that cost more than a load and a cast when recomputed: transcendentals, divisions,
 # random numbers (philox is 10 rounds of 32-bit multiplies)
-COSTLY_OPS = frozenset({Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.FDIV, Ops.IDIV, Ops.MOD, Ops.RAND})
+COSTLY_OPS = frozenset({Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.FDIV, Ops.IDIV, Ops.MOD, Ops.RAND,
+                        Ops.TANH, Ops.EXPM1, Ops.LOG1P, Ops.ERF, Ops.COS})
 
 
 class Graph:

@@ -15,7 +15,7 @@ from lazygrad.ops.attention import attention_kernel_name
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.kernels.common import OPS
 from lazygrad.kernels.ir import Expr, Kernel, kernel_name, find_contraction
-from lazygrad.kernels.numpy.lib import idiv
+from lazygrad.kernels.numpy import lib
 from lazygrad.dtype import dtypes
 from lazygrad.scheduler.graph import apply_mops
 
@@ -121,7 +121,7 @@ def misfit_reduces(root: Node, roots: set[int]) -> list[Node]:
 
 def _np_fold_table():
   """Each elementwise op's numpy function (the op table the numpy renderer uses), for folding constants."""
-  fns = {op: idiv if spec.numpy == "idiv" else getattr(np, spec.numpy.removeprefix("np.")) for op, spec in OPS.items()}
+  fns = {op: getattr(np, spec.numpy[3:]) if spec.numpy.startswith("np.") else getattr(lib, spec.numpy) for op, spec in OPS.items()}
   return {**fns, Ops.WHERE: np.where, Ops.CAST: None}
 
 

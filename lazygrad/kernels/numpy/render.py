@@ -195,7 +195,8 @@ class NumpyProgram:
   constants: dict
 
 
-_HELPERS = ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contract_cat", "idiv", "cat_loads", "sum_loads", "store", "store_view")
+_HELPERS = ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contract_cat", "idiv", "cat_loads", "sum_loads", "store", "store_view",
+            "tanh", "expm1", "log1p", "erf")
 
 
 def compile_numpy(k: Kernel) -> NumpyProgram:

@@ -16,12 +16,13 @@ from lazygrad.kernels.triton.matmul import matmul_program, render_matmul, templa
 from lazygrad.kernels.triton.render import LaunchConfig, TritonProgram, TritonRenderer, signature
 
 
-def render_triton(k: Kernel) -> str:
+def render_triton(k: Kernel, interp: bool = False) -> str:
   """The Triton source of a kernel: the flash-attention template (attention.py) for an ATTENTION kernel, the tl.dot
-  template (matmul.py) when template_ok(k), else the generic TritonRenderer."""
-  if attention_ok(k): return attention_program(k, interp=False).source
-  if template_ok(k): return render_matmul(k)   # tiled tl.dot with prologue/epilogue (matmul.py)
-  return TritonRenderer(k).render()
+  template (matmul.py) when template_ok(k), else the generic TritonRenderer.
+  interp: the source for Triton's interpreter (no libdevice: the accurate primitives use float64 formulas)."""
+  if attention_ok(k): return attention_program(k, interp).source
+  if template_ok(k): return render_matmul(k, interp)   # tiled tl.dot with prologue/epilogue (matmul.py)
+  return TritonRenderer(k, interp).render()
 
 
 def triton_program(k: Kernel, interp: bool = False) -> TritonProgram:
@@ -30,7 +31,7 @@ def triton_program(k: Kernel, interp: bool = False) -> TritonProgram:
   if attention_ok(k): return attention_program(k, interp)
   if template_ok(k): return matmul_program(k, interp)
   configs = render.reduce_configs(k, interp) if k.reduce_axes else render.elementwise_configs(k, interp)
-  return TritonProgram(k.name, render_triton(k), signature(k), configs)
+  return TritonProgram(k.name, render_triton(k, interp), signature(k), configs)
 
 
 __all__ = ["LaunchConfig", "TritonProgram", "render_triton", "signature", "triton_program"]

@@ -99,7 +99,7 @@ class MatmulRenderer(TritonRenderer):
   tensor of the tile's shape (it shapes pointers and VALID masks), `self.inrange` masks
   the tile's overhang past m, n or k."""
   def __init__(self, k: Kernel, name: str, tf32: bool = False, interp: bool = False):
-    super().__init__(k)
+    super().__init__(k, interp)
     self.c, self.name, self.tf32 = k.contraction, name, tf32
     self.dot_dt = dot_dtype(k, interp)
     self.B, self.M, self.N, self.K = self.c.sizes(k.shape)
@@ -117,7 +117,7 @@ class MatmulRenderer(TritonRenderer):
     self._k_loop()
     self._epilogue()
     head = [f"def {self.name}({', '.join(args)}):"]
-    return "import triton\nimport triton.language as tl\n\n\n" + "\n".join(head + self.lines) + "\n"
+    return self.header() + "\n".join(head + self.lines) + "\n"
 
   # ---- indices
   def _shaped(self, idx: dict[int, str], prefix: str, sl: str) -> dict[int, str]:
@@ -212,7 +212,7 @@ class MatmulRenderer(TritonRenderer):
     """(address, validity mask, falsy when every element is valid) code for reading through st on the current tile;
     emits the index lines it needs."""
     idx = [self.idx.get(d, "0") if self.k.shape[d] != 1 else "0" for d in range(len(self.k.shape))]
-    addr, valid, lines = st_index(st, idx, self.tmp)
+    addr, valid, lines = st_index(st, idx, self.tmp, self.zero)
     for ln in lines: self.emit(ln)
     return f"{self.zero} + {addr}", valid
 
@@ -262,5 +262,5 @@ def matmul_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
 
 def matmul_program(k: Kernel, interp: bool) -> TritonProgram:
   """The TritonProgram of a contraction kernel: template source, signature and matmul_configs(k, interp)."""
-  name = program_name(k)   # (the interp source differs from cuda's only for bf16, and never meets it)
+  name = program_name(k)   # (the interp source differs from cuda's only for bf16 and the accurate primitives, and never meets it)
   return TritonProgram(name, render_matmul(k, interp), signature(k), matmul_configs(k, interp))

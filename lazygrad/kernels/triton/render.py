@@ -52,14 +52,15 @@ def view_index(v: View, idx: list[str]) -> tuple[str, str]:
   return " + ".join(terms), " & ".join(conds)
 
 
-def st_index(st: ShapeTracker, idx: list[str], tmp) -> tuple[str, str, list[str]]:
-  """Address and validity through a stack of views; returns helper lines too."""
+def st_index(st: ShapeTracker, idx: list[str], tmp, zero: str = "zero") -> tuple[str, str, list[str]]:
+  """Address and validity through a stack of views; returns helper lines too. zero names a tensor of zeros of the tile:
+  a constant flat index is added to it, so the inner views' masks are tensors (a Python bool in a load mask fails)."""
   lines = []
   addr, valid = view_index(st.views[-1], idx)
   conds = [valid] if valid else []
   for v in reversed(st.views[:-1]):
     flat = tmp()
-    lines.append(f"{flat} = {addr}")
+    lines.append(f"{flat} = {zero} + {addr}" if addr.lstrip("-").isdigit() else f"{flat} = {addr}")
     inner_idx, rest = [], flat
     for d in reversed(range(len(v.shape))):
       if v.shape[d] == 1: inner_idx.append("0"); continue
@@ -160,8 +161,9 @@ def _welford(r: Expr, s: Expr, axes):
 class TritonRenderer:
   """Kernel -> Triton source on the generic path: elementwise kernels over flat BLOCKs, reduce (row) kernels over
   BLOCK_O rows x BLOCK_R reduced elements. MatmulRenderer reuses its expression machinery."""
-  def __init__(self, k: Kernel):
-    self.k = k
+  def __init__(self, k: Kernel, interp: bool = False):
+    self.k, self.interp = k, interp   # interp: Triton's interpreter, which cannot call libdevice (see _accurate)
+    self.libdevice = False            # whether the source calls libdevice (then it imports it)
     self.lines: list[str] = []
     self.names: dict[int, str] = {}
     self.ntmp = 0
@@ -189,7 +191,11 @@ class TritonRenderer:
     else: self._render_elementwise()
     blocks = "BLOCK_O: tl.constexpr, BLOCK_R: tl.constexpr" if self.is_reduce else "BLOCK: tl.constexpr"
     head = [f"def {k.name}({', '.join(args + [blocks])}):"]
-    return "import triton\nimport triton.language as tl\n\n\n" + "\n".join(head + self.lines) + "\n"
+    return self.header() + "\n".join(head + self.lines) + "\n"
+
+  def header(self) -> str:
+    """The source's imports (libdevice only when an accurate primitive calls it)."""
+    return "import triton\nimport triton.language as tl\n" + ("from triton.language.extra import libdevice\n" if self.libdevice else "") + "\n\n"
 
   # ---- index setup
   def _unravel(self, flat: str, dims, prefix: str = "i") -> dict[int, str]:
@@ -446,6 +452,7 @@ class TritonRenderer:
       if e.op is Ops.RECIP: a = "tl.full([1], 1.0, tl.float32)" if not self.is_reduce else "tl.full([1, 1], 1.0, tl.float32)"
       code = f"tl.math.div_rn({a}.to(tl.float32), {b}.to(tl.float32))"
       return code if e.dtype.name == "float32" else f"{code}.to({dt})"
+    if e.op in ACCURATE: return self._accurate(e, s[0])
     if e.op in _UNARY:
       if e.dtype.name in ("float16", "bfloat16"): return f"{_UNARY[e.op]}({s[0]}.to(tl.float32)).to({dt})"
       return f"{_UNARY[e.op]}({s[0]})"
@@ -464,6 +471,54 @@ class TritonRenderer:
       return code if e.dtype.is_float or e.dtype.is_bool or e.op in (Ops.CMPLT, Ops.CMPEQ) else f"{code}.to({dt})"
     if e.op is Ops.WHERE: return f"tl.where({s[0]}, {s[1]}, {s[2]})"
     raise NotImplementedError(f"triton renderer: {e.op}")
+
+  def _accurate(self, e: Expr, x: str) -> str:
+    """TANH, EXPM1, LOG1P, ERF. cuda: libdevice (__nv_tanhf, ...: <= 2 ulp), fp16/bf16 through fp32. The interpreter
+    cannot call libdevice: float64 formulas (interp_formula), rounded once to the dtype; ERF is tl.erf there (math.erf)."""
+    dt = TL_DTYPE[e.dtype.name]
+    if not self.interp:
+      self.libdevice = True
+      if e.dtype.name in ("float16", "bfloat16"): return f"libdevice.{ACCURATE[e.op]}({x}.to(tl.float32)).to({dt})"
+      return f"libdevice.{ACCURATE[e.op]}({x})"
+    x64 = self.tmp()
+    # the interpreter converts bf16 <-> fp32 only (it holds bf16 as raw bits): bf16 goes through fp32 both ways
+    via = ".to(tl.float32)" if e.dtype.name == "bfloat16" else ""
+    self.emit(f"{x64} = {x}{via}.to(tl.float64)")
+    for line in interp_formula(e.op, x64, self.tmp): self.emit(line)
+    return f"{x64}_r{via}.to({dt})"
+
+
+# ---- the accurate primitives on the interpreter
+
+ACCURATE = {Ops.TANH: "tanh", Ops.EXPM1: "expm1", Ops.LOG1P: "log1p", Ops.ERF: "erf"}   # op -> libdevice function
+
+
+def _expm1_lines(x: str, out: str, tmp) -> list[str]:
+  """out = expm1(x) in x's (float64) precision, Kahan's way: u = exp(x); (u - 1) * x / log(u) cancels exp's rounding
+  error (a few ulp), x itself where u rounds to 1 (so -0 stays -0), -1 where u - 1 is -1, inf where u is."""
+  u, um = tmp(), tmp()
+  return [f"{u} = tl.exp({x})", f"{um} = {u} - 1.0",
+          f"{out} = tl.where({u} == 1.0, {x}, tl.where({um} == -1.0, -1.0, {um} * ({x} / tl.log({u}))))",
+          f"{out} = tl.where({u} == float('inf'), {u}, {out})"]
+
+
+def interp_formula(op: Ops, x: str, tmp) -> list[str]:
+  """Lines computing `<x>_r` = op(x) for a float64 tensor x on Triton's interpreter (no libdevice there), each a few
+  float64 ulp, so < 1 ulp once rounded to float32 or narrower. LOG1P: log(u) * x / (u - 1) with u = 1 + x (Goldberg),
+  x where u rounds to 1, inf at inf. TANH: expm1(2x) / (expm1(2x) + 2) with x clamped to +-20 (tanh is +-1 in float64
+  beyond 19.1), so no inf / inf; nan passes the clamp's comparisons unchanged. ERF: tl.erf (math.erf per element)."""
+  r = f"{x}_r"
+  if op is Ops.ERF: return [f"{r} = tl.erf({x})"]
+  if op is Ops.EXPM1: return _expm1_lines(x, r, tmp)
+  if op is Ops.LOG1P:
+    u = tmp()
+    return [f"{u} = {x} + 1.0", f"{r} = tl.where({u} == 1.0, {x}, tl.log({u}) * ({x} / ({u} - 1.0)))",
+            f"{r} = tl.where({x} == float('inf'), {x}, {r})"]
+  if op is Ops.TANH:
+    c, t = tmp(), tmp()
+    return [f"{c} = tl.where({x} > 20.0, 20.0, tl.where({x} < -20.0, -20.0, {x})) * 2.0", *_expm1_lines(c, t, tmp),
+            f"{r} = {t} / ({t} + 2.0)"]
+  raise NotImplementedError(f"triton renderer: no interpreter formula for {op}")
 
 
 # ---- the renderer -> runtime contract
