@@ -6,6 +6,8 @@ from lazygrad.autograd import grad, gradcheck
 from lazygrad.scheduler import create_schedule
 from lazygrad.runtime import get_device
 from lazygrad import nn, optim, data, backends
+from lazygrad import functions
+from lazygrad.functions import *  # noqa: F401,F403 (torch's module-level API: lazygrad.tensor, zeros, cat, float32, ...)
 
 
 def schedule(*tensors):
@@ -15,4 +17,5 @@ def schedule(*tensors):
   return sched.items
 
 
-__all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data", "backends"]
+__all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data", "backends",
+           "functions"] + functions.__all__

@@ -269,7 +269,9 @@ def _copy_graph(root: Node, feeds: dict[int, Node], memo: dict[int, Node], updat
       updates[id(var)] = (var, srcs[1])
       memo[id(node)] = srcs[1]
     elif all(a is b for a, b in zip(srcs, node.srcs)): memo[id(node)] = node
-    else: memo[id(node)] = Node(node.op, srcs, node.arg, node.shape, node.dtype, node.device)
+    else:
+      memo[id(node)] = Node(node.op, srcs, node.arg, node.shape, node.dtype, node.device)
+      memo[id(node)].origin = node.origin   # a bounds check keeps the line that built it
   return memo[id(root)]
 
 

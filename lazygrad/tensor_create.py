@@ -179,8 +179,10 @@ class CreateMixin(TensorBase):
       if self.dtype.name == "bfloat16": return torch.from_numpy(data[:self.numel()].view(np.int16)).view(torch.bfloat16).reshape(self.shape)
       return torch.from_numpy(data[:self.numel()]).reshape(self.shape)
     return data[:self.numel()].reshape(self.shape)
-  def to(self, device=None, dtype=None) -> Tensor:
-    """torch.Tensor.to(device, dtype) (either may come first); moving devices realizes and copies through the host."""
+  def to(self, device=None, dtype=None, non_blocking: bool = False, copy: bool = False) -> Tensor:
+    """torch.Tensor.to(device, dtype) (either may come first), or to(other) for other's device and dtype; moving devices
+    realizes and copies through the host. non_blocking and copy are accepted for torch compatibility."""
+    if isinstance(device, TensorBase): device, dtype = device.device, device.dtype
     if isinstance(device, DType) or (dtype is None and device is not None and str(device).startswith("torch.")):
       device, dtype = None, device
     out = self
@@ -190,6 +192,9 @@ class CreateMixin(TensorBase):
   def cpu(self) -> Tensor:
     """torch.Tensor.cpu: to('cpu') (the numpy device)."""
     return self.to("cpu")
+  def cuda(self, device=None, non_blocking: bool = False) -> Tensor:
+    """torch.Tensor.cuda: to('cuda') (a ValueError naming the devices when there is no GPU); device indices are ignored."""
+    return self.to("cuda")
 
   def numpy(self) -> np.ndarray:
     """Realize and copy to a new numpy array of this shape (torch's .numpy() shares memory; this never does)."""

@@ -1,8 +1,11 @@
 """Movement and indexing, composed from RESHAPE/PERMUTE/EXPAND/PAD/SHRINK/FLIP (views)."""
 from __future__ import annotations
+import itertools
+import os
+import sys
 from typing import TYPE_CHECKING
 import numpy as np
-from lazygrad.ops import Ops
+from lazygrad.ops import Ops, CheckSite
 from lazygrad.dtype import dtypes, result_type
 from lazygrad.helpers import argfix, prod
 from lazygrad.tensor_base import TensorBase, IndexError_, broadcast_shape, check_dim as _dim
@@ -10,6 +13,15 @@ from lazygrad.tensor_base import TensorBase, IndexError_, broadcast_shape, check
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
 TypeError_ = TypeError
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_check_seq = itertools.count()
+
+
+def user_line() -> str:
+  """`file:line (function)` of the innermost frame outside the lazygrad package: the user's line that built an op."""
+  f = sys._getframe(1)
+  while f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR): f = f.f_back
+  return "<unknown>" if f is None else f"{f.f_code.co_filename}:{f.f_lineno} ({f.f_code.co_name})"
 
 
 class IndexMixin(TensorBase):
@@ -196,6 +208,17 @@ class IndexMixin(TensorBase):
     return x.reshape(sh[:d] + (o,) + sh[d + 1:])
 
   # ---- indexing
+  def _bounds(self, lo: int, hi: int, op: str, what: str = "index", dim=None) -> Tensor:
+    """self (integer indices) unchanged, checked in the kernel that reads it: a value outside [lo, hi) makes the
+    realize that computes it raise IndexError naming op, the value, the size hi and the user's line (Ops.CHECK).
+    An index already checked as tightly is returned as it is (one check per value, the first op's name)."""
+    n = self.node
+    if n.op is Ops.CHECK and lo <= n.arg[0] and n.arg[1] <= hi: return self
+    if self.numel() == 0: return self
+    t = self._new(Ops.CHECK, (n,), (lo, hi), self.shape, self.dtype)
+    t.node.origin = CheckSite(op, what, dim, hi, user_line(), next(_check_seq))
+    return t
+
   def __getitem__(self, idx) -> Tensor:
     Tensor = self._Tensor
     idx = idx if isinstance(idx, tuple) else (idx,)
@@ -255,8 +278,9 @@ class IndexMixin(TensorBase):
     if tensor_dims: x = x._advanced_index(tensor_dims)
     return x
 
-  def _advanced_index(self, tensor_dims) -> Tensor:
-    """x[..., idx, ...] with integer tensors: a one-hot compare and a sum (no gather primitive)."""
+  def _advanced_index(self, tensor_dims, op: str = "index", negative: bool = True) -> Tensor:
+    """x[..., idx, ...] with integer tensors: a one-hot compare and a sum (no gather primitive). Each index is
+    bounds-checked in the kernel (op names the caller); negative indices count from the end when `negative`."""
     Tensor = self._Tensor
     dims = [d for d, _ in tensor_dims]
     bshape = broadcast_shape("index", *[t.shape for _, t in tensor_dims])
@@ -267,8 +291,8 @@ class IndexMixin(TensorBase):
     hit = None
     for j, (d, t) in enumerate(tensor_dims):
       n = self.shape[d]
-      t = t.cast(dtypes.int64)
-      t = (t < 0).where(t + n, t)._broadcast_to(bshape)
+      t = t._bounds(-n if negative else 0, n, op, "index", d).cast(dtypes.int64)
+      t = ((t < 0).where(t + n, t) if negative else t)._broadcast_to(bshape)
       ar = Tensor.arange(n, device=self.device).reshape((1,) * (nb + nr + j) + (n,) + (1,) * (k - j - 1))
       oh = t.reshape(bshape + (1,) * (nr + k)).eq(ar)
       hit = oh if hit is None else hit & oh
@@ -339,8 +363,9 @@ class IndexMixin(TensorBase):
     d = _dim("unbind", dim, self.ndim)
     return [self.narrow(d, i, 1).squeeze(d) for i in range(self.shape[d])]
 
-  def _one_hot_along(self, n: int) -> Tensor:
-    """(self == arange(n)) with the arange along a new trailing dim."""
+  def _one_hot_along(self, n: int, op: str = "index", what: str = "index", dim=None) -> Tensor:
+    """(self == arange(n)) with the arange along a new trailing dim; self is bounds-checked to [0, n) (op names the caller)."""
+    self = self._bounds(0, n, op, what, dim)
     return self.unsqueeze(-1).eq(self._Tensor.arange(n, device=self.device).reshape((1,) * self.ndim + (n,)))
 
   def gather(self, dim, index) -> Tensor:
@@ -352,7 +377,7 @@ class IndexMixin(TensorBase):
       raise ValueError(f"gather: index of shape {index.shape} does not fit input of shape {self.shape} along dim {d}")
     x = self.shrink(tuple((0, i) if k != d else None for k, i in enumerate(index.shape)))
     x = x.unsqueeze(-1).transpose(-1, d)                     # the gathered dim moves last
-    hit = index._one_hot_along(self.shape[d])
+    hit = index._one_hot_along(self.shape[d], "gather", dim=d)
     return hit.where(x, 0).sum(-1, dtype=self.dtype) if self.dtype.is_float else hit.where(x, 0).sum(-1).cast(self.dtype)
 
   def scatter_add(self, dim, index, src) -> Tensor:
@@ -363,7 +388,7 @@ class IndexMixin(TensorBase):
        any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
       raise ValueError(f"scatter_add: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
     src = src.shrink(tuple((0, s) for s in index.shape))
-    hit = index._one_hot_along(self.shape[d])             # (*index.shape, n)
+    hit = index._one_hot_along(self.shape[d], "scatter_add", dim=d)   # (*index.shape, n)
     contrib = hit.where(src.unsqueeze(-1), 0).sum(d, keepdim=True, dtype=self.dtype if self.dtype.is_float else None)
     contrib = contrib.transpose(d, -1).squeeze(-1)           # n lands in dim d
     pad = tuple((0, s - c) for s, c in zip(self.shape, contrib.shape))
@@ -373,5 +398,37 @@ class IndexMixin(TensorBase):
     """F.one_hot: int64 (..., num_classes); num_classes=-1 reads the max value, which realizes (a host sync)."""
     if self.dtype.is_float: raise TypeError(f"one_hot: expects an integer tensor, got {self.dtype}")
     if num_classes == -1: num_classes = int(self.max().item()) + 1
-    return self._one_hot_along(num_classes).cast(dtypes.int64)
+    return self._one_hot_along(num_classes, "one_hot", "class value").cast(dtypes.int64)
+
+  def scatter(self, dim, index, src) -> Tensor:
+    """torch.scatter (not in place): self with src (a Tensor, or a number for every position) written where index
+    points along dim; one-hot compare and sum. Where index repeats a position the values written there are summed
+    (torch keeps one of them, which one is unspecified)."""
+    d = _dim("scatter", dim, self.ndim)
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("scatter: index must be an integer Tensor")
+    if not isinstance(src, TensorBase): src = self._Tensor.full(index.shape, src, dtype=self.dtype, device=self.device)
+    if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
+       any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
+      raise ValueError(f"scatter: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
+    src = src.shrink(tuple((0, s) for s in index.shape))
+    hit = index._one_hot_along(self.shape[d], "scatter", dim=d)   # (*index.shape, n)
+    pad = tuple((0, s - c) for s, c in zip(self.shape, index.shape[:d] + (self.shape[d],) + index.shape[d + 1:]))
+    written = hit.any(d, keepdim=True).transpose(d, -1).squeeze(-1)._movement(Ops.PAD, pad)
+    new = hit.where(src.unsqueeze(-1), 0).sum(d, keepdim=True, dtype=self.dtype if self.dtype.is_float else None)
+    new = new.transpose(d, -1).squeeze(-1)._movement(Ops.PAD, pad).cast(self.dtype)
+    return written.where(new, self)
+
+  def take(self, index) -> Tensor:
+    """torch.take: the elements of self read as a flat 1-D tensor at index (any shape; the result has its shape);
+    negative indices count from the end. One-hot compare and sum, bounds-checked in the kernel."""
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("take: index must be an integer Tensor")
+    return self.reshape(-1)._advanced_index([(0, index)], op="take")
+
+  def index_select(self, dim, index) -> Tensor:
+    """torch.index_select: the slices of self along dim at the positions in index (1-D or 0-d; no negatives, as torch).
+    One-hot compare and sum, bounds-checked in the kernel."""
+    d = _dim("index_select", dim, self.ndim)
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("index_select: index must be an integer Tensor")
+    if index.ndim > 1: raise ValueError(f"index_select: index must be 1-D or 0-d, got shape {index.shape}")
+    return self._advanced_index([(d, index.reshape(-1))], op="index_select", negative=False)
 

@@ -322,7 +322,7 @@ class InplaceMixin(TensorBase):
     hit = None
     for j, (d, t) in enumerate(tensor_dims):
       n = self.shape[d]
-      t = t.cast(dtypes.int64)
+      t = t._bounds(-n, n, op, "index", d).cast(dtypes.int64)   # checked in the kernel (IndexError at realize)
       t = (t < 0).where(t + n, t)._broadcast_to(bshape)
       ar = Tensor.arange(n, device=self.device).reshape((1,) * (nb + nr + j) + (n,) + (1,) * (k - j - 1))
       oh = t.reshape(bshape + (1,) * (nr + k)).eq(ar)

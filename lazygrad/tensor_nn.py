@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Optional
 from lazygrad.dtype import dtypes, result_type
 from lazygrad.tensor_base import TensorBase, no_grad, broadcast_shape
 from lazygrad.tensor_attention import flash_attention
+from lazygrad.ops import Ops
+from lazygrad.autograd import custom_vjp
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -55,6 +57,32 @@ class NNMixin(TensorBase):
         x = Tensor.stack(taps, -1)
     return x
 
+  def _windows(self, kernel: tuple, stride: tuple, dilation: tuple) -> Tensor:
+    """Sliding windows over the last len(kernel) dims as ONE view, (..., o1, o2, .., k1, k2, ..): element (o, k) of a
+    dim of size n reads index o * stride + k * dilation. Built as tinygrad's pool: the dim is repeated R times (expand +
+    reshape), cut into k rows of length L = d (mod n) so that row j starts at j * d, and every s-th element of a row is
+    kept; the ShapeTracker merges that into strides (s, d) on one view (or two views over a padded input, whose mask
+    depends on o * s + k * d). Nothing is copied: a conv reads its input through it (implicit GEMM)."""
+    x, nk = self, len(kernel)
+    lead = self.shape[:self.ndim - nk]
+    geo = []
+    for n, k, s, d in zip(self.shape[self.ndim - nk:], kernel, stride, dilation):
+      o = (n - d * (k - 1) - 1) // s + 1
+      L = n + d
+      while L < o * s: L += n                 # rows at least o * s long, still starting at j * d (mod n)
+      geo.append((n, k, s, o, L, -(-k * L // n)))
+    x = x.reshape(lead + tuple(v for n, *_ in geo for v in (1, n)))
+    x = x.expand(lead + tuple(v for n, *_, r in geo for v in (r, n)))
+    x = x.reshape(lead + tuple(r * n for n, *_, r in geo))
+    x = x.shrink(tuple((0, s_) for s_ in lead) + tuple((0, k * L) for _, k, _, _, L, _ in geo))
+    x = x.reshape(lead + tuple(v for _, k, _, _, L, _ in geo for v in (k, L)))
+    x = x.shrink(tuple((0, s_) for s_ in lead) + tuple(r for _, k, s, o, _, _ in geo for r in ((0, k), (0, o * s))))
+    x = x.reshape(lead + tuple(v for _, k, s, o, _, _ in geo for v in (k, o, s)))
+    x = x.shrink(tuple((0, s_) for s_ in lead) + tuple(r for _, k, s, o, _, _ in geo for r in ((0, k), (0, o), (0, 1))))
+    x = x.reshape(lead + tuple(v for _, k, _, o, _, _ in geo for v in (k, o)))
+    nl = len(lead)
+    return x.permute(tuple(range(nl)) + tuple(nl + 2 * j + 1 for j in range(nk)) + tuple(nl + 2 * j for j in range(nk)))
+
   def conv2d(self, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """F.conv2d: input (N, C, H, W), weight (O, C/groups, kH, kW); stride, padding (int, pair, 'same', 'valid'), dilation, groups.
     Built as windows (views) times the weight summed; the scheduler runs it as a contraction."""
@@ -68,7 +96,7 @@ class NNMixin(TensorBase):
     if not isinstance(weight, Tensor): raise TypeError(f"{op}: weight must be a Tensor")
     if self.ndim != nd + 2 or weight.ndim != nd + 2:
       raise ValueError(f"{op}: expects input (N, C, {'H, W' if nd == 2 else 'L'}) and weight of {nd + 2} dims, got {self.shape} and {weight.shape}")
-    n, cin, spatial = self.shape[0], self.shape[1], self.shape[2:]
+    cin, spatial = self.shape[1], self.shape[2:]
     cout, cin_g, kernel = weight.shape[0], weight.shape[1], weight.shape[2:]
     if not isinstance(groups, int) or groups < 1 or cin % groups or cout % groups:
       raise ValueError(f"{op}: groups={groups} must divide in_channels {cin} and out_channels {cout}")
@@ -91,15 +119,23 @@ class NNMixin(TensorBase):
       if sz + 2 * p < d * (k - 1) + 1:
         raise ValueError(f"{op}: kernel {tuple(kernel)} (dilation {dilation}) is larger than the padded input {tuple(spatial)}")
     if bias is not None and bias.shape != (cout,): raise ValueError(f"{op}: bias must have shape ({cout},), got {bias.shape}")
-    pads = []
-    for p in reversed(padding): pads += [p, p]
-    x = self.pad(tuple(pads))._pool(tuple(kernel), stride, dilation)          # (N, Cin, *out, *k)
-    out_sp = x.shape[2:2 + nd]
-    x = x.reshape((n, groups, 1, cin_g) + out_sp + tuple(kernel))             # (N, G, 1, Cin_g, *out, *k)
-    w = weight.reshape((1, groups, cout // groups, cin_g) + (1,) * nd + tuple(kernel))
-    red = (3,) + tuple(range(4 + nd, 4 + 2 * nd))
-    out = (x * w).sum(red, dtype=x.dtype if x.dtype.is_float else None).reshape((n, cout) + out_sp)
+    out = self._conv_windows(weight, stride, padding, dilation, groups)
     return out + bias.reshape((1, cout) + (1,) * nd) if bias is not None else out
+
+  def _conv_windows(self, weight: Tensor, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Tensor:
+    """The convolution proper (checked arguments, no bias): windows of the padded input (one view) times the weight,
+    summed over (C_in/groups, *k): one contraction with M = (N, *out), N = C_out/groups, K = (C_in/groups, *k) and the
+    groups a batch dim, which the matmul template runs as implicit GEMM. Its gradient is custom (_conv_vjp)."""
+    nd = len(stride)
+    n, cin_g, kernel, cout = self.shape[0], weight.shape[1], tuple(weight.shape[2:]), weight.shape[0]
+    x = self.pad(tuple(q for p in reversed(padding) for q in (p, p)))._windows(kernel, stride, dilation)   # (N, Cin, *out, *k)
+    out_sp = x.shape[2:2 + nd]
+    x = x.reshape((n, groups, 1, cin_g) + out_sp + kernel)                    # (N, G, 1, Cin_g, *out, *k)
+    w = weight.reshape((1, groups, cout // groups, cin_g) + (1,) * nd + kernel)
+    red = (3,) + tuple(range(4 + nd, 4 + 2 * nd))
+    out = (x * w).sum(red, dtype=x.dtype if x.dtype.is_float else None)._movement(Ops.RESHAPE, (n, cout) + out_sp)
+    if not out.requires_grad: return out
+    return custom_vjp(out, (self, weight), lambda g: _conv_vjp(self, weight, g, stride, padding, dilation, groups))
 
   def max_pool2d(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False) -> Tensor:
     """F.max_pool2d on (N, C, H, W) or (C, H, W); ceil_mode and return_indices are not supported.
@@ -260,7 +296,7 @@ class NNMixin(TensorBase):
     """idx.embedding(weight): rows of weight (vocab, dim) picked by the integer tensor self."""
     if self.dtype.is_float: raise TypeError(f"embedding: indices must be an integer tensor, got {self.dtype}")
     if weight.ndim != 2: raise ValueError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
-    return weight[self]
+    return weight._advanced_index([(0, self)], op="embedding", negative=False)   # torch: negative indices are out of range
 
   # ---- losses
   def cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
@@ -278,36 +314,23 @@ class NNMixin(TensorBase):
       target = target * (1 - label_smoothing) + label_smoothing / n
       w = weight.reshape((n,) + (1,) * (self.ndim - cdim - 1)) if weight is not None else 1
       return _reduction(-(logp * target * w).sum(cdim), reduction, "cross_entropy")
-    nll = logp.nll_loss(target, weight, ignore_index, reduction="none")
-    if label_smoothing == 0: return _finish_nll(nll, target, weight, ignore_index, reduction)
+    valid, safe = _class_target(self, target, ignore_index, "cross_entropy")
+    nll = _picked_nll(logp, valid, safe, weight, cdim)
+    if label_smoothing == 0: return _finish_nll(nll, valid, safe, weight, reduction)
     n = self.shape[cdim]
     w = weight.reshape((n,) + (1,) * (self.ndim - cdim - 1)) if weight is not None else None
     smooth = -(logp * w).sum(cdim) if w is not None else -logp.sum(cdim)
-    valid = target.ne(ignore_index)
     smooth = valid.where(smooth, 0)
     if reduction == "mean":
-      denom = (valid.where(weight[valid.where(target, 0)], 0).sum() if weight is not None else valid.sum())
-      return (1 - label_smoothing) * _finish_nll(nll, target, weight, ignore_index, "mean") + label_smoothing / n * smooth.sum() / denom
-    return (1 - label_smoothing) * _finish_nll(nll, target, weight, ignore_index, reduction) + \
+      denom = (valid.where(weight[safe], 0).sum() if weight is not None else valid.sum())
+      return (1 - label_smoothing) * _finish_nll(nll, valid, safe, weight, "mean") + label_smoothing / n * smooth.sum() / denom
+    return (1 - label_smoothing) * _finish_nll(nll, valid, safe, weight, reduction) + \
       _reduction(label_smoothing / n * smooth, reduction, "cross_entropy")
 
   def nll_loss(self, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """F.nll_loss on log-probabilities (N, C, ...) or (C,) with integer class targets, weight, ignore_index, reduction."""
-    Tensor = self._Tensor
-    if not isinstance(target, Tensor) or target.dtype.is_float: raise TypeError("nll_loss: target must be an integer Tensor of class indices")
-    cdim = 1 if self.ndim > 1 else 0
-    expect = self.shape[:cdim] + self.shape[cdim + 1:]
-    if target.shape != expect: raise ValueError(f"nll_loss: target shape {target.shape} does not match input {self.shape} (expected {expect})")
-    n = self.shape[cdim]
-    valid = target.ne(ignore_index)
-    safe = valid.where(target, 0)
-    hit = _class_hit(safe, n, cdim, self.ndim)
-    picked = hit.where(self, 0).sum(cdim)
-    w = weight[safe] if weight is not None else None
-    loss = -picked * w if w is not None else -picked
-    loss = valid.where(loss, 0)
-    if reduction == "none": return loss
-    return _finish_nll(loss, target, weight, ignore_index, reduction)
+    valid, safe = _class_target(self, target, ignore_index, "nll_loss")
+    return _finish_nll(_picked_nll(self, valid, safe, weight, 1 if self.ndim > 1 else 0), valid, safe, weight, reduction)
 
   def binary_cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean") -> Tensor:
     """F.binary_cross_entropy on probabilities; each log is clamped at -100, as torch."""
@@ -344,6 +367,40 @@ class NNMixin(TensorBase):
     return _reduction((self - target).abs(), reduction, "l1_loss")
 
 
+def _conv_vjp(x: Tensor, weight: Tensor, g: Tensor, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> tuple:
+  """Gradients of a convolution (no bias) for its output gradient g (N, C_out, *out), each one contraction:
+  weight: sum over (N, *out) of g times the input windows, M = (C_in/groups, *k), N = C_out/groups (the template);
+  input: a transposed convolution, the convolution of g dilated by the stride (zeros between, a masked view) and
+  padded by dilation * (k - 1) - padding with the weight flipped and its channel dims swapped per group. No column
+  buffer, no col2im: both read g and the input through views."""
+  nd = len(stride)
+  n, cin, spatial = x.shape[0], x.shape[1], x.shape[2:]
+  cout, cin_g, kernel = weight.shape[0], weight.shape[1], tuple(weight.shape[2:])
+  out_sp = g.shape[2:]
+  dw = dx = None
+  if weight.requires_grad:
+    xw = x.pad(tuple(q for p in reversed(padding) for q in (p, p)))._windows(kernel, stride, dilation)
+    xw = xw.reshape((n, groups, 1, cin_g) + out_sp + kernel)
+    gg = g.reshape((n, groups, cout // groups, 1) + out_sp + (1,) * nd)
+    red = (0,) + tuple(range(4, 4 + nd))
+    dw = (xw * gg).sum(red, dtype=g.dtype if g.dtype.is_float else None).reshape(weight.shape).cast(weight.dtype)
+  if x.requires_grad:
+    gd = g
+    for j, s in enumerate(stride):   # zeros between the rows: (o, 1) padded to (o, s), flattened, cut to (o - 1) * s + 1
+      if s == 1: continue
+      dim, o = 2 + j, gd.shape[2 + j]
+      gd = gd.unsqueeze(dim + 1)._movement(Ops.PAD, tuple((0, s - 1) if i == dim + 1 else (0, 0) for i in range(gd.ndim + 1)))
+      gd = gd.flatten(dim, dim + 1).narrow(dim, 0, (o - 1) * s + 1)
+    pads = []
+    for j in reversed(range(nd)):
+      before = dilation[j] * (kernel[j] - 1) - padding[j]
+      pads += [before, spatial[j] - gd.shape[2 + j] - before + dilation[j] * (kernel[j] - 1)]
+    wt = weight.reshape((groups, cout // groups, cin_g) + kernel).transpose(1, 2).reshape((cin, cout // groups) + kernel)
+    wt = wt.flip(tuple(range(2, 2 + nd)))
+    dx = gd.pad(tuple(pads))._conv_windows(wt, (1,) * nd, (0,) * nd, dilation, groups).cast(x.dtype)
+  return dx, dw
+
+
 def _class_hit(target: Tensor, n: int, cdim: int, ndim: int) -> Tensor:
   """bool tensor shaped like the input: True at (.., target[..], ..) along the class dim."""
   t = target.unsqueeze(cdim)
@@ -351,10 +408,27 @@ def _class_hit(target: Tensor, n: int, cdim: int, ndim: int) -> Tensor:
   return t.eq(ar)
 
 
-def _finish_nll(loss: Tensor, target: Tensor, weight, ignore_index: int, reduction: str) -> Tensor:
+def _class_target(x: Tensor, target: Tensor, ignore_index: int, op: str) -> tuple[Tensor, Tensor]:
+  """(valid, safe) for class-index targets of input x (N, C, ...) or (C,): valid is target != ignore_index, safe the
+  target with ignored entries set to 0, bounds-checked to [0, C) in the kernel (ignored targets are never out of range)."""
+  if not isinstance(target, x._Tensor) or target.dtype.is_float: raise TypeError(f"{op}: target must be an integer Tensor of class indices")
+  cdim = 1 if x.ndim > 1 else 0
+  expect = x.shape[:cdim] + x.shape[cdim + 1:]
+  if target.shape != expect: raise ValueError(f"{op}: target shape {target.shape} does not match input {x.shape} (expected {expect})")
+  valid = target.ne(ignore_index)
+  return valid, valid.where(target, 0)._bounds(0, x.shape[cdim], op, "target", cdim)
+
+
+def _picked_nll(logp: Tensor, valid: Tensor, safe: Tensor, weight, cdim: int) -> Tensor:
+  """-logp at each target's class (times its weight), 0 where the target is ignored: the loss before reduction."""
+  picked = _class_hit(safe, logp.shape[cdim], cdim, logp.ndim).where(logp, 0).sum(cdim)
+  loss = -picked * weight[safe] if weight is not None else -picked
+  return valid.where(loss, 0)
+
+
+def _finish_nll(loss: Tensor, valid: Tensor, safe: Tensor, weight, reduction: str) -> Tensor:
   if reduction == "none": return loss
   if reduction == "sum": return loss.sum()
   if reduction != "mean": raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-  valid = target.ne(ignore_index)
-  denom = valid.where(weight[valid.where(target, 0)], 0).sum() if weight is not None else valid.sum()
+  denom = valid.where(weight[safe], 0).sum() if weight is not None else valid.sum()
   return loss.sum() / denom

@@ -58,7 +58,9 @@ def test_custom_module_repr_lists_children_and_extra_repr():
 DOC_MODULES = ["lazygrad.nn.module", "lazygrad.nn.containers", "lazygrad.nn.layers", "lazygrad.nn.norm", "lazygrad.nn.attention",
                "lazygrad.nn.rnn", "lazygrad.nn.init", "lazygrad.nn.state", "lazygrad.nn.utils", "lazygrad.optim.optimizer",
                "lazygrad.optim.sgd", "lazygrad.optim.adam", "lazygrad.optim.lr_scheduler", "lazygrad.data.loader",
-               "lazygrad.data.datasets", "lazygrad.data.text", "lazygrad.static"]
+               "lazygrad.data.datasets", "lazygrad.data.text", "lazygrad.static", "lazygrad.nn.functional", "lazygrad.nn.functional_loss",
+               "lazygrad.nn.functional_spatial", "lazygrad.nn.loss", "lazygrad.nn.conv", "lazygrad.nn.activation", "lazygrad.nn.spatial",
+               "lazygrad.nn.normalization", "lazygrad.nn.recurrent", "lazygrad.nn.transformer", "lazygrad.functions"]
 
 
 def _undocumented(modname: str) -> list[str]:

@@ -4,7 +4,9 @@ matmul, the transposing one, and contract_cat) vs np.einsum. Pure numpy: run onc
 import numpy as np
 import pytest
 
+from lazygrad import Tensor
 from lazygrad.kernels.numpy import lib as numpy_lib
+from lazygrad.scheduler.graph import apply_mops, movement_base
 from lazygrad.ops.view import ShapeTracker
 
 
@@ -64,8 +66,30 @@ def test_strided_conv_gradient_stack_load():
   st = ShapeTracker.from_shape((2, 3, 4, 4)).reshape((2, 3, 4, 1, 4, 1)).pad(((0, 0), (0, 0), (0, 0), (0, 1), (0, 0), (0, 1)))
   st = st.reshape((2, 3, 8, 8)).shrink(((0, 2), (0, 3), (1, 8), (0, 7)))
   buf = np.arange(2 * 3 * 16, dtype=np.float32)
-  assert len(st.views) > 1 and numpy_lib._load_chain(buf, st) is not None
+  assert len(st.views) > 1 and numpy_lib._through_views(numpy_lib._load_view(buf, st.views[0]), st, 10 ** 6) is not None
   np.testing.assert_array_equal(numpy_lib.load(buf, st), gather_load(buf, st))
+
+
+def test_multi_view_valid_matches_addresses():
+  """valid() reads the innermost mask through the outer views (strides where no carries): the same as the index arithmetic."""
+  rng = np.random.default_rng(1)
+  for _ in range(300):
+    st, _ = random_tracker(rng)
+    if 0 in st.shape: continue
+    want = np.broadcast_to(numpy_lib.addresses(st)[1], st.shape)
+    np.testing.assert_array_equal(np.broadcast_to(numpy_lib.valid(st), st.shape), want, err_msg=str(st))
+
+
+def test_padded_conv_windows_load_is_a_strided_view():
+  """conv windows over a padded input (two views, the inner masked): a strided view of the padded input, no gather."""
+  x = Tensor(np.arange(2 * 3 * 7 * 6, dtype=np.float32).reshape(2, 3, 7, 6)).realize()
+  base, mops = movement_base(x.pad((1, 1, 2, 2))._windows((3, 3), (2, 1), (1, 2)).node)
+  st = apply_mops(base.st, mops)
+  buf = x.numpy().reshape(-1)
+  got = numpy_lib.load(buf, st)
+  assert len(st.views) == 2 and got.base is not None   # a view of the padded array, not a copy
+  np.testing.assert_array_equal(got, gather_load(buf, st))
+  np.testing.assert_array_equal(np.broadcast_to(numpy_lib.valid(st), st.shape), numpy_lib.addresses(st)[1])
 
 
 def _einsum_contract(a, b, axes, shape):

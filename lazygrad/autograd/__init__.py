@@ -14,6 +14,21 @@ from lazygrad.autograd.gradient import RULES, NO_GRADIENT
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
 
+def _grad_srcs(node: Node) -> tuple:
+  """The nodes autograd sends node's gradient to: a custom vjp's inputs, else its srcs."""
+  return node.vjp[0] if node.vjp is not None else node.srcs
+
+
+def custom_vjp(out: "Tensor", inputs: Sequence["Tensor"], fn) -> "Tensor":
+  """Give out (a node made by the caller, computed from inputs) its own gradient: backward calls
+  fn(grad) -> one gradient (or None) per input and does not walk out's graph. fn is written with
+  Tensor ops, so the gradient is lazy graph and differentiable again. conv2d uses it: its input
+  gradient is a transposed convolution and its weight gradient one contraction."""
+  if out.node.vjp is not None: raise RuntimeError("custom_vjp: the node already has a custom gradient")
+  out.node.vjp = (tuple(i.node for i in inputs), fn)
+  return out
+
+
 def _on_grad_path(roots: list[Node]) -> list[Node]:
   """Nodes that need a gradient, in topological order (sources first)."""
   order, seen = [], set()
@@ -26,7 +41,7 @@ def _on_grad_path(roots: list[Node]) -> list[Node]:
       seen.add(id(node))
       stack.append((node, True))
       if node.op is not Ops.ASSIGN:
-        stack.extend((s, False) for s in reversed(node.srcs) if id(s) not in seen)
+        stack.extend((s, False) for s in reversed(_grad_srcs(node)) if id(s) not in seen)
   return order
 
 
@@ -39,7 +54,7 @@ def compute_gradients(root_grads: list[tuple[Node, "Tensor"]], targets: list[Nod
   wanted = {id(t) for t in targets}
   reaches: dict[int, bool] = {}
   for n in order:
-    reaches[id(n)] = id(n) in wanted or any(reaches.get(id(s), False) for s in n.srcs if n.op is not Ops.ASSIGN)
+    reaches[id(n)] = id(n) in wanted or any(reaches.get(id(s), False) for s in _grad_srcs(n) if n.op is not Ops.ASSIGN)
   grads: dict[int, Tensor] = {}
   for n, g in root_grads:
     grads[id(n)] = grads[id(n)] + g if id(n) in grads else g
@@ -48,12 +63,15 @@ def compute_gradients(root_grads: list[tuple[Node, "Tensor"]], targets: list[Nod
   try:
     for node in reversed(order):
       g = grads.get(id(node))
-      if g is None or not node.srcs or node.op is Ops.ASSIGN or node.op in NO_GRADIENT: continue
-      if not any(reaches.get(id(s), False) for s in node.srcs): continue
-      rule = RULES.get(node.op)
-      if rule is None: raise RuntimeError(f"backward: no gradient rule for {node.op.name}")
-      src_grads = rule(Tensor._from_node(node), g, *[Tensor._from_node(s) for s in node.srcs])
-      for s, sg in zip(node.srcs, src_grads):
+      srcs = _grad_srcs(node)
+      if g is None or not srcs or node.op is Ops.ASSIGN or (node.op in NO_GRADIENT and node.vjp is None): continue
+      if not any(reaches.get(id(s), False) for s in srcs): continue
+      if node.vjp is not None: src_grads = node.vjp[1](g)
+      else:
+        rule = RULES.get(node.op)
+        if rule is None: raise RuntimeError(f"backward: no gradient rule for {node.op.name}")
+        src_grads = rule(Tensor._from_node(node), g, *[Tensor._from_node(s) for s in srcs])
+      for s, sg in zip(srcs, src_grads):
         if sg is None or not s.requires_grad or not reaches.get(id(s), False): continue
         if sg.shape != s.shape: raise RuntimeError(f"backward: gradient of shape {sg.shape} for a value of shape {s.shape} in {node.op.name}")
         grads[id(s)] = grads[id(s)] + sg if id(s) in grads else sg

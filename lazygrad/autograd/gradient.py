@@ -75,3 +75,4 @@ RULES = {
   Ops.ATTENTION: attention_gradient,   # flash-attention backward: two template nodes (tensor_attention.py)
 }
 NO_GRADIENT = {Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.AND, Ops.OR, Ops.XOR}
+NO_GRADIENT.add(Ops.CHECK)   # a bounds check passes integer indices through

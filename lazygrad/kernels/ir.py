@@ -83,6 +83,13 @@ class Kernel:
   key: Any = field(default=None)
   out_st: Any = None               # where out_shape's elements land in slot 0 (None: contiguous)
   contraction: Contraction | None = None   # set when the kernel's one REDUCE is a (batched) matmul
+  checks: int = 0                  # CHECK sites in body (bounds checks): the kernel gets the error buffer and var `ebase`
+  guard: bool = False              # an ASSIGN in a schedule with checks: it writes nothing once an error is recorded
+
+  @property
+  def uses_errors(self) -> bool:
+    """Whether the kernel takes the device's error buffer (after its inputs): it has checks or a guard."""
+    return bool(self.checks) or self.guard
 
   @property
   def reduce_axes(self) -> tuple[int, ...]:
@@ -102,7 +109,7 @@ class Kernel:
     its GEMMs' flops)."""
     if self.body.op in TEMPLATES: return attention_flops(self.body.arg, [leaf_st(s).shape for s in self.body.srcs])
     n = math.prod(self.shape)
-    return n * sum(1 for e in self.body.walk() if e.op not in (Ops.LOAD, Ops.CONST, Ops.VALID))
+    return n * sum(1 for e in self.body.walk() if e.op not in (Ops.LOAD, Ops.CONST, Ops.VALID, Ops.CHECK))
 
 
 LEAVES = (Ops.LOAD, Ops.VALID, Ops.RAND)
@@ -227,7 +234,7 @@ def kernel_name(body: Expr, shape, contraction: Contraction | None = None, updat
   if (row := _row_name(body)) is not None: return "_".join([row] + (["update"] if update else []) + [dims])
   ops = []
   for e in body.walk():
-    if e.op in (Ops.LOAD, Ops.CONST, Ops.VALID, Ops.CAST): continue
+    if e.op in (Ops.LOAD, Ops.CONST, Ops.VALID, Ops.CAST, Ops.CHECK): continue
     nm = (f"{e.arg[0].name.lower()}" if e.op is Ops.REDUCE else e.op.name.lower())
     if e.op is Ops.REDUCE: nm = {"add": "sum", "max": "max"}[nm]
     if nm not in ops: ops.append(nm)

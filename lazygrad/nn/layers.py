@@ -6,6 +6,7 @@ from typing import Optional
 from lazygrad.tensor import Tensor
 from lazygrad.nn.module import Module
 from lazygrad.nn.init import uniform_param, normal_param
+from lazygrad.nn import functional as F
 
 
 def _pair(x, name: str, layer: str) -> tuple[int, int]:
@@ -208,30 +209,35 @@ class Softmax(Module):
 # ---- pooling and reshaping
 class MaxPool2d(Module):
   """Max over kernel_size windows, as torch.nn.MaxPool2d: (N, C, H, W) or (C, H, W) -> (..., H', W');
-  stride defaults to kernel_size; padding pads with -inf. No return_indices or ceil_mode.
-  The gradient goes to every element equal to the window's max, shared equally between
-  ties (torch picks one)."""
+  stride defaults to kernel_size; padding pads with -inf; ceil_mode and return_indices as torch
+  (those two go through lazygrad.nn.functional.max_pool2d). Without return_indices the gradient
+  goes to every element equal to the window's max, shared equally between ties (torch picks one)."""
   def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False, ceil_mode: bool = False):
     super().__init__()
-    if return_indices or ceil_mode: raise ValueError("MaxPool2d: return_indices and ceil_mode are not supported")
     self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+    self.return_indices, self.ceil_mode = return_indices, ceil_mode
   def forward(self, x: Tensor) -> Tensor:
     """Apply MaxPool2d to the input (shapes and torch equivalence: the class docstring)."""
+    if self.return_indices or self.ceil_mode:
+      return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices)
     return x.max_pool2d(self.kernel_size, self.stride, self.padding, self.dilation)
   def extra_repr(self):
     """The settings repr(MaxPool2d) shows, formatted as torch's."""
     stride = self.kernel_size if self.stride is None else self.stride
-    return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}, ceil_mode=False"
+    return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode}"
 
 class AvgPool2d(Module):
   """Mean over kernel_size windows, as torch.nn.AvgPool2d: (N, C, H, W) or (C, H, W) -> (..., H', W');
-  stride defaults to kernel_size; count_include_pad as torch. No ceil_mode or divisor_override."""
-  def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+  stride defaults to kernel_size; count_include_pad, ceil_mode and divisor_override as torch (the latter two
+  through lazygrad.nn.functional.avg_pool2d)."""
+  def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override=None):
     super().__init__()
-    if ceil_mode: raise ValueError("AvgPool2d: ceil_mode is not supported")
     self.kernel_size, self.stride, self.padding, self.count_include_pad = kernel_size, stride, padding, count_include_pad
+    self.ceil_mode, self.divisor_override = ceil_mode, divisor_override
   def forward(self, x: Tensor) -> Tensor:
     """Apply AvgPool2d to the input (shapes and torch equivalence: the class docstring)."""
+    if self.ceil_mode or self.divisor_override:
+      return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad, self.divisor_override)
     return x.avg_pool2d(self.kernel_size, self.stride, self.padding, count_include_pad=self.count_include_pad)
   def extra_repr(self):
     """The settings repr(AvgPool2d) shows, formatted as torch's."""

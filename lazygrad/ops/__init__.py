@@ -1,5 +1,6 @@
 """The lazy graph: one node type over a small primitive op set."""
 from __future__ import annotations
+from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Any
 from lazygrad.dtype import DType
@@ -27,6 +28,9 @@ class Ops(Enum):
   CONTIGUOUS = auto(); ASSIGN = auto()
   # kernel IR only (never in the lazy graph): read a buffer through a view / the validity mask of a view
   LOAD = auto(); VALID = auto()
+  # bounds: CHECK(idx) passes an index through unchanged and records, per schedule, a value outside
+  # arg = (lo, hi) (an IndexError at the end of realize); node.origin is its CheckSite
+  CHECK = auto()
   # template ops: a kernel of their own, rendered by a hand-written template (arg: ops/attention.py's AttentionArg)
   ATTENTION = auto()
 
@@ -34,20 +38,35 @@ class Ops(Enum):
 UNARY = {Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.CAST, Ops.BITCAST,
          Ops.TANH, Ops.EXPM1, Ops.LOG1P, Ops.ERF, Ops.COS}
 BINARY = {Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR, Ops.FDIV}
-ELEMENTWISE = UNARY | BINARY | {Ops.WHERE}
+ELEMENTWISE = UNARY | BINARY | {Ops.WHERE, Ops.CHECK}
 MOVEMENT = {Ops.RESHAPE, Ops.PERMUTE, Ops.EXPAND, Ops.PAD, Ops.SHRINK, Ops.FLIP}
+
+
+@dataclass(frozen=True)
+class CheckSite:
+  """Where a bounds check (Ops.CHECK) was built, for its IndexError: the op (`gather`), what the value is (`index`,
+  `target`), the dim and its size, and the user's source line (`train.py:12`). seq orders sites by creation, so the
+  error names the first check the program reached; it is left out of equality (two sites at one line are alike)."""
+  op: str
+  what: str
+  dim: int | None
+  size: int
+  where: str
+  seq: int = field(default=0, compare=False)
 
 
 class Node:
   """One lazy value: op applied to srcs. Once realized, `buffer` and `st` (its view on
-  the buffer) are set and the scheduler treats the node as a leaf."""
-  __slots__ = ('op', 'srcs', 'arg', 'shape', 'dtype', 'device', 'requires_grad', 'buffer', 'st', 'origin', '__weakref__')
+  the buffer) are set and the scheduler treats the node as a leaf. `vjp`, when set (autograd.custom_vjp),
+  is (inputs, fn): autograd differentiates the node as fn(grad) -> one gradient per input node instead of
+  walking srcs (conv's input gradient is a transposed conv, not the gradient of its window views)."""
+  __slots__ = ('op', 'srcs', 'arg', 'shape', 'dtype', 'device', 'requires_grad', 'buffer', 'st', 'origin', 'vjp', '__weakref__')
 
   def __init__(self, op: Ops, srcs: tuple[Node, ...], arg: Any, shape: tuple[int, ...], dtype: DType, device: str,
                requires_grad: bool = False):
     self.op, self.srcs, self.arg, self.shape, self.dtype, self.device = op, srcs, arg, shape, dtype, device
     self.requires_grad = requires_grad
-    self.buffer, self.st, self.origin = None, None, None
+    self.buffer, self.st, self.origin, self.vjp = None, None, None, None
 
   @property
   def realized(self) -> bool:

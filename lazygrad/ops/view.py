@@ -212,60 +212,76 @@ def _solve_range(base: int, coef: int, lo: int, hi: int) -> tuple[int, int]:
   return (base - hi) // -coef + 1, (base - lo) // -coef + 1
 
 
-def merge_views(inner: View, outer: View) -> Optional[View]:
-  """One View equal to `outer` indexing the flat index of `inner`, or None.
+def _digits(st: int, cont: list[int], kdims: list[int]) -> dict[int, int] | None:
+  """st as a sum of coef * cont[k] over the inner dims kdims (outermost first), sign kept on every
+  digit (a flipped dim reads backwards in each inner dim it touches); None if no split."""
+  sign, rest, out = (1 if st > 0 else -1), abs(st), {}
+  for k in kdims:
+    if rest >= cont[k]: out[k], rest = sign * (rest // cont[k]), rest % cont[k]
+  return out if rest == 0 else None
 
-  outer's flat index f (in C order over inner.shape) is split per inner dim:
-  each varying outer dim is assigned to the inner dim whose contiguous stride
-  divides its stride; if every inner index then stays in range over outer's valid
-  box, unravelling f has no carries and the composition is affine. inner's mask
-  must hold on the whole box or constrain a single outer dim. This turns
-  pad->reshape->shrink (stepped slices, windows) back into one View."""
+
+def affine_split(inner: View, outer: View, box=None):
+  """How outer's index reaches inner's dims when unravelling outer's flat address over inner.shape
+  has no carries on the box (outer's valid region): (cidx, coef, ranges) with inner index
+  k = cidx[k] + sum_d coef[d][k] * i_d, in [ranges[k][0], ranges[k][1]] on the box; else None.
+
+  Each varying outer dim's stride is split over the inner dims in mixed radix: one dim when it is
+  a small multiple of one contiguous inner stride, several when not (a conv window's kernel dim
+  moves both the repeat dim and the spatial dim of an expanded input). Masks are not looked at."""
   if 0 in inner.shape or 0 in outer.shape: return None
-  if inner.mask and any(lo >= hi for lo, hi in inner.mask): return None
-  box = list(outer.mask or tuple((0, s) for s in outer.shape))
+  box = list(box or outer.mask or tuple((0, s) for s in outer.shape))
   if any(lo >= hi for lo, hi in box): return None
   cont, acc = [0] * len(inner.shape), 1
   for k in reversed(range(len(inner.shape))): cont[k], acc = acc, acc * inner.shape[k]
   kdims = [k for k, s in enumerate(inner.shape) if s != 1]
+  if not kdims: return None
   varying = [d for d, (st, (lo, hi)) in enumerate(zip(outer.strides, box)) if st != 0 and hi - lo > 1]
   const = outer.offset + sum(st * box[d][0] for d, st in enumerate(outer.strides) if d not in varying)
-  group: dict[int, list] = {k: [] for k in kdims}
-  coef: dict[int, int] = {}
+  coef: dict[int, dict[int, int]] = {}
   for d in varying:
-    st = outer.strides[d]
-    k = next((k for k in kdims if abs(st) >= cont[k] and st % cont[k] == 0), None)
-    if k is None: return None
-    group[k].append(d); coef[d] = st // cont[k]
+    coef[d] = _digits(outer.strides[d], cont, kdims)
+    if coef[d] is None: return None
   # split the constant over the inner dims (mixed radix); the outermost keeps the rest
   cidx, rest = {}, const
   for k in reversed(kdims):
-    if k == kdims[0]: cidx[k] = rest // cont[k]
-    else: cidx[k] = (rest // cont[k]) % inner.shape[k]
+    cidx[k] = rest // cont[k] if k == kdims[0] else (rest // cont[k]) % inner.shape[k]
     rest -= cidx[k] * cont[k]
-  if rest != 0 and kdims: return None
-  if not kdims: return None
-  strides = [0] * len(outer.shape)
-  offset = inner.offset
+  if rest != 0: return None
   ranges = {}
-  for k in kdims:   # no carries anywhere, before any mask is looked at
-    terms = [(coef[d], box[d]) for d in group[k]]
+  for k in kdims:   # no carries anywhere
+    terms = [(coef[d][k], box[d]) for d in varying if k in coef[d]]
     mn = cidx[k] + sum(c * (lo if c > 0 else hi - 1) for c, (lo, hi) in terms)
     mx = cidx[k] + sum(c * (hi - 1 if c > 0 else lo) for c, (lo, hi) in terms)
     if mn < 0 or mx >= inner.shape[k]: return None
     ranges[k] = (mn, mx)
-  for k in kdims:
-    mn, mx = ranges[k]
-    offset += cidx[k] * inner.strides[k]
-    for d in group[k]: strides[d] = coef[d] * inner.strides[k]
-    if inner.mask and inner.mask[k] != (0, inner.shape[k]):
-      lo_k, hi_k = inner.mask[k]
-      if lo_k <= mn and mx < hi_k: continue
-      if len(group[k]) != 1:
-        if not group[k]: box = [(0, 0)] * len(box); break
-        return None
-      d = group[k][0]
-      ilo, ihi = _solve_range(cidx[k], coef[d], lo_k, hi_k)
-      box[d] = (max(box[d][0], ilo), min(box[d][1], ihi))
+  return cidx, coef, ranges
+
+
+def merge_views(inner: View, outer: View) -> Optional[View]:
+  """One View equal to `outer` indexing the flat index of `inner`, or None.
+
+  affine_split says how outer's dims reach inner's without carries; inner's mask must then
+  hold on the whole box or constrain a single outer dim (which shrinks the box). This turns
+  pad->reshape->shrink (stepped slices, windows) and expand->reshape->shrink (conv windows
+  without padding, overlapping strides) back into one View."""
+  if inner.mask and any(lo >= hi for lo, hi in inner.mask): return None
+  split = affine_split(inner, outer)
+  if split is None: return None
+  cidx, coef, ranges = split
+  box = list(outer.mask or tuple((0, s) for s in outer.shape))
+  strides = [0] * len(outer.shape)
+  for d, cs in coef.items(): strides[d] = sum(c * inner.strides[k] for k, c in cs.items())
+  offset = inner.offset + sum(cidx[k] * inner.strides[k] for k in cidx)
+  for k, (mn, mx) in ranges.items():
+    if not inner.mask or inner.mask[k] == (0, inner.shape[k]): continue
+    lo_k, hi_k = inner.mask[k]
+    if lo_k <= mn and mx < hi_k: continue
+    group = [d for d, cs in coef.items() if k in cs]
+    if not group: box = [(0, 0)] * len(box); break
+    if len(group) != 1: return None
+    d = group[0]
+    ilo, ihi = _solve_range(cidx[k], coef[d][k], lo_k, hi_k)
+    box[d] = (max(box[d][0], ilo), min(box[d][1], ihi))
   mask = tuple(box) if (outer.mask is not None or any(b != (0, s) for b, s in zip(box, outer.shape))) else None
   return View(outer.shape, tuple(strides), offset, mask)._canon(outer.shape, strides, offset, mask)

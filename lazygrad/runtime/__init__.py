@@ -7,6 +7,7 @@ import numpy as np
 from lazygrad.kernels.numpy.render import compile_numpy
 from lazygrad.runtime.buffer import Buffer
 from lazygrad.runtime.compiled import Compiled, KernelCache
+from lazygrad.runtime.errors import ErrorFlags
 from lazygrad.runtime.triton_device import TritonDevice
 
 DEVICES = ("cpu", "interp", "cuda")
@@ -15,7 +16,9 @@ DEVICES = ("cpu", "interp", "cuda")
 class CPUDevice:
   """numpy arrays; kernels are rendered as numpy source."""
   name = "cpu"
-  def __init__(self): self._fns: KernelCache = KernelCache()   # kernel structure -> Compiled, LRU: a repeated kernel is rendered once
+  def __init__(self):
+    self._fns: KernelCache = KernelCache()   # kernel structure -> Compiled, LRU: a repeated kernel is rendered once
+    self.errors = ErrorFlags(self)           # what bounds checks record (runtime/errors.py)
   def alloc(self, size, dtype):
     """An uninitialized flat numpy array of size elements of dtype."""
     return np.empty(size, dtype=dtype.np)
@@ -33,7 +36,7 @@ class CPUDevice:
     fn = self._fns.get(kernel.key)
     if fn is None:
       prog = compile_numpy(kernel)
-      fn = self._fns[kernel.key] = Compiled(prog, prog.fn)
+      fn = self._fns[kernel.key] = Compiled(prog, prog.fn, errors=self.errors if kernel.uses_errors else None, checks=kernel.checks)
     return fn
 
 

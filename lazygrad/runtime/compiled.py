@@ -11,13 +11,21 @@ from lazygrad.helpers import getenv
 class Compiled:
   """Call it with (buffers, var_values) to run the kernel. `program` is the renderer's program
   (TritonProgram or NumpyProgram: name, source, ...); `config` is the launch config in use
-  (a Triton program's configs[0] until a cuda device has timed them; None for numpy)."""
-  __slots__ = ("program", "fn", "config")
+  (a Triton program's configs[0] until a cuda device has timed them; None for numpy).
+  A kernel with bounds checks or a guard (Kernel.uses_errors) also gets its device's error buffer
+  (`errors`, runtime/errors.py) after the inputs and, with checks, `err_base` (its first site's slot
+  in the schedule) as its last var."""
+  __slots__ = ("program", "fn", "config", "errors", "checks")
 
-  def __init__(self, program: Any, fn: Callable, config: Any = None):
-    self.program, self.fn, self.config = program, fn, config
+  def __init__(self, program: Any, fn: Callable, config: Any = None, errors: Any = None, checks: int = 0):
+    self.program, self.fn, self.config, self.errors, self.checks = program, fn, config, errors, checks
 
-  def __call__(self, bufs, var_values): return self.fn(bufs, var_values)
+  def __call__(self, bufs, var_values, err_base: int = 0, errors: Any = None):
+    errors = errors or self.errors
+    if self.errors is not None:
+      bufs = [*bufs, errors.data(err_base + self.checks)]
+      if self.checks: var_values = (*var_values, err_base)
+    return self.fn(bufs, var_values)
 
   def __repr__(self): return f"<Compiled {self.program.name}>"
 

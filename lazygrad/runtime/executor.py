@@ -9,6 +9,7 @@ from lazygrad.ops import Node, Ops
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.runtime import Buffer, get_device
 from lazygrad.runtime.debug import explain, verify, write_dot
+from lazygrad.runtime.errors import ScheduleChecks
 from lazygrad.scheduler import create_schedule, Schedule
 from lazygrad.helpers import GlobalCounters, DEBUG, getenv
 
@@ -21,29 +22,23 @@ def realize_nodes(nodes: list[Node]) -> None:
 
 def run_schedule(sched: Schedule) -> None:
   """Run a schedule: per item allocate the output (or write in place), compile on the node's device, launch; then
-  set buffers on the roots, aliases and views. GRAPH=1, VERIFY=1 and DEBUG as in runtime/debug.py."""
+  set buffers on the roots, aliases and views. GRAPH=1, VERIFY=1 and DEBUG as in runtime/debug.py.
+
+  Bounds checks (Ops.CHECK) record out-of-range indices in their device's error buffer; it is read once, after the
+  last kernel (no sync per kernel), and a failure raises IndexError (runtime/errors.py) naming the op, the value,
+  the size and the user's line. Such a realize changes nothing: no node is marked realized (realizing them again
+  reruns the schedule and raises again), the buffers it allocated are dropped, and no realized buffer was written
+  (an ASSIGN after the checks is guarded, one before them writes a fresh buffer)."""
   t0 = time.perf_counter()
   if getenv("GRAPH", 0): write_dot(sched)   # before the run: realized nodes forget their sources
   out_bufs: dict[int, Buffer] = {}
-  for it in sched.items:
-    node = it.out
-    dev = get_device(node.device)
-    buf = node.srcs[0].buffer if it.in_place else Buffer(node.device, math.prod(node.shape), node.dtype)
-    ins = [n.buffer if n.realized else out_bufs[id(n)] for n in it.inputs]
-    fn = dev.compile(it.kernel)
-    it.program = fn.program
-    if DEBUG() >= 3: print(explain(it))
-    check = getenv("VERIFY", 0) and node.device != "cpu"
-    if check: before = [buf.numpy().copy()] + [b.numpy().copy() for b in ins]
-    t = time.perf_counter()
-    if math.prod(it.kernel.shape) or math.prod(node.shape):
-      with np.errstate(all='ignore'):
-        fn([buf.data] + [b.data for b in ins], it.var_values)
-    if check: verify(it, buf, before)
-    if DEBUG() >= 2: dev.synchronize()   # per-kernel times; otherwise the GPU runs ahead until read-back
-    dt = time.perf_counter() - t
-    out_bufs[id(node)] = buf
-    _count(it, fn.config, buf, ins, dt)
+  checks = ScheduleChecks(sched.items, get_device)
+  try:
+    for it in sched.items: out_bufs[id(it.out)] = _run_item(it, out_bufs, checks.base(it))
+    checks.finish()
+  except BaseException:
+    checks.abort()
+    raise
   for it in sched.items:
     _mark_realized(it.out, out_bufs[id(it.out)], ShapeTracker.from_shape(it.out.shape))
   for dup, same in sched.aliases:
@@ -58,6 +53,27 @@ def run_schedule(sched: Schedule) -> None:
   if sched.items: get_device(sched.items[-1].out.device).synchronize()
   if DEBUG() >= 1:
     print(f"realize: {len(sched.items)} kernels, {len(sched.views)} views, {(time.perf_counter() - t0) * 1e3:.2f} ms")
+
+
+def _run_item(it, out_bufs: dict, err_base: int) -> Buffer:
+  """Allocate the item's output (or take its target's buffer, in place), compile and launch its kernel; the output."""
+  node = it.out
+  dev = get_device(node.device)
+  buf = node.srcs[0].buffer if it.in_place else Buffer(node.device, math.prod(node.shape), node.dtype)
+  ins = [n.buffer if n.realized else out_bufs[id(n)] for n in it.inputs]
+  fn = dev.compile(it.kernel)
+  it.program = fn.program
+  if DEBUG() >= 3: print(explain(it))
+  check = getenv("VERIFY", 0) and node.device != "cpu"
+  if check: before = [buf.numpy().copy()] + [b.numpy().copy() for b in ins]
+  t = time.perf_counter()
+  if math.prod(it.kernel.shape) or math.prod(node.shape):
+    with np.errstate(all='ignore'):
+      fn([buf.data] + [b.data for b in ins], it.var_values, err_base)
+  if check: verify(it, buf, before)
+  if DEBUG() >= 2: dev.synchronize()   # per-kernel times; otherwise the GPU runs ahead until read-back
+  _count(it, fn.config, buf, ins, time.perf_counter() - t)
+  return buf
 
 
 def _mark_realized(node: Node, buf: Buffer, st: ShapeTracker) -> None:

@@ -18,6 +18,7 @@ from lazygrad.kernels.triton import triton_program
 from lazygrad.kernels.triton.loader import CACHE_DIR, load_source
 from lazygrad.runtime.buffer import Buffer
 from lazygrad.runtime.compiled import Compiled, KernelCache
+from lazygrad.runtime.errors import ErrorFlags
 
 
 def torch_dtype(dt: DType):
@@ -44,6 +45,7 @@ class TritonDevice:
     self.torch_device = "cuda" if name == "cuda" else "cpu"
     if name == "cuda" and not torch.cuda.is_available(): raise RuntimeError("device 'cuda': no CUDA GPU is available")
     self._fns: KernelCache = KernelCache()
+    self.errors = ErrorFlags(self)   # what bounds checks record (runtime/errors.py)
 
   # ---- memory
   def alloc(self, size: int, dtype: DType):
@@ -86,6 +88,7 @@ class TritonDevice:
       import triton
       kern = triton.jit(load_source(prog.source, prog.name))   # an InterpretedFunction under TRITON_INTERPRET=1
       fn = self._fns[key] = self._launcher(prog, kern)
+      if k.uses_errors: fn.errors, fn.checks = self.errors, k.checks   # the error buffer follows the inputs
     return fn
 
   def _launcher(self, prog, kern) -> Compiled:

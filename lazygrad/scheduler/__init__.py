@@ -12,7 +12,7 @@
 its inputs is a buffer (`.reason`, `.reasons`); DEBUG=3 prints that per kernel.
 """
 from __future__ import annotations
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from lazygrad.ops import Node, Ops
 from lazygrad.kernels.ir import Kernel
@@ -35,6 +35,7 @@ class ScheduleItem:
   reason: Reason | None = None   # why `out` is a buffer (a kernel of its own)
   reasons: tuple = ()       # why each input is a buffer rather than computed here (slot 1..)
   program: Any = None       # the renderer's program (source, name, ...): set by the executor and schedule()
+  check_nodes: tuple = ()   # CHECK nodes the kernel evaluates, in its check order (their CheckSite: node.origin)
 
   @property
   def var_values(self) -> tuple:
@@ -87,17 +88,28 @@ def create_schedule(targets: list[Node]) -> Schedule:
   refs = graph_refs(nodes) if any(it.out.op is Ops.ASSIGN for it in sched.items) else {}
   del nodes   # not a reference of its own
   order_assigns(sched, refs)
+  _writes_after_checks(sched)
   return sched
+
+
+def _writes_after_checks(sched: Schedule) -> None:
+  """A realize that raises IndexError changes nothing: an in-place ASSIGN that would run before a kernel with
+  bounds checks writes a fresh buffer instead (rare: checks normally come first); the ones after are guarded."""
+  last = max((i for i, it in enumerate(sched.items) if it.check_nodes), default=-1)
+  for it in sched.items[:last + 1]: it.in_place = False
 
 
 def _build_schedule(targets: list[Node]) -> Schedule:
   roots, reasons, views = find_roots(Graph(targets))
   root_ids = {id(r) for r in roots}
   sched = Schedule(roots=roots)
-  for r in roots:
-    kernel, inputs, rand_nodes = lower_kernel(r, root_ids)
+  lowered = [(r, *lower_kernel(r, root_ids)) for r in roots]
+  checked = any(checks for *_, checks in lowered)
+  for r, kernel, inputs, rand_nodes, checks in lowered:
+    # with bounds checks in the schedule, an ASSIGN writes nothing once one has failed (the realize raises, nothing changes)
+    if checked and r.op is Ops.ASSIGN: kernel = replace(kernel, guard=True, key=(kernel.key, "guard"))
     why = tuple(Reason.INPUT if n.realized else reasons[id(n)] for n in inputs)
-    sched.items.append(ScheduleItem(kernel, r, inputs, rand_nodes, reason=reasons[id(r)], reasons=why))
+    sched.items.append(ScheduleItem(kernel, r, inputs, rand_nodes, reason=reasons[id(r)], reasons=why, check_nodes=checks))
   sched.views = [(v, movement_base(v)[0]) for v in views]
   dedupe_kernels(sched)
   return sched

@@ -15,7 +15,7 @@ def dedupe_kernels(sched) -> None:
   for it in sched.items:
     inputs = [canon.get(id(n), n) for n in it.inputs]
     it.inputs = inputs
-    key = (it.kernel.key, tuple(id(n) for n in inputs), tuple(id(n) for n in it.rand_nodes))
+    key = (it.kernel.key, tuple(id(n) for n in inputs), tuple(id(n) for n in it.rand_nodes), tuple(n.origin for n in it.check_nodes))
     if it.out.op is not Ops.ASSIGN and key in first:
       canon[id(it.out)] = first[key].out
       sched.aliases.append((it.out, first[key].out))

@@ -28,7 +28,7 @@ def template_of(sched, nodes: list[Node]):
   """A schedule with every node replaced by its index in nodes (the graph walk's order): what the cache stores."""
   index = {id(n): i for i, n in enumerate(nodes)}
   items = [(it.kernel, index[id(it.out)], tuple(index[id(n)] for n in it.inputs), tuple(index[id(n)] for n in it.rand_nodes),
-            it.reason, it.reasons) for it in sched.items]
+            it.reason, it.reasons, tuple(index[id(n)] for n in it.check_nodes)) for it in sched.items]
   views = [(index[id(v)], index[id(b)]) for v, b in sched.views]
   aliases = [(index[id(a)], index[id(b)]) for a, b in sched.aliases]
   return items, views, [index[id(r)] for r in sched.roots], aliases
@@ -38,7 +38,7 @@ def from_template(template, nodes: list[Node], schedule_cls, item_cls):
   """The schedule of a template over this graph's nodes (the inverse of template_of), built with schedule_cls and item_cls."""
   items, views, roots, aliases = template
   sched = schedule_cls(roots=[nodes[i] for i in roots], aliases=[(nodes[a], nodes[b]) for a, b in aliases])
-  sched.items = [item_cls(k, nodes[o], [nodes[i] for i in ins], tuple(nodes[i] for i in rands), reason=why, reasons=whys)
-                 for k, o, ins, rands, why, whys in items]
+  sched.items = [item_cls(k, nodes[o], [nodes[i] for i in ins], tuple(nodes[i] for i in rands), reason=why, reasons=whys,
+                          check_nodes=tuple(nodes[i] for i in checks)) for k, o, ins, rands, why, whys, checks in items]
   sched.views = [(nodes[v], nodes[b]) for v, b in views]
   return sched

@@ -129,7 +129,8 @@ def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
      the reduce is computed inside that value's kernel.
   3. fusion depth: the chain under n is longer than MAX_FUSE_DEPTH.
   4. reuse: random numbers broadcast by a growing expand; a computed value read through
-     several different windows (conv taps, cat pieces) is stored, not recomputed per read.
+     several different windows (cat pieces), or through overlapping windows (a conv's input:
+     on cpu always, on Triton devices unless cheap), is stored, not recomputed per read.
   5. sharing: an elementwise node two kernels compute inline, unless cheap to recompute.
   6. fit: an inline reduce over other axes, or in another space, than the kernel reading it.
   """
@@ -152,7 +153,11 @@ def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
     if g.const_only[id(n)] or not (n.op in ELEMENTWISE or n.op is Ops.RAND): return None
     users = g.users(n)
     if rnd.has_rand()[id(n)] and any(u.op is Ops.EXPAND and math.prod(u.shape) > math.prod(n.shape) for u in users): return Reason.RANDOM_BROADCAST
-    if any(u.op in MOVEMENT for u in users) and G.reads_through_views(n, g) > 1: return Reason.MULTI_VIEW
+    if any(u.op in MOVEMENT for u in users):
+      if G.reads_through_views(n, g) > 1: return Reason.MULTI_VIEW
+      # read through overlapping windows (a conv's input): numpy evaluates an inline value over the whole
+      # window space (k*k times its size), so it is stored; a Triton template recomputes a cheap one per tile
+      if (n.device == "cpu" or not G.cheap(n, rnd.roots)) and G.window_overlap(n, g) >= 2: return Reason.MULTI_VIEW
   elif tier == 5:
     if id(n) in rnd.shared(): return Reason.SHARED
   elif tier == 6:

@@ -118,6 +118,23 @@ def reads_through_views(n: Node, g: Graph) -> int:
   return len(rearranged) + int(broadcast_only)
 
 
+def window_overlap(n: Node, g: Graph) -> float:
+  """The most times a read through one chain of movement ops visits each element of n: the
+  size of the final view's non-broadcast dims over n's size. About k*k/(s*s) for conv windows
+  (one view with overlapping strides), <= 1 for slices and permutes; broadcast dims (an
+  expand that is not merged back by a reshape) do not count."""
+  most, stack = 0.0, [(u, ()) for u in g.users(n) if u.op in MOVEMENT]
+  size = max(1, math.prod(n.shape))
+  while stack:
+    u, path = stack.pop()
+    path = path + ((u.op, u.arg),)
+    for c in g.users(u):
+      if c.op in MOVEMENT: stack.append((c, path)); continue
+      v = apply_mops(ShapeTracker.from_shape(n.shape), path).views[-1]
+      most = max(most, math.prod(sz for d, sz in enumerate(v.shape) if _moves(v, d)) / size)
+  return most
+
+
 def fused_region(n: Node, roots: dict):
   """The nodes a kernel computing n evaluates inline: n and its sources down to stored
   buffers (realized nodes and other roots)."""
@@ -136,7 +153,7 @@ def cheap(n: Node, roots: dict, budget: int = 4) -> bool:
   ops = 0
   for x in fused_region(n, roots):
     if x.op in (Ops.REDUCE, Ops.RAND): return False
-    if x.op in ELEMENTWISE:
+    if x.op in ELEMENTWISE and x.op is not Ops.CHECK:   # a bounds check is free: it must not change what fuses
       ops += 1
       if ops > budget: return False
   return True

@@ -158,6 +158,7 @@ class _Lowerer:
   """Builds the Expr body of one kernel by walking down from its root."""
   def __init__(self, roots: set[int], plan: KernelPlan):
     self.roots, self.inputs, self.memo, self.cse, self.vars = roots, [], {}, {}, []
+    self.checks: list[Node] = []   # CHECK nodes: their number in the kernel is in their Expr's arg (never folded or merged)
     self.space, self.axes = plan.space, plan.axes
 
   def expr(self, op, srcs, arg, dtype) -> Expr:
@@ -202,6 +203,10 @@ class _Lowerer:
       assert _reduce_fits(node, mops, self.space, self.axes), "fusion let a reduce into a kernel it does not fit"
       self.axes = node.arg[1]
       return self.expr(Ops.REDUCE, (self.lower(node.srcs[0]),), node.arg, node.dtype)
+    if node.op is Ops.CHECK:
+      if node not in self.checks: self.checks.append(node)
+      src = self.lower(node.srcs[0], mops)
+      return self.expr(Ops.CHECK, (src,), node.arg + (self.checks.index(node),), node.dtype)
     if node.op in ELEMENTWISE:
       srcs = [self.lower(s, mops) for s in node.srcs]
       arg = node.arg if node.op in (Ops.CAST, Ops.BITCAST) else None
@@ -221,9 +226,10 @@ def _template_body(low: _Lowerer, root: Node) -> Expr:
   return Expr(root.op, tuple(srcs), root.arg, root.dtype)
 
 
-def lower_kernel(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple]:
-  """The Kernel computing root, the nodes whose buffers fill its input slots 1.., and the
-  RAND nodes whose (seed, counter) fill its runtime vars."""
+def lower_kernel(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple, tuple]:
+  """The Kernel computing root, the nodes whose buffers fill its input slots 1.., the
+  RAND nodes whose (seed, counter) fill its runtime vars, and the CHECK nodes it evaluates
+  (check k of the kernel records into the schedule's error slots at `ebase + k`, its last var)."""
   plan = kernel_plan(root, roots)
   if root.op in TEMPLATES:
     low = _Lowerer(roots - {id(root)}, plan)
@@ -232,21 +238,22 @@ def lower_kernel(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple
     buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
     kernel = Kernel(attention_kernel_name(root.arg, [s_.shape for s_ in root.srcs]), plan.space, plan.out_shape, body, buf_dtypes, var_names)
     kernel.key = (kernel.shape, body, buf_dtypes, var_names)
-    return kernel, low.inputs, tuple(low.vars)
+    return kernel, low.inputs, tuple(low.vars), ()   # its sources are buffers: no CHECK inside
   low = _Lowerer(roots - {id(root)}, plan)
   if root.op is Ops.REDUCE:
     body = low.expr(Ops.REDUCE, (low.lower(root.srcs[0]),), root.arg, root.dtype)
   else:
     body = low.lower(_root_value(root), plan.mops)
     if root.op is Ops.ASSIGN and body.dtype != root.dtype: body = low.expr(Ops.CAST, (body,), root.dtype, root.dtype)
-  var_names = tuple(f"v{i}" for i in range(2 * len(low.vars)))
+  var_names = tuple(f"v{i}" for i in range(2 * len(low.vars))) + (("ebase",) if low.checks else ())
   buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
   # a contraction's epilogue is per output element: only kernels storing per-row values qualify
   per_row = root.op is Ops.REDUCE or plan.row is not None
   contraction = find_contraction(body, plan.space) if per_row else None
   name = kernel_name(body, plan.space, contraction, update=root.op is Ops.ASSIGN)
-  kernel = Kernel(name, plan.space, plan.out_shape, body, buf_dtypes, var_names, out_st=plan.out_st, contraction=contraction)
+  kernel = Kernel(name, plan.space, plan.out_shape, body, buf_dtypes, var_names, out_st=plan.out_st, contraction=contraction,
+                  checks=len(low.checks))
   # Expr equality says 0.0 == -0.0 == False; the constants' reprs keep such kernels apart
   consts = tuple(repr(e.arg) for e in body.walk() if e.op is Ops.CONST)
   kernel.key = (kernel.shape, kernel.out_shape, body, buf_dtypes, var_names, consts, plan.out_st)
-  return kernel, low.inputs, tuple(low.vars)
+  return kernel, low.inputs, tuple(low.vars), tuple(low.checks)

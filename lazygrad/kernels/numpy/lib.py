@@ -12,7 +12,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from lazygrad.kernels.common import acc_dtype
 from lazygrad.kernels.numpy.special import erf, expm1, log1p, tanh  # noqa: F401 (the op table names them as lib helpers)
-from lazygrad.ops.view import ShapeTracker, View
+from lazygrad.ops.view import ShapeTracker, View, affine_split
 
 
 def _is_broadcast(v: View, d: int) -> bool:
@@ -59,19 +59,28 @@ def addresses(st: ShapeTracker):
   return addr, valid
 
 
-def _load_chain(buf: np.ndarray, st: ShapeTracker):
-  """A multi-view load as a chain of strided views: the innermost view is read from the
-  buffer as an array of its shape (zeros where masked), which, flattened in C order, is
-  the buffer the next view reads, and so on outwards. Exactly the unravel semantics of
-  `addresses`, but copies instead of int64 index arithmetic (5-20x faster: the gradients
-  of strided slices and of stride-2 conv windows are such stacks). None when the inner
-  views are much bigger than the result (an expand under a reshape): then gather."""
-  out_numel = math.prod(1 if _is_broadcast(st.views[-1], d) else s for d, s in enumerate(st.shape))
-  if sum(math.prod(v.shape) for v in st.views[:-1]) > 8 * out_numel + 65536: return None
-  x = buf
-  for v in st.views[:-1]:
-    x = np.ascontiguousarray(np.broadcast_to(_load_view(x, v), v.shape)).reshape(-1)
-  return _load_view(x, st.views[-1])
+def _through_views(x: np.ndarray, st: ShapeTracker, budget: int):
+  """x, the values of st's innermost view (size 1 where it broadcasts), read through the outer views,
+  inner first. A view that composes with the one under it without carries (view.affine_split: conv
+  windows, also over a padded input) becomes strides on that array, so conv windows are a strided
+  view of the (padded) input and nothing the size of the taps is built; a view that needs carries
+  (a stride-dilated gradient, a strided slice's gradient) is read from the flattened array under it (a copy:
+  5-20x faster than int64 index arithmetic).
+  None when such an array would pass `budget` elements (an expand under a reshape): then the gather."""
+  x, inner = np.ascontiguousarray(x), st.views[0].shape
+  for i, v in enumerate(st.views[1:]):
+    split = affine_split(View.contiguous(inner), v)
+    if split is None:   # carries: read v from the flattened array of the full inner shape
+      if math.prod(inner) > budget: return None
+      y = _load_view(np.ascontiguousarray(np.broadcast_to(x, inner)).reshape(-1), v)
+    else:
+      cidx, coef, _ = split
+      xst = [0 if x.shape[k] == 1 else math.prod(x.shape[k + 1:]) for k in range(len(inner))]
+      strides = tuple(sum(c * xst[k] for k, c in coef.get(d, {}).items()) for d in range(len(v.shape)))
+      y = _load_view(x.reshape(-1), View(v.shape, strides, sum(c * xst[k] for k, c in cidx.items()), v.mask))
+    if i == len(st.views) - 2: return y
+    x, inner = np.ascontiguousarray(y), v.shape
+  return None
 
 
 def load(buf: np.ndarray, st: ShapeTracker) -> np.ndarray:
@@ -82,7 +91,7 @@ def load(buf: np.ndarray, st: ShapeTracker) -> np.ndarray:
   shape = tuple(1 if _is_broadcast(st.views[-1], d) else s for d, s in enumerate(st.shape))
   if 0 in shape or buf.size == 0: return np.zeros(shape, dtype=buf.dtype)   # nothing read, or an empty buffer: all padding
   if len(st.views) == 1: return _load_view(buf, st.views[0])
-  if (chained := _load_chain(buf, st)) is not None: return chained
+  if (strided := _through_views(_load_view(buf, st.views[0]), st, 8 * math.prod(shape) + 65536)) is not None: return strided
   addr, valid = addresses(st)
   full = np.broadcast_shapes(np.shape(addr), np.shape(valid))
   addr, valid = np.broadcast_to(addr, full), np.broadcast_to(valid, full)
@@ -149,13 +158,18 @@ def _cat_loads_concatenate(pieces, dim: int) -> np.ndarray:
   return np.concatenate(arrs, axis=dim)
 
 
+def _valid_view(v: View) -> np.ndarray:
+  out = np.bool_(True)
+  for d, ar in enumerate(_aranges(v.shape)):
+    if v.mask and v.mask[d] != (0, v.shape[d]): out = out & (ar >= v.mask[d][0]) & (ar < v.mask[d][1])
+  return np.broadcast_to(out, tuple(1 for _ in v.shape)) if np.ndim(out) == 0 else out
+
+
 def valid(st: ShapeTracker) -> np.ndarray:
-  """The bool mask of st (broadcastable to st.shape): True where it reads the buffer, False in padding."""
-  if len(st.views) == 1:
-    v, out = st.views[0], np.bool_(True)
-    for d, ar in enumerate(_aranges(st.shape)):
-      if v.mask and v.mask[d] != (0, st.shape[d]): out = out & (ar >= v.mask[d][0]) & (ar < v.mask[d][1])
-    return np.broadcast_to(out, tuple(1 for _ in st.shape)) if np.ndim(out) == 0 else out
+  """The bool mask of st (broadcastable to st.shape): True where it reads the buffer, False in padding.
+  Several views: the innermost mask read through the others as a load (conv windows: a strided view)."""
+  if len(st.views) == 1: return _valid_view(st.views[0])
+  if 0 not in st.shape and (out := _through_views(_valid_view(st.views[0]), st, 8 * math.prod(st.shape) + 65536)) is not None: return out
   return addresses(st)[1]
 
 
@@ -357,3 +371,15 @@ def store_view(out: np.ndarray, value: np.ndarray, st: ShapeTracker) -> None:
   v = st.views[0]
   dst = as_strided(out[v.offset:], v.shape, tuple(x * out.itemsize for x in v.strides))
   dst[...] = np.broadcast_to(value, v.shape)
+
+
+def check(x: np.ndarray, lo: int, hi: int, err: np.ndarray, site: int) -> np.ndarray:
+  """Ops.CHECK: x unchanged; a value outside [lo, hi) is recorded in the error buffer (runtime/errors.py): slot 0,
+  and site's flags, largest value >= hi and smallest value < lo. Two reductions over x (broadcast dims are size 1)."""
+  if x.size == 0: return x
+  mn, mx = int(x.min()), int(x.max())
+  if lo <= mn and mx < hi: return x
+  err[0], s = 1, 1 + 3 * site
+  if mx >= hi: err[s], err[s + 1] = err[s] | 1, max(int(err[s + 1]), mx)
+  if mn < lo: err[s], err[s + 2] = err[s] | 2, min(int(err[s + 2]), mn)
+  return x

@@ -32,7 +32,8 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
   consts: dict = {}
   names: dict[int, str] = {}
   lines = [f"def {k.name}(bufs, vars):"]
-  lines.append(f"  {', '.join(f'b{i}' for i in range(len(k.buf_dtypes)))}, = bufs")
+  lines.append(f"  {', '.join([f'b{i}' for i in range(len(k.buf_dtypes))] + (['err'] if k.uses_errors else []))}, = bufs")
+  if k.guard: lines.append("  if err[0]: return  # a bounds check of this schedule failed: write nothing (the realize raises)")
   nd = len(k.shape)
   order = k.body.walk()
   users: dict[int, int] = {}
@@ -95,6 +96,9 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     elif e.op is Ops.BITCAST: emit(e, f"{src[0]}.view({_dt(e.dtype)})")
     elif e.op in _BINARY: emit(e, f"{_BINARY[e.op]}({src[0]}, {src[1]})")
     elif e.op is Ops.WHERE: emit(e, f"np.where({src[0]}, {src[1]}, {src[2]})")
+    elif e.op is Ops.CHECK:
+      lo, hi, site = e.arg
+      emit(e, f"check({src[0]}, {lo}, {hi}, err, vars[{k.var_names.index('ebase')}] + {site})", "bounds check")
     elif e.op is Ops.REDUCE:
       fn = "rsum" if e.arg[0] is Ops.ADD else "rmax"
       emit(e, f"{fn}({src[0]}, {e.arg[1]}, {k.shape}, {_dt(e.dtype)})")
@@ -196,7 +200,7 @@ class NumpyProgram:
 
 
 _HELPERS = ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contract_cat", "idiv", "cat_loads", "sum_loads", "store", "store_view",
-            "tanh", "expm1", "log1p", "erf")
+            "tanh", "expm1", "log1p", "erf", "check")
 
 
 def compile_numpy(k: Kernel) -> NumpyProgram:

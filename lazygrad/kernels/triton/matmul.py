@@ -22,7 +22,8 @@ import math
 
 from lazygrad import backends
 from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moving_dims
-from lazygrad.kernels.triton.render import TL_DTYPE, LaunchConfig, TritonProgram, TritonRenderer, next_pow2, signature, st_index, view_index
+from lazygrad.kernels.triton.render import (TL_DTYPE, LaunchConfig, TritonProgram, TritonRenderer, kernel_args, next_pow2, signature,
+                                            st_index, view_index)
 from lazygrad.ops import Ops
 
 DOT_DTYPES = ("float16", "bfloat16", "float32")
@@ -109,9 +110,7 @@ class MatmulRenderer(TritonRenderer):
   def render(self) -> str:
     """The template's Triton source: tile indices, the K loop of tl.dot over the prologue tiles, the epilogue and the masked store."""
     k = self.k
-    nin = len(k.buf_dtypes) - 1
-    args = ["out_ptr"] + [f"in{i}_ptr" for i in range(1, nin + 1)] + list(k.var_names)
-    args += [f"{c}: tl.constexpr" for c in ("BM", "BN", "BK", "GROUP_M")]
+    args = kernel_args(k) + [f"{c}: tl.constexpr" for c in ("BM", "BN", "BK", "GROUP_M")]
     self.indent = 1
     self._tile_indices()
     self._k_loop()
@@ -195,7 +194,7 @@ class MatmulRenderer(TritonRenderer):
       a, valid = view_index(k.out_st.views[0], [idx.get(d, "0") for d in range(len(k.shape))])
       addr = f"zero_o + {a}"
       if valid: mask = f"{mask} & {valid}"
-    self.emit(f"tl.store(out_ptr + {addr}, {val}, mask={mask})")
+    self.emit(f"tl.store(out_ptr + {addr}, {val}, mask={self.guarded(mask)})")
 
   # ---- the generic expression renderer, pointed at the current tile
   def expr(self, e: Expr) -> str:

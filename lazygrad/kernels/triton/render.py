@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from lazygrad.kernels.common import BINARY, OPS, UNARY, acc_dtype
 from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moving_dims
 from lazygrad.ops import Ops
-from lazygrad.ops.view import ShapeTracker, View
+from lazygrad.ops.view import ShapeTracker, View, affine_split
 
 TL_DTYPE = {"bool": "tl.int1", "uint8": "tl.uint8", "int8": "tl.int8", "int16": "tl.int16", "int32": "tl.int32",
             "int64": "tl.int64", "float16": "tl.float16", "bfloat16": "tl.bfloat16", "float32": "tl.float32", "float64": "tl.float64"}
@@ -52,25 +52,55 @@ def view_index(v: View, idx: list[str]) -> tuple[str, str]:
   return " + ".join(terms), " & ".join(conds)
 
 
+def _affine_inner(inner: View, outer: View, idx: list[str]) -> list[str] | None:
+  """Per-dim index expressions of `inner` when outer's flat address unravels over it without carries
+  (view.affine_split): sums of outer's indices times small coefficients, no div/mod. A conv window over a
+  padded input reads so: ih = oh * stride + kh * dilation, checked against the padding mask."""
+  split = affine_split(inner, outer)
+  if split is None: return None
+  cidx, coef, _ = split
+  out = []
+  for k in range(len(inner.shape)):
+    if inner.shape[k] == 1: out.append("0"); continue
+    terms = [(i if c == 1 else f"{i} * {c}") for d, (i, cs) in enumerate(zip(idx, (coef.get(d, {}) for d in range(len(idx)))))
+             if (c := cs.get(k, 0)) != 0 and i != "0"]
+    if cidx[k] != 0 or not terms: terms.append(str(cidx[k]))
+    out.append(terms[0] if len(terms) == 1 else "(" + " + ".join(terms) + ")")
+  return out
+
+
 def st_index(st: ShapeTracker, idx: list[str], tmp, zero: str = "zero") -> tuple[str, str, list[str]]:
-  """Address and validity through a stack of views; returns helper lines too. zero names a tensor of zeros of the tile:
-  a constant flat index is added to it, so the inner views' masks are tensors (a Python bool in a load mask fails)."""
+  """Address and validity through a stack of views; returns helper lines too. An inner view is
+  indexed per dim from the outer one's indices when that needs no carries (_affine_inner), else
+  by unravelling the outer view's flat address (div/mod). zero names a tensor of zeros of the tile:
+  a constant index is added to it, so the inner views' masks are tensors (a Python bool in a load mask fails)."""
   lines = []
   addr, valid = view_index(st.views[-1], idx)
   conds = [valid] if valid else []
+  outer, outer_idx = st.views[-1], idx
   for v in reversed(st.views[:-1]):
-    flat = tmp()
-    lines.append(f"{flat} = {zero} + {addr}" if addr.lstrip("-").isdigit() else f"{flat} = {addr}")
-    inner_idx, rest = [], flat
-    for d in reversed(range(len(v.shape))):
-      if v.shape[d] == 1: inner_idx.append("0"); continue
-      name = tmp()
-      lines.append(f"{name} = ({rest}) % {v.shape[d]}" if d > 0 else f"{name} = {rest}")
-      if d > 0:
-        nxt = tmp(); lines.append(f"{nxt} = ({rest}) // {v.shape[d]}"); rest = nxt
-      inner_idx.append(name)
-    addr, valid = view_index(v, list(reversed(inner_idx)))
+    inner_idx = _affine_inner(v, outer, outer_idx)
+    if inner_idx is not None:
+      named = []
+      for i in inner_idx:
+        if i == "0" or i.isidentifier(): named.append(i); continue
+        name = tmp(); lines.append(f"{name} = {zero} + {i}" if i.lstrip("-").isdigit() else f"{name} = {i}"); named.append(name)
+      inner_idx = named
+    else:
+      flat = tmp()
+      lines.append(f"{flat} = {zero} + {addr}" if addr.lstrip("-").isdigit() else f"{flat} = {addr}")
+      inner_idx, rest = [], flat
+      for d in reversed(range(len(v.shape))):
+        if v.shape[d] == 1: inner_idx.append("0"); continue
+        name = tmp()
+        lines.append(f"{name} = ({rest}) % {v.shape[d]}" if d > 0 else f"{name} = {rest}")
+        if d > 0:
+          nxt = tmp(); lines.append(f"{nxt} = ({rest}) // {v.shape[d]}"); rest = nxt
+        inner_idx.append(name)
+      inner_idx.reverse()
+    addr, valid = view_index(v, inner_idx)
     if valid: conds.append(valid)
+    outer, outer_idx = v, inner_idx
   return addr, " & ".join(c for c in conds if c), lines
 
 
@@ -170,6 +200,7 @@ class TritonRenderer:
     self.is_reduce = bool(k.reduce_axes)
     self.index64 = needs_int64(k)
     self.nx = 0
+    self.zero = "zero"   # a zero tensor of the tile's shape (the matmul template switches it per tile)
 
   def tmp(self) -> str:
     """A fresh temporary name (t1, t2, ...)."""
@@ -184,8 +215,7 @@ class TritonRenderer:
     """The kernel's Triton source: imports and one function named after the kernel, taking out_ptr, the input
     pointers, the runtime vars and the block constexprs."""
     k = self.k
-    nin = len(k.buf_dtypes) - 1
-    args = ["out_ptr"] + [f"in{i}_ptr" for i in range(1, nin + 1)] + list(k.var_names)
+    args = kernel_args(k)
     self.indent = 1
     if self.is_reduce: self._render_reduce()
     else: self._render_elementwise()
@@ -196,6 +226,27 @@ class TritonRenderer:
   def header(self) -> str:
     """The source's imports (libdevice only when an accurate primitive calls it)."""
     return "import triton\nimport triton.language as tl\n" + ("from triton.language.extra import libdevice\n" if self.libdevice else "") + "\n\n"
+
+  def guarded(self, mask: str) -> str:
+    """A store's mask; in a guarded kernel also "no bounds check failed" (slot 0 of the error buffer, read per lane
+    through the tile's zero: the interpreter rejects a scalar in a store's mask)."""
+    return f"{mask} & (tl.load(err_ptr + {self.zero}) == 0)" if self.k.guard else mask
+
+  def check(self, e: Expr, val: str) -> str:
+    """Ops.CHECK: val unchanged; where it is outside [lo, hi) (inside the tile), record it in the error buffer
+    (runtime/errors.py): masked relaxed atomics, so nothing is written while every index is in range."""
+    lo, hi, site = e.arg
+    v, big, small, p = self.tmp(), self.tmp(), self.tmp(), self.tmp()
+    self.emit(f"{v} = ({val}).to(tl.int64)")
+    self.emit(f"{big} = ({v} >= {hi}) & {self.inrange}")
+    self.emit(f"{small} = ({v} < {lo}) & {self.inrange}")
+    self.emit(f"{p} = err_ptr + ({big} | {small}).to(tl.int64) * 0   # the tile's shape")
+    self.emit(f"tl.atomic_or({p}, 1, mask={big} | {small}, sem='relaxed')")
+    self.emit(f"{p} = {p} + 1 + 3 * (ebase + {site})")
+    self.emit(f"tl.atomic_or({p}, {big}.to(tl.int64) + 2 * {small}.to(tl.int64), mask={big} | {small}, sem='relaxed')")
+    self.emit(f"tl.atomic_max({p} + 1, {v}, mask={big}, sem='relaxed')")
+    self.emit(f"tl.atomic_min({p} + 2, {v}, mask={small}, sem='relaxed')")
+    return val
 
   # ---- index setup
   def _unravel(self, flat: str, dims, prefix: str = "i") -> dict[int, str]:
@@ -221,7 +272,7 @@ class TritonRenderer:
     self.idx = self._unravel("gidx", list(range(len(k.shape))))
     self.inrange = "omask"
     val = self.expr(k.body)
-    self.emit(f"tl.store(out_ptr + gidx, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
+    self.emit(f"tl.store(out_ptr + gidx, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask={self.guarded('omask')})")
 
   def _render_reduce(self):
     """A row kernel (every REDUCE reduces the same axes). Persistent (reduced extent <=
@@ -261,7 +312,7 @@ class TritonRenderer:
       if k.out_st is None: addr = "oidx + zero"
       else:   # a permuted per-row epilogue: each row's value lands through the output view
         addr = "zero + " + view_index(k.out_st.views[0], [self.row_idx.get(d, "0") for d in range(len(k.shape))])[0]
-      self.emit(f"tl.store(out_ptr + {addr}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask)")
+      self.emit(f"tl.store(out_ptr + {addr}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask={self.guarded('omask')})")
       return
     if not persistent: self._loop_over_reduced(axes, i64)
     val = self.expr(k.body)   # persistent: the tiles the reduces read are reused (self.names)
@@ -269,7 +320,7 @@ class TritonRenderer:
     for d in reversed(range(len(k.shape))): strides[d], acc = acc, acc * k.shape[d]
     # "ridx * 0" keeps the pointer [BLOCK_O, BLOCK_R] like the mask even when every reduced dim has size 1
     flat = " + ".join(["zero", "ridx * 0"] + [f"{self.idx[d]} * {strides[d]}" for d in range(len(k.shape)) if d in self.idx])
-    self.emit(f"tl.store(out_ptr + {flat}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask=omask & rmask)")
+    self.emit(f"tl.store(out_ptr + {flat}, {self.cast(val, k.body.dtype, k.buf_dtypes[0])}, mask={self.guarded('omask & rmask')})")
     if not persistent: self.indent -= 1
 
   def _reduced_index(self, axes, ridx: str, i64: str):
@@ -470,6 +521,7 @@ class TritonRenderer:
       if e.dtype.name in ("float16", "bfloat16") and e.op is Ops.MOD: return f"{code}.to({dt})"
       return code if e.dtype.is_float or e.dtype.is_bool or e.op in (Ops.CMPLT, Ops.CMPEQ) else f"{code}.to({dt})"
     if e.op is Ops.WHERE: return f"tl.where({s[0]}, {s[1]}, {s[2]})"
+    if e.op is Ops.CHECK: return self.check(e, s[0])
     raise NotImplementedError(f"triton renderer: {e.op}")
 
   def _accurate(self, e: Expr, x: str) -> str:
@@ -579,9 +631,16 @@ def reduce_configs(k: Kernel, interp: bool) -> tuple[LaunchConfig, ...]:
   return (LaunchConfig({"BLOCK_O": bo, "BLOCK_R": br}, (max(1, -(-n_out // bo)),), num_warps=_warps(br if bo == 1 else bo * br)),)
 
 
+def kernel_args(k: Kernel) -> list[str]:
+  """The kernel function's arguments before the constexprs: out_ptr, the input pointers, err_ptr (the error buffer,
+  when the kernel checks bounds or is guarded), the runtime vars."""
+  return ["out_ptr"] + [f"in{i}_ptr" for i in range(1, len(k.buf_dtypes))] + (["err_ptr"] if k.uses_errors else []) + list(k.var_names)
+
+
 def signature(k: Kernel) -> dict:
-  """Triton signature for ASTSource compilation (pointers, runtime vars as i64)."""
+  """Triton signature for ASTSource compilation (pointers, runtime vars as i64), in kernel_args order."""
   sig = {"out_ptr": PTR_DTYPE[k.buf_dtypes[0].name]}
   for i, dt in enumerate(k.buf_dtypes[1:], 1): sig[f"in{i}_ptr"] = PTR_DTYPE[dt.name]
+  if k.uses_errors: sig["err_ptr"] = "*i64"
   for v in k.var_names: sig[v] = "i64"
   return sig
