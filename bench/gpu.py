@@ -7,8 +7,9 @@
 
 Cases: matmul in fp32 / tf32 / fp16 / bf16 (1024-8192 on a GPU), mm + bias + relu,
 Linear forward + backward, softmax and layer_norm (4096 x 1024 / 4096 / 16384, fp32 and
-fp16), a fused elementwise chain and a plain device copy (the bandwidth roofline the
-chain is measured against). Inputs are realized first. A time is the median over
+fp16), causal scaled_dot_product_attention forward and forward + backward (the flash-attention
+template; T 512-8192, head dim 64/128, fp16/bf16 on a GPU, vs torch's SDPA kernels), a fused
+elementwise chain and a plain device copy (the bandwidth roofline the chain is measured against). Inputs are realized first. A time is the median over
 repeats after warm-up (compiles, autotuning, caches), with torch.cuda.synchronize on
 cuda; a lazygrad time is building the lazy graph + realize (scheduling, launches). The
 ratio is lazygrad / other: below 1 means lazygrad is faster. torch.compile is skipped
@@ -94,15 +95,18 @@ BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}
 def sizes():
   if DEVICE == "cuda" and not ARGS.quick:
     return {"mm": [1024, 4096, 8192], "mm_dtypes": ["fp32", "tf32", "fp16", "bf16"], "mm_epi": 4096, "linear": (8192, 4096, 4096),
-            "rows": 4096, "cols": [1024, 4096, 16384], "ew": (8192, 8192)}
+            "rows": 4096, "cols": [1024, 4096, 16384], "ew": (8192, 8192),
+            "attn": [(16, 16, 512, 64), (4, 16, 2048, 64), (1, 16, 8192, 64), (4, 8, 2048, 128), (1, 8, 8192, 128)],
+            "attn_dtypes": ["fp16", "bf16"]}
   if DEVICE == "interp":
     return {"mm": [64], "mm_dtypes": ["fp32", "fp16"], "mm_epi": 64, "linear": (64, 64, 64),
-            "rows": 32, "cols": [64, 256], "ew": (64, 256)}
+            "rows": 32, "cols": [64, 256], "ew": (64, 256), "attn": [(1, 2, 64, 16)], "attn_dtypes": ["fp32"]}
   if ARGS.quick:
     return {"mm": [256, 512], "mm_dtypes": ["fp32", "fp16", "bf16"] + (["tf32"] if DEVICE == "cuda" else []), "mm_epi": 256,
-            "linear": (256, 256, 256), "rows": 256, "cols": [256, 1024], "ew": (1024, 1024)}
+            "linear": (256, 256, 256), "rows": 256, "cols": [256, 1024], "ew": (1024, 1024), "attn": [(1, 2, 128, 64)],
+            "attn_dtypes": ["fp16", "bf16"] if DEVICE == "cuda" else ["fp32"]}
   return {"mm": [256, 1024], "mm_dtypes": ["fp32", "fp16", "bf16"], "mm_epi": 1024, "linear": (1024, 1024, 1024),
-          "rows": 1024, "cols": [1024, 4096], "ew": (2048, 2048)}
+          "rows": 1024, "cols": [1024, 4096], "ew": (2048, 2048), "attn": [(2, 2, 256, 64), (1, 4, 1024, 64)], "attn_dtypes": ["fp32"]}
 
 
 def min_time() -> float:
@@ -160,7 +164,8 @@ def kernel_stats(items) -> list[dict]:
 def ir_flops(k) -> int:
   """Kernel.flops counts every op of the body over the whole iteration space; here the ops
   under a REDUCE count over `shape` and the rest (the epilogue) over `out_shape`."""
-  from lazygrad.ops import Ops
+  from lazygrad.ops import Ops, TEMPLATES
+  if k.body.op in TEMPLATES: return k.flops   # a template's GEMMs (ops/attention.py: attention_flops)
   nodes = k.body.walk()
   inner = {id(x) for e in nodes if e.op is Ops.REDUCE for x in e.walk()}
   n_in, n_out = math.prod(k.shape), math.prod(k.out_shape)
@@ -245,6 +250,38 @@ def case_layer_norm(r, c, dt):
               (2 * r * c + 2 * c) * BYTES[dt], 8 * r * c, "bytes", compile_fn=lambda f: (lambda: f(x, (c,), w, b)))
 
 
+def _sdpa_causal(q, k, v): return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def case_attention(b, h, t, d, dt):
+  """Causal attention forward: the flash-attention template (one kernel) vs torch's SDPA (flash / memory-efficient kernels)."""
+  (q, k, v), (lq, lk, lv) = tensors(*[(b, h, t, d)] * 3, dtype=dt)
+  flops = 4 * b * h * t * t * d // 2   # q k^T and P v, half of the blocks (causal)
+  return Case("sdpa causal", f"{b}x{h}x{t}x{d}", dt, lambda: [lq.scaled_dot_product_attention(lk, lv, is_causal=True)],
+              lambda: _sdpa_causal(q, k, v), 4 * b * h * t * d * BYTES[dt], flops, "flops", compile_fn=lambda f: (lambda: f(q, k, v)))
+
+
+def case_attention_train(b, h, t, d, dt):
+  """Causal attention forward + backward (dQ, dK, dV): the template's three kernels plus rowsum(dO * O)."""
+  (q, k, v, g), (lq, lk, lv, lg) = tensors(*[(b, h, t, d)] * 4, dtype=dt)
+  for x in (q, k, v): x.requires_grad_(True)
+  for x in (lq, lk, lv): x.requires_grad = True
+
+  def lg_step():
+    lq.grad = lk.grad = lv.grad = None
+    o = lq.scaled_dot_product_attention(lk, lv, is_causal=True)
+    o.backward(lg)
+    return [o, lq.grad, lk.grad, lv.grad]
+
+  def torch_step(f=_sdpa_causal):
+    q.grad = k.grad = v.grad = None
+    f(q, k, v).backward(g)
+    return q.grad
+  flops = 4 * b * h * t * t * d // 2 * 7 // 2   # forward + backward (2.5 forwards: five GEMMs), causal
+  return Case("sdpa causal fwd+bwd", f"{b}x{h}x{t}x{d}", dt, lg_step, torch_step, 12 * b * h * t * d * BYTES[dt], flops, "flops",
+              compile_fn=lambda f: (lambda: torch_step(f)))
+
+
 def _chain(a, b, c): return ((a + b) * c).relu() * 0.5 - a
 
 
@@ -274,12 +311,16 @@ def build_cases() -> list:
   for fn in (case_softmax, case_layer_norm):
     for dt in ("fp32", "fp16"):
       for c in s["cols"]: cases.append(lambda fn=fn, c=c, dt=dt: fn(s["rows"], c, dt))
+  for fn in (case_attention, case_attention_train):
+    for dt in s["attn_dtypes"]:
+      for shape in s["attn"]: cases.append(lambda fn=fn, shape=shape, dt=dt: fn(*shape, dt))
   cases.append(lambda: case_copy(*s["ew"], "fp32"))
   cases.append(lambda: case_chain(*s["ew"], "fp32"))
   return cases
 
 
-TORCH_OF = {"matmul": lambda a, b: a @ b, "mm+bias+relu": _mm_bias_relu, "linear fwd+bwd": F.linear, "softmax": lambda x: torch.softmax(x, -1),
+TORCH_OF = {"sdpa causal": _sdpa_causal,
+            "matmul": lambda a, b: a @ b, "mm+bias+relu": _mm_bias_relu, "linear fwd+bwd": F.linear, "softmax": lambda x: torch.softmax(x, -1),
             "layer_norm": F.layer_norm, "copy": lambda a: a.clone(), "ew chain": _chain}
 
 

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Optional
 from lazygrad.dtype import dtypes
 from lazygrad.tensor_base import TensorBase, no_grad, broadcast_shape, autocast_op, LOWER, FP32
+from lazygrad.tensor_attention import flash_attention
 from lazygrad.ops import Ops
 from lazygrad.autograd import custom_vjp
 
@@ -251,7 +252,8 @@ class NNMixin(TensorBase):
   def scaled_dot_product_attention(self, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None, dropout_p: float = 0.0,
                                    is_causal: bool = False, scale: Optional[float] = None) -> Tensor:
     """F.scaled_dot_product_attention: softmax(q k^T * scale + mask) v over (..., L, E), (..., S, E), (..., S, Ev);
-    attn_mask bool (True keeps) or additive, or is_causal. A row masked everywhere gives zeros (no nan)."""
+    attn_mask bool (True keeps) or additive, or is_causal. A row masked everywhere gives zeros (no nan). Runs as the
+    flash-attention template when it fits (tensor_attention.fits_template; no gradient flows to attn_mask there)."""
     Tensor = self._Tensor
     q = self
     if q.ndim < 2 or key.ndim != q.ndim or value.ndim != q.ndim or q.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
@@ -259,14 +261,18 @@ class NNMixin(TensorBase):
                        "do not fit (..., L, E), (..., S, E), (..., S, Ev)")
     if is_causal and attn_mask is not None: raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = (q @ key.transpose(-2, -1)) * scale
     L, S = q.shape[-2], key.shape[-2]
+    if attn_mask is not None:
+      scores_shape = broadcast_shape("scaled_dot_product_attention", q.shape[:-2], key.shape[:-2]) + (L, S)
+      try: broadcast_shape("scaled_dot_product_attention", attn_mask.shape, scores_shape)
+      except ValueError:
+        raise ValueError(f"scaled_dot_product_attention: attn_mask {attn_mask.shape} does not broadcast to the scores {scores_shape} "
+                         f"of query {q.shape} and key {key.shape}") from None
+    # the flash-attention template (tensor_attention.py): one kernel, no L x S scores in memory
+    if (fused := flash_attention(q, key, value, attn_mask, dropout_p, is_causal, scale)) is not None: return fused
+    scores = (q @ key.transpose(-2, -1)) * scale
     if is_causal: scores = Tensor.ones(L, S, dtype=dtypes.bool, device=q.device).tril().where(scores, float("-inf"))
     if attn_mask is not None:
-      try: broadcast_shape("scaled_dot_product_attention", attn_mask.shape, scores.shape)
-      except ValueError:
-        raise ValueError(f"scaled_dot_product_attention: attn_mask {attn_mask.shape} does not broadcast to the scores {scores.shape} "
-                         f"of query {q.shape} and key {key.shape}") from None
       scores = attn_mask.where(scores, float("-inf")) if attn_mask.dtype.is_bool else scores + attn_mask
     # softmax, made safe as torch's: a row the mask hides everywhere attends to nothing (zeros, zero gradients; not nan)
     m = scores.amax(-1, keepdim=True).detach()

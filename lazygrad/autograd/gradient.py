@@ -6,6 +6,7 @@ Each rule gets (out, grad, *srcs) as Tensors and returns one gradient per src
 from __future__ import annotations
 import math
 from lazygrad.ops import Ops
+from lazygrad.tensor_attention import attention_gradient
 
 
 # Masks are applied with where, never by multiplying with a 0/1 mask: the branch not taken
@@ -79,6 +80,7 @@ RULES = {
   Ops.SHRINK: lambda out, g, x: (g._movement(Ops.PAD, tuple((lo, s - hi) for (lo, hi), s in zip(out.node.arg, x.shape))),),
   Ops.FLIP: lambda out, g, x: (g._movement(Ops.FLIP, out.node.arg),),
   Ops.CONTIGUOUS: lambda out, g, x: (g,),
+  Ops.ATTENTION: attention_gradient,   # flash-attention backward: two template nodes (tensor_attention.py)
 }
 NO_GRADIENT = {Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.AND, Ops.OR, Ops.XOR}
 NO_GRADIENT.add(Ops.CHECK)   # a bounds check passes integer indices through

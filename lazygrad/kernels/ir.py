@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 import math
 from lazygrad.dtype import DType
-from lazygrad.ops import Ops
+from lazygrad.ops import Ops, TEMPLATES
+from lazygrad.ops.attention import attention_flops
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,9 @@ class Kernel:
 
   @property
   def flops(self) -> int:
-    """An op count: the iteration space's size times the body's nodes other than LOAD, CONST and VALID."""
+    """An op count: the iteration space's size times the body's nodes other than LOAD, CONST and VALID (a template:
+    its GEMMs' flops)."""
+    if self.body.op in TEMPLATES: return attention_flops(self.body.arg, [leaf_st(s).shape for s in self.body.srcs])
     n = math.prod(self.shape)
     return n * sum(1 for e in self.body.walk() if e.op not in (Ops.LOAD, Ops.CONST, Ops.VALID, Ops.CHECK))
 

@@ -63,14 +63,22 @@ class MultiheadAttention(Module):
     v = value.linear(w[2 * E:], bv)
     heads = lambda t, n: t.reshape(n, B, H, D).permute(1, 2, 0, 3)   # (B, H, n, D)
     q, k, v = heads(q, L), heads(k, S), heads(v, S)
-    mask = self._mask(attn_mask, key_padding_mask, is_causal, B, L, S, query.device)
     p = self.dropout if self.training else 0.0
+    if not need_weights and is_causal and key_padding_mask is None and (attn_mask is None or attn_mask.shape == (L, S)):
+      # as torch: with is_causal, attn_mask is taken to be the causal mask; the template masks by index (no L x S mask)
+      out, attn = q.scaled_dot_product_attention(k, v, dropout_p=p, is_causal=True), None
+      return self._finish(out, attn, L, B, E, unbatched, average_attn_weights)
+    mask = self._mask(attn_mask, key_padding_mask, is_causal, B, L, S, query.device)
     if need_weights:
       scores = (q @ k.transpose(-2, -1)) * (1 / math.sqrt(D))
       attn = (scores + mask if mask is not None else scores).softmax(-1)
       out = (attn.dropout(p) if p > 0 else attn) @ v
     else:
       out, attn = q.scaled_dot_product_attention(k, v, attn_mask=mask, dropout_p=p), None
+    return self._finish(out, attn, L, B, E, unbatched, average_attn_weights)
+
+  def _finish(self, out, attn, L, B, E, unbatched, average_attn_weights):
+    """The output projection and the layout back to the caller's, for the heads' output (B, H, L, D)."""
     out = self.out_proj(out.permute(2, 0, 1, 3).reshape(L, B, E))              # (L, B, E)
     if unbatched: out = out.squeeze(1)
     elif self.batch_first: out = out.transpose(0, 1)

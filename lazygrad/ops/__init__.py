@@ -8,7 +8,7 @@ from lazygrad.dtype import DType
 
 class Ops(Enum):
   """The primitives of the lazy graph (sources, unary, binary, WHERE, REDUCE, movement, CONTIGUOUS, ASSIGN),
-  plus LOAD and VALID, which only the kernel IR uses."""
+  plus LOAD and VALID, which only the kernel IR uses, and the template ops (ATTENTION), each a kernel of its own."""
   # sources
   BUFFER = auto(); CONST = auto(); RAND = auto()
   # unary
@@ -31,6 +31,8 @@ class Ops(Enum):
   # bounds: CHECK(idx) passes an index through unchanged and records, per schedule, a value outside
   # arg = (lo, hi) (an IndexError at the end of realize); node.origin is its CheckSite
   CHECK = auto()
+  # template ops: a kernel of their own, rendered by a hand-written template (arg: ops/attention.py's AttentionArg)
+  ATTENTION = auto()
 
 
 UNARY = {Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.CAST, Ops.BITCAST,
@@ -93,3 +95,6 @@ def toposort(roots: list[Node], stop_at_realized: bool = True) -> list[Node]:
         for s in reversed(node.srcs):
           if id(s) not in seen: stack.append((s, False))
   return order
+
+
+TEMPLATES = {Ops.ATTENTION}   # template ops: always a kernel of their own, their sources read from buffers

@@ -13,7 +13,7 @@ from __future__ import annotations
 from enum import Enum
 import math
 from lazygrad.helpers import getenv
-from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE
+from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE, TEMPLATES
 from lazygrad.scheduler import graph as G
 from lazygrad.scheduler.lower import misfit_reduces
 
@@ -34,11 +34,14 @@ class Reason(Enum):
   MULTI_VIEW = "read through several views (windows, taps)"
   SHARED = "needed by two kernels and costly to recompute"
   REDUCE_MISFIT = "reduce over other axes or another space than the kernel reading it"
+  TEMPLATE = "a template op (flash attention): a kernel of its own"
+  TEMPLATE_INPUT = "read by a template kernel, which loads its sources from buffers"
 
   def __repr__(self): return f"Reason.{self.name}"
 
 
-TIERS = [(Reason.TARGET, Reason.CONTIGUOUS, Reason.ASSIGN, Reason.NOFUSE), (Reason.COSTLY_BROADCAST,), (Reason.REDUCE_NEW_SPACE,),
+TIERS = [(Reason.TARGET, Reason.CONTIGUOUS, Reason.ASSIGN, Reason.NOFUSE, Reason.TEMPLATE, Reason.TEMPLATE_INPUT),
+         (Reason.COSTLY_BROADCAST,), (Reason.REDUCE_NEW_SPACE,),
          (Reason.DEPTH,), (Reason.RANDOM_BROADCAST, Reason.MULTI_VIEW), (Reason.SHARED,), (Reason.REDUCE_MISFIT,)]
 
 
@@ -51,6 +54,14 @@ class _Round:
   def once(self, name, fn):
     if name not in self._cache: self._cache[name] = fn()
     return self._cache[name]
+
+  def template_inputs(self) -> set[int]:
+    """The values template nodes read (through views): stored, as a template loads its sources from buffers. A RAND
+    source is not: its seed and counter become the template kernel's runtime vars."""
+    def find():
+      return {id(b) for n in self.g.nodes if n.op in TEMPLATES and not n.realized
+              for b in (G.movement_base(s)[0] for s in n.srcs) if not b.realized and b.op is not Ops.RAND}
+    return self.once("template_inputs", find)
 
   def costly_broadcast(self) -> set[int]:
     def find():
@@ -108,7 +119,8 @@ def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
   """Why n needs a buffer of its own, judged by the rules of one tier; None: fuse it.
 
   The rules, tier by tier (n is an unrealized node that is not a root yet):
-  0. structure: a realize target, contiguous(), an assign; NOFUSE=1 makes every op a root.
+  0. structure: a realize target, contiguous(), an assign; NOFUSE=1 makes every op a root; a template op
+     (ATTENTION) and the values it reads are always stored.
   1. cost: a value containing a transcendental op, a division, random numbers or a reduce,
      read broadcast along a dim a reduce keeps (a matmul operand: x[:, None, :] under
      sum(x[:, None, :] * w, -1)) would be recomputed for every output column; it is stored
@@ -130,7 +142,10 @@ def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
     if id(n) in rnd.targets: return Reason.TARGET
     if n.op is Ops.CONTIGUOUS: return Reason.CONTIGUOUS
     if n.op is Ops.ASSIGN: return Reason.ASSIGN
+    if n.op in TEMPLATES: return Reason.TEMPLATE
+    if n.op is Ops.RAND and g.users(n) and all(u.op in TEMPLATES for u in g.users(n)): return None   # a template's runtime vars
     if getenv("NOFUSE", 0) and n.op not in MOVEMENT and n.op is not Ops.CONST: return Reason.NOFUSE
+    if id(n) in rnd.template_inputs(): return Reason.TEMPLATE_INPUT
   elif tier == 1:
     if id(n) in rnd.costly_broadcast(): return Reason.COSTLY_BROADCAST
   elif tier == 2:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 import math
 import numpy as np
-from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE
+from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE, TEMPLATES
+from lazygrad.ops.attention import attention_kernel_name
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.kernels.common import OPS
 from lazygrad.kernels.ir import Expr, Kernel, kernel_name, find_contraction
@@ -66,6 +67,7 @@ def kernel_plan(root: Node, roots: set[int]) -> KernelPlan:
   over that reduce's space (stored per row, through out_st if permuted); anything else over its own shape."""
   if root.op is Ops.REDUCE:
     return KernelPlan(tuple(root.srcs[0].shape), root.arg[1], tuple(root.shape), None, (), None)
+  if root.op in TEMPLATES: return KernelPlan(tuple(root.shape), None, tuple(root.shape), None, (), None)
   found = _row_reduce_of(root, roots)
   if found is not None:
     row, path = found
@@ -96,6 +98,7 @@ def misfit_reduces(root: Node, roots: set[int]) -> list[Node]:
   """The inline reduces that would not fit root's kernel (read in another space, or over
   other axes than the kernel's reduce): the fusion pass gives them their own kernel. Walks
   exactly as lowering does, so lowering never meets a reduce it cannot place."""
+  if root.op in TEMPLATES: return []   # its sources are buffers (fusion.Reason.TEMPLATE_INPUT)
   plan = kernel_plan(root, roots)
   others = roots - {id(root)}
   axes, bad, seen = plan.axes, [], set()
@@ -211,11 +214,31 @@ class _Lowerer:
     raise RuntimeError(f"scheduler cannot lower {node} here")
 
 
+def _template_body(low: _Lowerer, root: Node) -> Expr:
+  """A template op's body: the op over its sources, each a LOAD through its view (they are buffers) or, for a RAND
+  source, a RAND leaf whose (seed, counter) become runtime vars."""
+  srcs = []
+  for s_ in root.srcs:
+    if s_.op is Ops.RAND and not s_.realized:
+      if s_ not in low.vars: low.vars.append(s_)
+      srcs.append(low.expr(Ops.RAND, (), (ShapeTracker.from_shape(s_.shape), 2 * low.vars.index(s_)), s_.dtype))
+    else: srcs.append(low.lower(s_))
+  return Expr(root.op, tuple(srcs), root.arg, root.dtype)
+
+
 def lower_kernel(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple, tuple]:
   """The Kernel computing root, the nodes whose buffers fill its input slots 1.., the
   RAND nodes whose (seed, counter) fill its runtime vars, and the CHECK nodes it evaluates
   (check k of the kernel records into the schedule's error slots at `ebase + k`, its last var)."""
   plan = kernel_plan(root, roots)
+  if root.op in TEMPLATES:
+    low = _Lowerer(roots - {id(root)}, plan)
+    body = _template_body(low, root)
+    var_names = tuple(f"v{i}" for i in range(2 * len(low.vars)))
+    buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
+    kernel = Kernel(attention_kernel_name(root.arg, [s_.shape for s_ in root.srcs]), plan.space, plan.out_shape, body, buf_dtypes, var_names)
+    kernel.key = (kernel.shape, body, buf_dtypes, var_names)
+    return kernel, low.inputs, tuple(low.vars), ()   # its sources are buffers: no CHECK inside
   low = _Lowerer(roots - {id(root)}, plan)
   if root.op is Ops.REDUCE:
     body = low.expr(Ops.REDUCE, (low.lower(root.srcs[0]),), root.arg, root.dtype)

@@ -12,6 +12,7 @@ import numpy as np
 from lazygrad.kernels.common import BINARY, OPS, UNARY
 from lazygrad.kernels.ir import Expr, Kernel, split_dims
 from lazygrad.kernels.numpy import lib
+from lazygrad.kernels.numpy.attention import run_attention
 from lazygrad.ops import Ops
 
 _UNARY = {op: OPS[op].numpy for op in UNARY}
@@ -203,7 +204,11 @@ _HELPERS = ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contr
 
 
 def compile_numpy(k: Kernel) -> NumpyProgram:
-  """Render a kernel and exec its source into a function (the cpu device caches it by k.key)."""
+  """Render a kernel and exec its source into a function (the cpu device caches it by k.key); a template op
+  (ATTENTION) runs its numpy implementation (kernels/numpy/attention.py)."""
+  if k.body.op is Ops.ATTENTION:
+    return NumpyProgram(k.name, f"# run_attention({k.body.arg}, out_shape={k.out_shape})",
+                        lambda bufs, vars_: run_attention(k.body, k.out_shape, bufs, vars_), {})
   src, consts = render_numpy(k)
   glb = {"np": np, **{n: getattr(lib, n) for n in _HELPERS}}
   if any(d.name == 'bfloat16' for d in k.buf_dtypes) or 'BF16' in src:
