@@ -7,7 +7,8 @@
 
 Cases: matmul in fp32 / tf32 / fp16 / bf16 (1024-8192 on a GPU), mm + bias + relu,
 Linear forward + backward, softmax and layer_norm (4096 x 1024 / 4096 / 16384, fp32 and
-fp16), causal scaled_dot_product_attention forward and forward + backward (the flash-attention
+fp16), conv2d forward and forward + backward (the implicit-GEMM template; ResNet-50 layer shapes, fp32/tf32/bf16
+on a GPU, vs cuDNN), causal scaled_dot_product_attention forward and forward + backward (the flash-attention
 template; T 512-8192, head dim 64/128, fp16/bf16 on a GPU, vs torch's SDPA kernels), a fused
 elementwise chain and a plain device copy (the bandwidth roofline the chain is measured against). Inputs are realized first. A time is the median over
 repeats after warm-up (compiles, autotuning, caches), with torch.cuda.synchronize on
@@ -97,16 +98,21 @@ def sizes():
     return {"mm": [1024, 4096, 8192], "mm_dtypes": ["fp32", "tf32", "fp16", "bf16"], "mm_epi": 4096, "linear": (8192, 4096, 4096),
             "rows": 4096, "cols": [1024, 4096, 16384], "ew": (8192, 8192),
             "attn": [(16, 16, 512, 64), (4, 16, 2048, 64), (1, 16, 8192, 64), (4, 8, 2048, 128), (1, 8, 8192, 128)],
-            "attn_dtypes": ["fp16", "bf16"]}
+            "attn_dtypes": ["fp16", "bf16"],
+            # ResNet-50 layers, batch 32: (N, C, HxW, K, kernel, stride)
+            "conv": [(32, 64, 56, 64, 3, 1), (32, 128, 28, 128, 3, 1), (32, 256, 14, 256, 3, 1), (32, 512, 7, 512, 3, 1),
+                     (32, 256, 56, 64, 1, 1), (32, 256, 56, 512, 1, 2)], "conv_dtypes": ["fp32", "tf32", "bf16"]}
   if DEVICE == "interp":
     return {"mm": [64], "mm_dtypes": ["fp32", "fp16"], "mm_epi": 64, "linear": (64, 64, 64),
-            "rows": 32, "cols": [64, 256], "ew": (64, 256), "attn": [(1, 2, 64, 16)], "attn_dtypes": ["fp32"]}
+            "rows": 32, "cols": [64, 256], "ew": (64, 256), "attn": [(1, 2, 64, 16)], "attn_dtypes": ["fp32"],
+            "conv": [(2, 8, 8, 8, 3, 1)], "conv_dtypes": ["fp32"]}
   if ARGS.quick:
     return {"mm": [256, 512], "mm_dtypes": ["fp32", "fp16", "bf16"] + (["tf32"] if DEVICE == "cuda" else []), "mm_epi": 256,
             "linear": (256, 256, 256), "rows": 256, "cols": [256, 1024], "ew": (1024, 1024), "attn": [(1, 2, 128, 64)],
-            "attn_dtypes": ["fp16", "bf16"] if DEVICE == "cuda" else ["fp32"]}
+            "attn_dtypes": ["fp16", "bf16"] if DEVICE == "cuda" else ["fp32"], "conv": [(4, 16, 16, 16, 3, 1)], "conv_dtypes": ["fp32"]}
   return {"mm": [256, 1024], "mm_dtypes": ["fp32", "fp16", "bf16"], "mm_epi": 1024, "linear": (1024, 1024, 1024),
-          "rows": 1024, "cols": [1024, 4096], "ew": (2048, 2048), "attn": [(2, 2, 256, 64), (1, 4, 1024, 64)], "attn_dtypes": ["fp32"]}
+          "rows": 1024, "cols": [1024, 4096], "ew": (2048, 2048), "attn": [(2, 2, 256, 64), (1, 4, 1024, 64)], "attn_dtypes": ["fp32"],
+          "conv": [(8, 64, 28, 64, 3, 1), (8, 128, 14, 128, 3, 1)], "conv_dtypes": ["fp32"]}
 
 
 def min_time() -> float:
@@ -282,6 +288,43 @@ def case_attention_train(b, h, t, d, dt):
               compile_fn=lambda f: (lambda: torch_step(f)))
 
 
+def _conv3x3(x, w): return F.conv2d(x, w, padding=w.shape[-1] // 2)
+
+
+def _conv_s2(x, w): return F.conv2d(x, w, stride=2, padding=w.shape[-1] // 2)
+
+
+def case_conv(n, c, hw, k, ks, stride, dt, train=False):
+  """conv2d (padding ks // 2): the implicit-GEMM template (one contraction kernel; backward: a weight-gradient
+  contraction and the input gradient as a transposed conv) vs cuDNN. ResNet-50 layer shapes on a GPU."""
+  (x, w, g), (lx, lw, lg) = tensors((n, c, hw, hw), (k, c, ks, ks), (n, k, (hw - 1) // stride + 1, (hw - 1) // stride + 1),
+                                    dtype=dt, scale=(c * ks * ks) ** -0.25)
+  out_hw = (hw - 1) // stride + 1
+  flops = 2 * n * k * out_hw * out_hw * c * ks * ks
+  io = (n * c * hw * hw + k * c * ks * ks + n * k * out_hw * out_hw) * BYTES[dt]
+  if stride not in (1, 2): raise ValueError("case_conv: stride 1 or 2")
+  fn, name = (_conv3x3, "conv2d") if stride == 1 else (_conv_s2, "conv2d s2")
+  shape = f"{n}x{c}x{hw}x{hw} k{k} {ks}x{ks}"
+  if not train:
+    return Case(name, shape, dt, lambda: [lx.conv2d(lw, stride=stride, padding=ks // 2)], lambda: fn(x, w), io, flops, "flops",
+                compile_fn=lambda f: (lambda: f(x, w)), tf32=dt == "tf32")
+  for t in (x, w): t.requires_grad_(True)
+  for t in (lx, lw): t.requires_grad = True
+
+  def lg_step():
+    lx.grad = lw.grad = None
+    y = lx.conv2d(lw, stride=stride, padding=ks // 2)
+    y.backward(lg)
+    return [y, lx.grad, lw.grad]
+
+  def torch_step(f=fn):
+    x.grad = w.grad = None
+    f(x, w).backward(g)
+    return x.grad
+  return Case(name + " fwd+bwd", shape, dt, lg_step, torch_step, 2 * io, 3 * flops, "flops",
+              compile_fn=lambda f: (lambda: torch_step(f)), tf32=dt == "tf32")
+
+
 def _chain(a, b, c): return ((a + b) * c).relu() * 0.5 - a
 
 
@@ -311,6 +354,9 @@ def build_cases() -> list:
   for fn in (case_softmax, case_layer_norm):
     for dt in ("fp32", "fp16"):
       for c in s["cols"]: cases.append(lambda fn=fn, c=c, dt=dt: fn(s["rows"], c, dt))
+  for dt in s["conv_dtypes"]:
+    for shape in s["conv"]:
+      for train in (False, True): cases.append(lambda shape=shape, dt=dt, train=train: case_conv(*shape, dt, train=train))
   for fn in (case_attention, case_attention_train):
     for dt in s["attn_dtypes"]:
       for shape in s["attn"]: cases.append(lambda fn=fn, shape=shape, dt=dt: fn(*shape, dt))
@@ -319,7 +365,7 @@ def build_cases() -> list:
   return cases
 
 
-TORCH_OF = {"sdpa causal": _sdpa_causal,
+TORCH_OF = {"sdpa causal": _sdpa_causal, "conv2d s2": _conv_s2, "conv2d": _conv3x3,
             "matmul": lambda a, b: a @ b, "mm+bias+relu": _mm_bias_relu, "linear fwd+bwd": F.linear, "softmax": lambda x: torch.softmax(x, -1),
             "layer_norm": F.layer_norm, "copy": lambda a: a.clone(), "ew chain": _chain}
 
