@@ -7,6 +7,7 @@ from typing import Optional
 from lazygrad.tensor import Tensor
 from lazygrad.nn.module import Module
 from lazygrad.nn.init import uniform_param
+from lazygrad.nn.rnn import recurrent_repr
 
 
 def _gru_step(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], H: int) -> Tensor:
@@ -87,13 +88,7 @@ class _RecurrentBase(Module):
 
   def extra_repr(self):
     """The settings repr shows, formatted as torch's."""
-    s = f"{self.input_size}, {self.hidden_size}"
-    if self.num_layers != 1: s += f", num_layers={self.num_layers}"
-    if self.bias is not True: s += f", bias={self.bias}"
-    if self.batch_first is not False: s += f", batch_first={self.batch_first}"
-    if self.dropout != 0: s += f", dropout={self.dropout}"
-    if self.bidirectional is not False: s += f", bidirectional={self.bidirectional}"
-    return s
+    return recurrent_repr(self)
 
 
 class GRU(_RecurrentBase):

@@ -82,10 +82,15 @@ class LSTM(Module):
 
   def extra_repr(self):
     """The settings repr(LSTM) shows, formatted as torch's."""
-    s = f"{self.input_size}, {self.hidden_size}"
-    if self.num_layers != 1: s += f", num_layers={self.num_layers}"
-    if self.bias is not True: s += f", bias={self.bias}"
-    if self.batch_first is not False: s += f", batch_first={self.batch_first}"
-    if self.dropout != 0: s += f", dropout={self.dropout}"
-    if self.bidirectional is not False: s += f", bidirectional={self.bidirectional}"
-    return s
+    return recurrent_repr(self)
+
+
+def recurrent_repr(m) -> str:
+  """extra_repr of a recurrent layer (LSTM, GRU, RNN) as torch writes it: sizes, then the settings that differ from the defaults."""
+  s = f"{m.input_size}, {m.hidden_size}"
+  if m.num_layers != 1: s += f", num_layers={m.num_layers}"
+  if m.bias is not True: s += f", bias={m.bias}"
+  if m.batch_first is not False: s += f", batch_first={m.batch_first}"
+  if m.dropout != 0: s += f", dropout={m.dropout}"
+  if m.bidirectional is not False: s += f", bidirectional={m.bidirectional}"
+  return s
