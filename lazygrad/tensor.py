@@ -17,7 +17,7 @@ from lazygrad.runtime import get_device, canonical_device
 from lazygrad.helpers import prod
 from lazygrad.runtime import executor
 from lazygrad import autograd
-from lazygrad.tensor_base import TensorBase, _GradMode, no_grad, MinMax, check_dim, broadcast_shape, movement_shape, autocast_op, LOWER
+from lazygrad.tensor_base import TensorBase, ShapeError, _GradMode, no_grad, MinMax, check_dim, broadcast_shape, movement_shape, autocast_op, LOWER
 from lazygrad.tensor_create import CreateMixin, to_numpy
 from lazygrad.tensor_math import MathMixin
 from lazygrad.tensor_activations import ActivationMixin
@@ -270,16 +270,16 @@ class Tensor(ExtraMixin, CreateMixin, MathMixin, ActivationMixin, IndexMixin, Re
     which the scheduler runs as one matmul kernel (with what fuses around it)."""
     if not isinstance(w, Tensor): raise TypeError(f"matmul: expected a Tensor, got {type(w).__name__}")
     if self.dtype.is_bool or w.dtype.is_bool: raise TypeError("matmul: not implemented for bool tensors (as torch)")
-    if self.ndim == 0 or w.ndim == 0: raise ValueError(f"matmul: both arguments need at least 1 dim, got {self.shape} and {w.shape}")
+    if self.ndim == 0 or w.ndim == 0: raise ShapeError(f"matmul: both arguments need at least 1 dim, got {self.shape} and {w.shape}")
     k_self, k_w = self.shape[-1], w.shape[-2] if w.ndim > 1 else w.shape[0]
-    if k_self != k_w: raise ValueError(f"matmul: shapes {self.shape} and {w.shape} cannot be multiplied ({k_self} != {k_w})")
+    if k_self != k_w: raise ShapeError(f"matmul: shapes {self.shape} and {w.shape} cannot be multiplied ({k_self} != {k_w})")
     dt = result_type(self, w)
     x, y = self.cast(dt), w.cast(dt)
     if x.ndim == 1 and y.ndim == 1: return (x * y).sum().cast(dt)
     xs = x.unsqueeze(0) if x.ndim == 1 else x
     ys = y.unsqueeze(-1) if y.ndim == 1 else y
     try: batch = broadcast_shape("matmul", xs.shape[:-2], ys.shape[:-2])
-    except ValueError: raise ValueError(f"matmul: the batch dims of shapes {self.shape} and {w.shape} cannot be broadcast together") from None
+    except ValueError: raise ShapeError(f"matmul: the batch dims of shapes {self.shape} and {w.shape} cannot be broadcast together") from None
     # (..., n, k, 1) * (..., 1, k, m) summed over k: the numpy device runs it as a BLAS matmul
     a = xs.unsqueeze(-1)
     b = ys.unsqueeze(-3)
@@ -292,7 +292,7 @@ class Tensor(ExtraMixin, CreateMixin, MathMixin, ActivationMixin, IndexMixin, Re
   def __rmatmul__(self, o): return o.matmul(self)
   def dot(self, w: Tensor) -> Tensor:
     """torch.dot: the inner product of two 1-D tensors."""
-    if self.ndim != 1 or w.ndim != 1: raise ValueError(f"dot: expects 1-D tensors, got {self.shape} and {w.shape}")
+    if self.ndim != 1 or w.ndim != 1: raise ShapeError(f"dot: expects 1-D tensors, got {self.shape} and {w.shape}")
     return self.matmul(w)
   def mm(self, w):
     """torch.mm; here simply matmul (it also accepts batched or 1-D operands, which torch.mm rejects)."""
@@ -307,9 +307,9 @@ class Tensor(ExtraMixin, CreateMixin, MathMixin, ActivationMixin, IndexMixin, Re
   def linear(self, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """F.linear: self @ weight.T + bias with weight (out, in), as torch."""
     if weight.ndim != 2 or weight.shape[1] != self.shape[-1]:
-      raise ValueError(f"linear: input {self.shape} does not match weight {weight.shape} (expected weight (out, {self.shape[-1]}))")
+      raise ShapeError(f"linear: input {self.shape} does not match weight {weight.shape} (expected weight (out, {self.shape[-1]}))")
     if bias is not None and bias.shape not in ((weight.shape[0],), ()):
-      raise ValueError(f"linear: bias of shape {bias.shape} does not match weight {weight.shape} (expected ({weight.shape[0]},))")
+      raise ShapeError(f"linear: bias of shape {bias.shape} does not match weight {weight.shape} (expected ({weight.shape[0]},))")
     out = self.matmul(weight.T)
     return out + bias if bias is not None else out
 

@@ -94,8 +94,21 @@ MinMax = namedtuple("MinMax", ["values", "indices"])
 MinMax.__doc__ = "(values, indices), what max(dim)/min(dim)/sort/topk return, as torch's named tuples."
 
 
-class IndexError_(IndexError, ValueError):
-  """Out-of-range or malformed indices: an IndexError as in torch, and a ValueError as API.md promises."""
+class ShapeError(RuntimeError, ValueError):
+  """Shapes that do not fit (broadcasting, matmul, cat/stack, conv, reshape, gather/scatter, losses):
+  a RuntimeError as torch raises for the same mistake, and a ValueError as API.md promised before."""
+
+
+class DimError(IndexError, ValueError):
+  """A dim or index out of range, or a malformed index: an IndexError as torch raises, and a ValueError as before."""
+
+
+class IndexTypeError(IndexError, TypeError):
+  """An index of a type indexing does not take (a float, a dict, a float tensor): torch raises IndexError
+  for most of these and TypeError for some, and lazygrad raised TypeError: this is both."""
+
+
+IndexError_ = DimError   # the older name, kept for the modules that import it
 
 
 class TensorBase:
@@ -115,7 +128,7 @@ def check_dim(op: str, dim: int, ndim: int) -> int:
   if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
     raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
   lo, hi = (-ndim, ndim - 1) if ndim else (-1, 0)
-  if not lo <= dim <= hi: raise ValueError(f"{op}: dim {dim} out of range for a tensor of {ndim} dims")
+  if not lo <= dim <= hi: raise DimError(f"{op}: dim {dim} out of range for a tensor of {ndim} dims")
   return dim + ndim if dim < 0 and ndim else (0 if ndim == 0 else dim)
 
 
@@ -132,7 +145,7 @@ def broadcast_shape(op: str, *shapes) -> tuple[int, ...]:
   out = []
   for dims in zip(*padded):
     sizes = {d for d in dims if d != 1}
-    if len(sizes) > 1: raise ValueError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together")
+    if len(sizes) > 1: raise ShapeError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together")
     out.append(sizes.pop() if sizes else 1)
   return tuple(out)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from lazygrad.dtype import dtypes, result_type
 from lazygrad.ops import Ops
-from lazygrad.tensor_base import TensorBase, reject_dtype, check_dim, MinMax
+from lazygrad.tensor_base import TensorBase, ShapeError, reject_dtype, check_dim, MinMax
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -233,7 +233,7 @@ class ExtraMixin(TensorBase):
     if not isinstance(src, TensorBase): raise TypeError(f"scatter_reduce: src must be a Tensor, got {type(src).__name__}")
     if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
        any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
-      raise ValueError(f"scatter_reduce: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
+      raise ShapeError(f"scatter_reduce: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
     if index.numel() == 0: return self   # nothing written (torch returns a copy; lazygrad values never alias writes)
     src = src.cast(self.dtype).shrink(tuple((0, s) for s in index.shape))
     hit = index._one_hot_along(self.shape[d], "scatter_reduce", dim=d)   # (*index.shape, n)

@@ -8,11 +8,11 @@ import numpy as np
 from lazygrad.ops import Ops, CheckSite
 from lazygrad.dtype import dtypes, result_type
 from lazygrad.helpers import argfix, prod
-from lazygrad.tensor_base import TensorBase, IndexError_, broadcast_shape, check_dim as _dim
+from lazygrad.tensor_base import TensorBase, IndexError_, IndexTypeError, ShapeError, broadcast_shape, check_dim as _dim
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
-TypeError_ = TypeError
+TypeError_ = IndexTypeError   # torch's IndexError, lazygrad's earlier TypeError
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _check_seq = itertools.count()
 
@@ -37,10 +37,10 @@ class IndexMixin(TensorBase):
     if any(s < -1 for s in shape): raise ValueError(f"reshape: invalid shape {shape}")
     if -1 in shape:
       known = prod(s for s in shape if s != -1)
-      if known == 0 or self.numel() % known: raise ValueError(f"reshape: shape {shape} is invalid for input of shape {self.shape}")
+      if known == 0 or self.numel() % known: raise ShapeError(f"reshape: shape {shape} is invalid for input of shape {self.shape}")
       shape = tuple(self.numel() // known if s == -1 else s for s in shape)
     shape = tuple(int(s) for s in shape)
-    if prod(shape) != self.numel(): raise ValueError(f"reshape: shape {shape} is invalid for input of shape {self.shape} ({self.numel()} elements)")
+    if prod(shape) != self.numel(): raise ShapeError(f"reshape: shape {shape} is invalid for input of shape {self.shape} ({self.numel()} elements)")
     return self._movement(Ops.RESHAPE, shape)
   def view(self, *shape) -> Tensor:
     """torch.Tensor.view(*shape): reshape (always a view here). view(dtype), a bitcast, is tensor_extra.py's override."""
@@ -316,7 +316,7 @@ class IndexMixin(TensorBase):
     d = _dim("cat", dim, ref.ndim)
     for t in tensors:
       if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != d):
-        raise ValueError(f"cat: shapes {[t.shape for t in tensors]} do not match except in dim {d}")
+        raise ShapeError(f"cat: shapes {[t.shape for t in tensors]} do not match except in dim {d}")
     total = sum(t.shape[d] for t in tensors)
     out, off = None, 0
     for t in tensors:
@@ -333,7 +333,7 @@ class IndexMixin(TensorBase):
     tensors = list(tensors)
     if not tensors: raise ValueError("stack: expects a non-empty list of tensors")
     if any(t.shape != tensors[0].shape for t in tensors):
-      raise ValueError(f"stack: all tensors need the same shape, got {[t.shape for t in tensors]}")
+      raise ShapeError(f"stack: all tensors need the same shape, got {[t.shape for t in tensors]}")
     d = _dim("stack", dim, tensors[0].ndim + 1)
     return TensorBase._Tensor.cat([t.unsqueeze(d) for t in tensors], d)
 
@@ -372,7 +372,7 @@ class IndexMixin(TensorBase):
     if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("gather: index must be an integer Tensor")
     d = _dim("gather", dim, self.ndim)
     if index.ndim != self.ndim or any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
-      raise ValueError(f"gather: index of shape {index.shape} does not fit input of shape {self.shape} along dim {d}")
+      raise ShapeError(f"gather: index of shape {index.shape} does not fit input of shape {self.shape} along dim {d}")
     x = self.shrink(tuple((0, i) if k != d else None for k, i in enumerate(index.shape)))
     x = x.unsqueeze(-1).transpose(-1, d)                     # the gathered dim moves last
     hit = index._one_hot_along(self.shape[d], "gather", dim=d)
@@ -384,7 +384,7 @@ class IndexMixin(TensorBase):
     if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("scatter_add: index must be an integer Tensor")
     if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
        any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
-      raise ValueError(f"scatter_add: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
+      raise ShapeError(f"scatter_add: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
     src = src.shrink(tuple((0, s) for s in index.shape))
     hit = index._one_hot_along(self.shape[d], "scatter_add", dim=d)   # (*index.shape, n)
     contrib = hit.where(src.unsqueeze(-1), 0).sum(d, keepdim=True, dtype=self.dtype if self.dtype.is_float else None)
@@ -407,7 +407,7 @@ class IndexMixin(TensorBase):
     if not isinstance(src, TensorBase): src = self._Tensor.full(index.shape, src, dtype=self.dtype, device=self.device)
     if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
        any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
-      raise ValueError(f"scatter: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
+      raise ShapeError(f"scatter: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
     src = src.shrink(tuple((0, s) for s in index.shape))
     hit = index._one_hot_along(self.shape[d], "scatter", dim=d)   # (*index.shape, n)
     pad = tuple((0, s - c) for s, c in zip(self.shape, index.shape[:d] + (self.shape[d],) + index.shape[d + 1:]))

@@ -26,13 +26,12 @@ import weakref
 import numpy as np
 from lazygrad.dtype import DType, dtypes
 from lazygrad.ops import Node, Ops, toposort
-from lazygrad.tensor_base import TensorBase, _GradMode, IndexError_, broadcast_shape, movement_shape
+from lazygrad.tensor_base import TensorBase, _GradMode, IndexError_, ShapeError, broadcast_shape, movement_shape
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
 
-class ShapeMismatch(RuntimeError, ValueError):
-  """A value that does not fit the region written: a RuntimeError as torch raises, and a ValueError as API.md promises."""
+ShapeMismatch = ShapeError   # a value that does not fit the region written (the older name)
 
 
 def _can_cast(src: DType, dst: DType) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Optional
 from lazygrad.dtype import dtypes
-from lazygrad.tensor_base import TensorBase, no_grad, broadcast_shape, autocast_op, LOWER, FP32
+from lazygrad.tensor_base import TensorBase, ShapeError, no_grad, broadcast_shape, autocast_op, LOWER, FP32
 from lazygrad.tensor_attention import flash_attention
 from lazygrad.ops import Ops
 from lazygrad.autograd import custom_vjp
@@ -31,7 +31,7 @@ def _check_pool(op: str, shape, k: tuple, s: tuple, p: tuple, dil: tuple) -> Non
     raise ValueError(f"{op}: kernel_size {k}, stride {s} and dilation {dil} must be positive and padding {p} non-negative")
   for n, kk, ss, pp, dd in zip(shape[-2:], k, s, p, dil):
     if (n + 2 * pp - dd * (kk - 1) - 1) // ss + 1 < 1:
-      raise ValueError(f"{op}: kernel {k} (padding {p}, dilation {dil}) is larger than the input {tuple(shape)}; output would be empty")
+      raise ShapeError(f"{op}: kernel {k} (padding {p}, dilation {dil}) is larger than the input {tuple(shape)}; output would be empty")
 
 
 class NNMixin(TensorBase):
@@ -96,13 +96,13 @@ class NNMixin(TensorBase):
     Tensor = self._Tensor
     if not isinstance(weight, Tensor): raise TypeError(f"{op}: weight must be a Tensor")
     if self.ndim != nd + 2 or weight.ndim != nd + 2:
-      raise ValueError(f"{op}: expects input (N, C, {'H, W' if nd == 2 else 'L'}) and weight of {nd + 2} dims, got {self.shape} and {weight.shape}")
+      raise ShapeError(f"{op}: expects input (N, C, {'H, W' if nd == 2 else 'L'}) and weight of {nd + 2} dims, got {self.shape} and {weight.shape}")
     cin, spatial = self.shape[1], self.shape[2:]
     cout, cin_g, kernel = weight.shape[0], weight.shape[1], weight.shape[2:]
     if not isinstance(groups, int) or groups < 1 or cin % groups or cout % groups:
-      raise ValueError(f"{op}: groups={groups} must divide in_channels {cin} and out_channels {cout}")
+      raise ShapeError(f"{op}: groups={groups} must divide in_channels {cin} and out_channels {cout}")
     if cin_g * groups != cin:
-      raise ValueError(f"{op}: input {self.shape} has {cin} channels but weight {weight.shape} expects {cin_g * groups}")
+      raise ShapeError(f"{op}: input {self.shape} has {cin} channels but weight {weight.shape} expects {cin_g * groups}")
     stride, dilation = _tuple(stride, nd, "stride", op), _tuple(dilation, nd, "dilation", op)
     if isinstance(padding, str):
       if padding == "valid": padding = (0,) * nd
@@ -118,8 +118,8 @@ class NNMixin(TensorBase):
       raise ValueError(f"{op}: stride and dilation must be positive and padding non-negative")
     for sz, k, d, p in zip(spatial, kernel, dilation, padding):
       if sz + 2 * p < d * (k - 1) + 1:
-        raise ValueError(f"{op}: kernel {tuple(kernel)} (dilation {dilation}) is larger than the padded input {tuple(spatial)}")
-    if bias is not None and bias.shape != (cout,): raise ValueError(f"{op}: bias must have shape ({cout},), got {bias.shape}")
+        raise ShapeError(f"{op}: kernel {tuple(kernel)} (dilation {dilation}) is larger than the padded input {tuple(spatial)}")
+    if bias is not None and bias.shape != (cout,): raise ShapeError(f"{op}: bias must have shape ({cout},), got {bias.shape}")
     out = self._conv_windows(weight, stride, padding, dilation, groups)
     return out + bias.reshape((1, cout) + (1,) * nd) if bias is not None else out
 
@@ -142,7 +142,7 @@ class NNMixin(TensorBase):
     """F.max_pool2d on (N, C, H, W) or (C, H, W); ceil_mode and return_indices are not supported.
     Unlike torch, tied maxima in a window share the gradient equally (torch gives it to one)."""
     if ceil_mode or return_indices: raise ValueError("max_pool2d: ceil_mode and return_indices are not supported")
-    if self.ndim not in (3, 4): raise ValueError(f"max_pool2d: expects a 3-D or 4-D input, got {self.shape}")
+    if self.ndim not in (3, 4): raise ShapeError(f"max_pool2d: expects a 3-D or 4-D input, got {self.shape}")
     k = _tuple(kernel_size, 2, "kernel_size", "max_pool2d")
     s = _tuple(stride if stride is not None else k, 2, "stride", "max_pool2d")
     p = _tuple(padding, 2, "padding", "max_pool2d")
@@ -155,7 +155,7 @@ class NNMixin(TensorBase):
   def avg_pool2d(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> Tensor:
     """F.avg_pool2d on (N, C, H, W) or (C, H, W), with count_include_pad; ceil_mode and divisor_override are not supported."""
     if ceil_mode: raise ValueError("avg_pool2d: ceil_mode is not supported")
-    if self.ndim not in (3, 4): raise ValueError(f"avg_pool2d: expects a 3-D or 4-D input, got {self.shape}")
+    if self.ndim not in (3, 4): raise ShapeError(f"avg_pool2d: expects a 3-D or 4-D input, got {self.shape}")
     k = _tuple(kernel_size, 2, "kernel_size", "avg_pool2d")
     s = _tuple(stride if stride is not None else k, 2, "stride", "avg_pool2d")
     p = _tuple(padding, 2, "padding", "avg_pool2d")
@@ -194,9 +194,9 @@ class NNMixin(TensorBase):
     """F.layer_norm over the trailing normalized_shape dims, with optional weight and bias; half floats normalise in float32."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if self.shape[self.ndim - len(shape):] != shape:
-      raise ValueError(f"layer_norm: normalized_shape {shape} does not match the end of input shape {self.shape}")
+      raise ShapeError(f"layer_norm: normalized_shape {shape} does not match the end of input shape {self.shape}")
     for name, t in (("weight", weight), ("bias", bias)):
-      if t is not None and t.shape != shape: raise ValueError(f"layer_norm: {name} of shape {t.shape} must have normalized_shape {shape}")
+      if t is not None and t.shape != shape: raise ShapeError(f"layer_norm: {name} of shape {t.shape} must have normalized_shape {shape}")
     axes = tuple(range(self.ndim - len(shape), self.ndim))
     # half floats normalise in float32 and round once at the end, as torch (a float16 mean is off by up to half an ulp of the data)
     x = self.float() if self.dtype.is_float and self.dtype.itemsize < 4 else self
@@ -228,7 +228,7 @@ class NNMixin(TensorBase):
     axes = (0,) + tuple(range(2, self.ndim))
     bshape = (1, c) + (1,) * (self.ndim - 2)
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
-      if t is not None and t.shape != (c,): raise ValueError(f"batch_norm: {name} must have shape ({c},), got {t.shape}")
+      if t is not None and t.shape != (c,): raise ShapeError(f"batch_norm: {name} must have shape ({c},), got {t.shape}")
     x = self._half_to_float()   # half floats: statistics in float32 (their squares overflow), as torch
     if training:
       n = self.numel() // c
@@ -257,7 +257,7 @@ class NNMixin(TensorBase):
     Tensor = self._Tensor
     q = self
     if q.ndim < 2 or key.ndim != q.ndim or value.ndim != q.ndim or q.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
-      raise ValueError(f"scaled_dot_product_attention: query {q.shape}, key {key.shape} and value {value.shape} "
+      raise ShapeError(f"scaled_dot_product_attention: query {q.shape}, key {key.shape} and value {value.shape} "
                        "do not fit (..., L, E), (..., S, E), (..., S, Ev)")
     if is_causal and attn_mask is not None: raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
@@ -266,7 +266,7 @@ class NNMixin(TensorBase):
       scores_shape = broadcast_shape("scaled_dot_product_attention", q.shape[:-2], key.shape[:-2]) + (L, S)
       try: broadcast_shape("scaled_dot_product_attention", attn_mask.shape, scores_shape)
       except ValueError:
-        raise ValueError(f"scaled_dot_product_attention: attn_mask {attn_mask.shape} does not broadcast to the scores {scores_shape} "
+        raise ShapeError(f"scaled_dot_product_attention: attn_mask {attn_mask.shape} does not broadcast to the scores {scores_shape} "
                          f"of query {q.shape} and key {key.shape}") from None
     # the flash-attention template (tensor_attention.py): one kernel, no L x S scores in memory
     if (fused := flash_attention(q, key, value, attn_mask, dropout_p, is_causal, scale)) is not None: return fused
@@ -298,7 +298,7 @@ class NNMixin(TensorBase):
   def embedding(self, weight: Tensor) -> Tensor:
     """idx.embedding(weight): rows of weight (vocab, dim) picked by the integer tensor self."""
     if self.dtype.is_float: raise TypeError(f"embedding: indices must be an integer tensor, got {self.dtype}")
-    if weight.ndim != 2: raise ValueError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
+    if weight.ndim != 2: raise ShapeError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
     return weight._advanced_index([(0, self)], op="embedding", negative=False)   # torch: negative indices are out of range
 
   # ---- losses
@@ -314,7 +314,7 @@ class NNMixin(TensorBase):
     cdim = 1 if self.ndim > 1 else 0
     logp = self.log_softmax(cdim)
     if target.dtype.is_float:   # class probabilities
-      if target.shape != self.shape: raise ValueError(f"cross_entropy: probability target {target.shape} must match input {self.shape}")
+      if target.shape != self.shape: raise ShapeError(f"cross_entropy: probability target {target.shape} must match input {self.shape}")
       n = self.shape[cdim]
       target = target * (1 - label_smoothing) + label_smoothing / n
       w = weight.reshape((n,) + (1,) * (self.ndim - cdim - 1)) if weight is not None else 1
@@ -341,7 +341,7 @@ class NNMixin(TensorBase):
   @autocast_op(FP32)
   def binary_cross_entropy(self, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean") -> Tensor:
     """F.binary_cross_entropy on probabilities; each log is clamped at -100, as torch."""
-    if target.shape != self.shape: raise ValueError(f"binary_cross_entropy: target {target.shape} must match input {self.shape}")
+    if target.shape != self.shape: raise ShapeError(f"binary_cross_entropy: target {target.shape} must match input {self.shape}")
     # torch clamps each log at -100 so a 0 or 1 prediction stays finite
     loss = -(target * self.log().maximum(-100) + (1 - target) * (1 - self).log().maximum(-100))
     if weight is not None: loss = loss * weight
@@ -351,7 +351,7 @@ class NNMixin(TensorBase):
   def binary_cross_entropy_with_logits(self, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean",
                                        pos_weight: Optional[Tensor] = None) -> Tensor:
     """F.binary_cross_entropy_with_logits: sigmoid and BCE in one stable expression, with weight and pos_weight."""
-    if target.shape != self.shape: raise ValueError(f"binary_cross_entropy_with_logits: target {target.shape} must match input {self.shape}")
+    if target.shape != self.shape: raise ShapeError(f"binary_cross_entropy_with_logits: target {target.shape} must match input {self.shape}")
     # log(1 + exp(-|x|)) form (logsigmoid): finite for logits of any size, and no cancellation in either log
     # (x - softplus(x) would round log(sigmoid(30)) = -9.4e-14 to 0)
     log_sig, log_sig_neg = self.logsigmoid(), (-self).logsigmoid()   # log(sigmoid(x)), log(1 - sigmoid(x))
@@ -370,14 +370,14 @@ class NNMixin(TensorBase):
     if target.shape != self.shape and target.ndim <= self.ndim:
       try: target = target.expand(self.shape)
       except ValueError: pass
-    if target.shape != self.shape: raise ValueError(f"mse_loss: target {target.shape} must match input {self.shape}")
+    if target.shape != self.shape: raise ShapeError(f"mse_loss: target {target.shape} must match input {self.shape}")
     d = self - target
     return _reduction(d * d, reduction, "mse_loss")
 
   @autocast_op(FP32)
   def l1_loss(self, target: Tensor, reduction: str = "mean") -> Tensor:
     """F.l1_loss: mean (or sum/none) of absolute differences; shapes must match."""
-    if target.shape != self.shape: raise ValueError(f"l1_loss: target {target.shape} must match input {self.shape}")
+    if target.shape != self.shape: raise ShapeError(f"l1_loss: target {target.shape} must match input {self.shape}")
     return _reduction((self - target).abs(), reduction, "l1_loss")
 
 
@@ -428,7 +428,7 @@ def _class_target(x: Tensor, target: Tensor, ignore_index: int, op: str) -> tupl
   if not isinstance(target, x._Tensor) or target.dtype.is_float: raise TypeError(f"{op}: target must be an integer Tensor of class indices")
   cdim = 1 if x.ndim > 1 else 0
   expect = x.shape[:cdim] + x.shape[cdim + 1:]
-  if target.shape != expect: raise ValueError(f"{op}: target shape {target.shape} does not match input {x.shape} (expected {expect})")
+  if target.shape != expect: raise ShapeError(f"{op}: target shape {target.shape} does not match input {x.shape} (expected {expect})")
   valid = target.ne(ignore_index)
   return valid, valid.where(target, 0)._bounds(0, x.shape[cdim], op, "target", cdim)
 

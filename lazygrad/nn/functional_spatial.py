@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 from lazygrad.dtype import dtypes
 from lazygrad.tensor import Tensor
+from lazygrad.tensor_base import ShapeError
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "max_pool1d", "max_pool2d",
            "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d",
@@ -54,10 +55,10 @@ def _dilate(x: Tensor, dim: int, s: int) -> Tensor:
 def _conv_transpose(x: Tensor, weight: Tensor, bias, stride, padding, output_padding, groups, dilation, nd: int, op: str) -> Tensor:
   if not isinstance(weight, Tensor): raise TypeError(f"{op}: weight must be a Tensor")
   if x.ndim != nd + 2 or weight.ndim != nd + 2:
-    raise ValueError(f"{op}: expects input (N, C, *{nd} spatial dims) and weight of {nd + 2} dims, got {x.shape} and {weight.shape}")
+    raise ShapeError(f"{op}: expects input (N, C, *{nd} spatial dims) and weight of {nd + 2} dims, got {x.shape} and {weight.shape}")
   cin, kernel = weight.shape[0], weight.shape[2:]
   if x.shape[1] != cin or cin % groups:
-    raise ValueError(f"{op}: input {x.shape} has {x.shape[1]} channels, weight {weight.shape} expects {cin} (groups={groups})")
+    raise ShapeError(f"{op}: input {x.shape} has {x.shape[1]} channels, weight {weight.shape} expects {cin} (groups={groups})")
   s, p, d = ntuple(stride, nd, "stride", op), ntuple(padding, nd, "padding", op), ntuple(dilation, nd, "dilation", op)
   op_ = ntuple(output_padding, nd, "output_padding", op)
   if any(o >= max(ss, dd) for o, ss, dd in zip(op_, s, d)):
@@ -97,7 +98,7 @@ def conv_transpose3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
 # ---- pooling
 def _pool_geometry(x: Tensor, nd: int, kernel_size, stride, padding, dilation, ceil_mode: bool, op: str):
   """(k, s, p, d, out sizes, extra right padding) for pooling the last nd dims, as torch computes them."""
-  if x.ndim not in (nd + 1, nd + 2): raise ValueError(f"{op}: expects a {nd + 1}-D or {nd + 2}-D input, got {x.shape}")
+  if x.ndim not in (nd + 1, nd + 2): raise ShapeError(f"{op}: expects a {nd + 1}-D or {nd + 2}-D input, got {x.shape}")
   k = ntuple(kernel_size, nd, "kernel_size", op)
   s = ntuple(stride if stride is not None and stride != [] else k, nd, "stride", op)
   p, d = ntuple(padding, nd, "padding", op), ntuple(dilation, nd, "dilation", op)
@@ -109,7 +110,7 @@ def _pool_geometry(x: Tensor, nd: int, kernel_size, stride, padding, dilation, c
     span = dd * (kk - 1) + 1
     o = (n + 2 * pp - span + (ss - 1 if ceil_mode else 0)) // ss + 1
     if ceil_mode and (o - 1) * ss >= n + pp: o -= 1   # the last window must start inside the input or its left padding
-    if o < 1: raise ValueError(f"{op}: kernel {k} (padding {p}, dilation {d}) does not fit the input {x.shape}; output would be empty")
+    if o < 1: raise ShapeError(f"{op}: kernel {k} (padding {p}, dilation {d}) does not fit the input {x.shape}; output would be empty")
     outs.append(o)
     extra.append(max(0, (o - 1) * ss + span - (n + 2 * pp)))
   return k, s, p, d, tuple(outs), tuple(extra)
@@ -214,7 +215,7 @@ def lp_pool3d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mo
 def _max_unpool(x: Tensor, indices: Tensor, nd: int, kernel_size, stride, padding, output_size, op: str) -> Tensor:
   if indices.shape != x.shape or indices.dtype.is_float:
     raise ValueError(f"{op}: indices must be an integer tensor of the input's shape {x.shape}, got {indices.dtype} {indices.shape}")
-  if x.ndim not in (nd + 1, nd + 2): raise ValueError(f"{op}: expects a {nd + 1}-D or {nd + 2}-D input, got {x.shape}")
+  if x.ndim not in (nd + 1, nd + 2): raise ShapeError(f"{op}: expects a {nd + 1}-D or {nd + 2}-D input, got {x.shape}")
   k, p = ntuple(kernel_size, nd, "kernel_size", op), ntuple(padding, nd, "padding", op)
   s = ntuple(stride if stride is not None else k, nd, "stride", op)
   outs = tuple(output_size)[-nd:] if output_size is not None else \
@@ -261,7 +262,7 @@ def _adaptive_windows(n: int, o: int) -> np.ndarray:
 
 
 def _adaptive_sizes(x: Tensor, nd: int, output_size, op: str) -> tuple:
-  if x.ndim not in (nd + 1, nd + 2): raise ValueError(f"{op}: expects a {nd + 1}-D or {nd + 2}-D input, got {x.shape}")
+  if x.ndim not in (nd + 1, nd + 2): raise ShapeError(f"{op}: expects a {nd + 1}-D or {nd + 2}-D input, got {x.shape}")
   sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
   if len(sizes) != nd: raise ValueError(f"{op}: output_size must be an int or {nd} ints, got {output_size!r}")
   return tuple(n if o is None else int(o) for o, n in zip(sizes, x.shape[-nd:]))
@@ -439,7 +440,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value: Optional[float] = Non
   if mode not in ("reflect", "replicate", "circular"):
     raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
   pad = tuple(pad)
-  if len(pad) % 2 or len(pad) // 2 > input.ndim: raise ValueError(f"pad: padding {pad} does not fit the input {input.shape}")
+  if len(pad) % 2 or len(pad) // 2 > input.ndim: raise ShapeError(f"pad: padding {pad} does not fit the input {input.shape}")
   x = input
   for i in range(len(pad) // 2): x = _pad_dim(x, input.ndim - 1 - i, pad[2 * i], pad[2 * i + 1], mode)
   return x
@@ -465,7 +466,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
   ph, pw = osz[0] + 2 * p[0], osz[1] + 2 * p[1]
   oh, ow = (ph - d[0] * (k[0] - 1) - 1) // s[0] + 1, (pw - d[1] * (k[1] - 1) - 1) // s[1] + 1
   if x.shape[1] % (k[0] * k[1]) or x.shape[2] != oh * ow:
-    raise ValueError(f"fold: input {input.shape} does not fit kernel {k} and output {osz} (expected (N, C*{k[0] * k[1]}, {oh * ow}))")
+    raise ShapeError(f"fold: input {input.shape} does not fit kernel {k} and output {osz} (expected (N, C*{k[0] * k[1]}, {oh * ow}))")
   c = x.shape[1] // (k[0] * k[1])
   blocks = x.reshape(x.shape[0], c, k[0], k[1], oh, ow)
   out = None
