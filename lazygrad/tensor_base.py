@@ -103,6 +103,12 @@ class DimError(IndexError, ValueError):
   """A dim or index out of range, or a malformed index: an IndexError as torch raises, and a ValueError as before."""
 
 
+class DTypeError(NotImplementedError, TypeError):
+  """A tensor of a dtype the op has no kernel for (a float index, a float mask, a bool negation): a
+  RuntimeError as torch raises (its NotImplementedError, where torch has no kernel), and the TypeError
+  lazygrad raised before."""
+
+
 class IndexTypeError(IndexError, TypeError):
   """An index of a type indexing does not take (a float, a dict, a float tensor): torch raises IndexError
   for most of these and TypeError for some, and lazygrad raised TypeError: this is both."""
@@ -133,13 +139,13 @@ def check_dim(op: str, dim: int, ndim: int) -> int:
 
 
 def reject_dtype(op: str, t, bool_: bool = True, int_: bool = False) -> None:
-  """A TypeError naming op where torch has no kernel for t's dtype (bool_: reject bools, int_: reject ints too)."""
+  """A DTypeError naming op where torch has no kernel for t's dtype (bool_: reject bools, int_: reject ints too)."""
   if (bool_ and t.dtype.is_bool) or (int_ and not t.dtype.is_float):
-    raise TypeError(f"{op}: not implemented for {t.dtype.name} tensors (as torch)")
+    raise DTypeError(f"{op}: not implemented for {t.dtype.name} tensors (as torch)")
 
 
 def broadcast_shape(op: str, *shapes) -> tuple[int, ...]:
-  """The shape numpy/torch broadcasting gives `shapes`, or a ValueError naming op."""
+  """The shape numpy/torch broadcasting gives `shapes`, or a ShapeError naming op."""
   nd = max(len(s) for s in shapes)
   padded = [(1,) * (nd - len(s)) + tuple(s) for s in shapes]
   out = []
@@ -155,7 +161,7 @@ def check_shape(op: str, shape) -> tuple[int, ...]:
   for s in shape:
     if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
       raise TypeError(f"{op}: shape must be a sequence of ints, got {shape}")
-    if s < 0: raise ValueError(f"{op}: negative dimension in shape {tuple(shape)}")
+    if s < 0: raise ShapeError(f"{op}: negative dimension in shape {tuple(shape)}")
   return tuple(int(s) for s in shape)
 
 

@@ -9,7 +9,7 @@ from lazygrad.ops import Node, Ops
 from lazygrad.ops.view import ShapeTracker
 from lazygrad.runtime import Buffer, canonical_device
 from lazygrad.helpers import argfix, prod
-from lazygrad.tensor_base import TensorBase, _RNG, check_shape
+from lazygrad.tensor_base import TensorBase, ShapeError, _RNG, check_shape
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -211,5 +211,5 @@ class CreateMixin(TensorBase):
     return self.numpy().tolist()
   def item(self):
     """torch.Tensor.item: the one element as a Python number; realizes."""
-    if self.numel() != 1: raise ValueError(f"item: only a tensor of one element converts to a Python scalar, got shape {self.shape}")
+    if self.numel() != 1: raise ShapeError(f"item: only a tensor of one element converts to a Python scalar, got shape {self.shape}")
     return self.numpy().reshape(()).item()

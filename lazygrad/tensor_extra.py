@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from lazygrad.dtype import dtypes, result_type
 from lazygrad.ops import Ops
-from lazygrad.tensor_base import TensorBase, ShapeError, reject_dtype, check_dim, MinMax
+from lazygrad.tensor_base import TensorBase, ShapeError, DTypeError, reject_dtype, check_dim, MinMax
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -45,7 +45,7 @@ class ExtraMixin(TensorBase):
   # ---- elementwise
   def neg(self) -> Tensor:
     """torch.neg (alias negative): -x; bools raise, as torch."""
-    if self.dtype.is_bool: raise TypeError("neg: not implemented for bool tensors (as torch; use ~ or logical_not)")
+    if self.dtype.is_bool: raise DTypeError("neg: not implemented for bool tensors (as torch; use ~ or logical_not)")
     return -self
   negative = neg
   def atan(self) -> Tensor:
@@ -229,7 +229,7 @@ class ExtraMixin(TensorBase):
     if reduce not in ("sum", "prod", "mean", "amax", "amin"):
       raise ValueError(f"scatter_reduce: reduce must be one of sum, prod, mean, amax, amin, got {reduce!r}")
     d = check_dim("scatter_reduce", dim, self.ndim)
-    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("scatter_reduce: index must be an integer Tensor")
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise DTypeError("scatter_reduce: index must be an integer Tensor")
     if not isinstance(src, TensorBase): raise TypeError(f"scatter_reduce: src must be a Tensor, got {type(src).__name__}")
     if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
        any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
@@ -267,7 +267,7 @@ class ExtraMixin(TensorBase):
     if reduce is None: return super().scatter(dim, index, src)
     if reduce not in ("add", "multiply"): raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
     if not isinstance(src, TensorBase):
-      if not isinstance(index, TensorBase): raise TypeError("scatter: index must be an integer Tensor")
+      if not isinstance(index, TensorBase): raise DTypeError("scatter: index must be an integer Tensor")
       src = self._Tensor.full(index.shape, src, dtype=self.dtype, device=self.device)
     return self.scatter_reduce(dim, index, src, "sum" if reduce == "add" else "prod")
 

@@ -8,7 +8,7 @@ import numpy as np
 from lazygrad.ops import Ops, CheckSite
 from lazygrad.dtype import dtypes, result_type
 from lazygrad.helpers import argfix, prod
-from lazygrad.tensor_base import TensorBase, IndexError_, IndexTypeError, ShapeError, broadcast_shape, check_dim as _dim
+from lazygrad.tensor_base import TensorBase, IndexError_, IndexTypeError, ShapeError, DTypeError, broadcast_shape, check_dim as _dim
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -33,8 +33,8 @@ class IndexMixin(TensorBase):
     shape = argfix(*shape)
     for s in shape:
       if not isinstance(s, (int, np.integer)) or isinstance(s, bool): raise TypeError(f"reshape: shape must be ints, got {shape}")
-    if sum(1 for s in shape if s == -1) > 1: raise ValueError(f"reshape: only one dim can be -1, got {shape}")
-    if any(s < -1 for s in shape): raise ValueError(f"reshape: invalid shape {shape}")
+    if sum(1 for s in shape if s == -1) > 1: raise ShapeError(f"reshape: only one dim can be -1, got {shape}")
+    if any(s < -1 for s in shape): raise ShapeError(f"reshape: invalid shape {shape}")
     if -1 in shape:
       known = prod(s for s in shape if s != -1)
       if known == 0 or self.numel() % known: raise ShapeError(f"reshape: shape {shape} is invalid for input of shape {self.shape}")
@@ -55,9 +55,9 @@ class IndexMixin(TensorBase):
   def permute(self, *dims) -> Tensor:
     """torch.permute: reorder the dims (varargs or a tuple); a view."""
     dims = argfix(*dims)
-    if len(dims) != self.ndim: raise ValueError(f"permute: {len(dims)} dims given for a tensor of shape {self.shape}")
+    if len(dims) != self.ndim: raise ShapeError(f"permute: {len(dims)} dims given for a tensor of shape {self.shape}")
     order = tuple(_dim("permute", d, self.ndim) for d in dims)
-    if sorted(order) != list(range(self.ndim)): raise ValueError(f"permute: {dims} is not a permutation of the dims of {self.shape}")
+    if sorted(order) != list(range(self.ndim)): raise ShapeError(f"permute: {dims} is not a permutation of the dims of {self.shape}")
     return self._movement(Ops.PERMUTE, order)
   def transpose(self, dim0=-2, dim1=-1) -> Tensor:
     """torch.transpose: swap two dims (defaults -2, -1, which torch requires you to give); a view."""
@@ -88,15 +88,15 @@ class IndexMixin(TensorBase):
   def expand(self, *shape) -> Tensor:
     """torch.expand: broadcast size-1 dims (and new leading dims) to shape; -1 keeps a size; a view, no copy."""
     shape = argfix(*shape)
-    if len(shape) < self.ndim: raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {self.shape}")
+    if len(shape) < self.ndim: raise ShapeError(f"expand: target {shape} has fewer dims than the tensor's shape {self.shape}")
     cur = (1,) * (len(shape) - self.ndim) + self.shape
     new = []
     for i, (c, s) in enumerate(zip(cur, shape)):
       if s == -1:
-        if i < len(shape) - self.ndim: raise ValueError(f"expand: -1 is not allowed in a new leading dim, got {shape}")
+        if i < len(shape) - self.ndim: raise ShapeError(f"expand: -1 is not allowed in a new leading dim, got {shape}")
         s = c
       if c != s and c != 1:
-        raise ValueError(f"expand: the expanded size {s} must match the existing size {c} at dim {i} (shape {self.shape} to {shape})")
+        raise ShapeError(f"expand: the expanded size {s} must match the existing size {c} at dim {i} (shape {self.shape} to {shape})")
       new.append(s)
     return self._broadcast_to(tuple(new))
   def expand_as(self, other):
@@ -110,7 +110,7 @@ class IndexMixin(TensorBase):
     """torch.flatten: merge dims start_dim..end_dim into one (a 0-d tensor becomes shape (1,))."""
     if self.ndim == 0: return self.reshape(1)
     s, e = _dim("flatten", start_dim, self.ndim), _dim("flatten", end_dim, self.ndim)
-    if s > e: raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    if s > e: raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     return self.reshape(self.shape[:s] + (prod(self.shape[s:e + 1]),) + self.shape[e + 1:])
   def unflatten(self, dim, sizes) -> Tensor:
     """torch.unflatten: split dim into sizes (their product must be the dim's size)."""
@@ -132,7 +132,7 @@ class IndexMixin(TensorBase):
     """torch.flip: reverse the given dims (varargs or a tuple); a copy as torch's (writes to it stay in it), free in the lazy graph."""
     dims = argfix(*dims)
     axes = tuple(_dim("flip", d, self.ndim) for d in dims)
-    if len(set(axes)) != len(axes): raise ValueError(f"flip: dims {dims} repeat")
+    if len(set(axes)) != len(axes): raise ShapeError(f"flip: dims {dims} repeat")
     return self._movement(Ops.FLIP, tuple(sorted(axes)))._copy()
 
   def shrink(self, arg) -> Tensor:
@@ -145,7 +145,7 @@ class IndexMixin(TensorBase):
     if mode != "constant": raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
     padding = tuple(padding)
     if len(padding) % 2 or len(padding) // 2 > self.ndim:
-      raise ValueError(f"pad: padding {padding} must have an even length of at most 2*ndim for shape {self.shape}")
+      raise ShapeError(f"pad: padding {padding} must have an even length of at most 2*ndim for shape {self.shape}")
     pairs = [(0, 0)] * self.ndim
     for i in range(len(padding) // 2): pairs[self.ndim - 1 - i] = (padding[2 * i], padding[2 * i + 1])
     # negative pads crop first
@@ -163,9 +163,9 @@ class IndexMixin(TensorBase):
   def repeat(self, *repeats) -> Tensor:
     """torch.Tensor.repeat: tile the tensor repeats[i] times along each dim (extra leading repeats add dims); built from expand and reshape."""
     repeats = argfix(*repeats)
-    if len(repeats) < self.ndim: raise ValueError(f"repeat: {len(repeats)} repeats for a tensor of {self.ndim} dims")
+    if len(repeats) < self.ndim: raise ShapeError(f"repeat: {len(repeats)} repeats for a tensor of {self.ndim} dims")
     if any(not isinstance(r, (int, np.integer)) or r < 0 for r in repeats):
-      raise ValueError(f"repeat: repeats {repeats} must be non-negative ints (shape {self.shape})")
+      raise ShapeError(f"repeat: repeats {repeats} must be non-negative ints (shape {self.shape})")
     base = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
     shape = base.shape
     x = base.reshape(tuple(v for s in shape for v in (1, s)))
@@ -180,7 +180,7 @@ class IndexMixin(TensorBase):
     d = _dim("narrow", dim, self.ndim)
     if start < 0: start += self.shape[d]
     if not 0 <= start <= start + length <= self.shape[d]:
-      raise ValueError(f"narrow: [{start}, {start + length}) out of range for dim {d} of {self.shape}")
+      raise ShapeError(f"narrow: [{start}, {start + length}) out of range for dim {d} of {self.shape}")
     return self.shrink(tuple((start, start + length) if i == d else None for i in range(self.ndim)))
 
   def _slice_dim(self, d: int, start: int, stop: int, step: int) -> Tensor:
@@ -346,14 +346,14 @@ class IndexMixin(TensorBase):
       sizes = [min(split_size, n - i) for i in range(0, n, split_size)] or [0]
     else:
       sizes = list(split_size)
-      if sum(sizes) != n: raise ValueError(f"split: sizes {sizes} do not sum to {n} (dim {d} of {self.shape})")
+      if sum(sizes) != n: raise ShapeError(f"split: sizes {sizes} do not sum to {n} (dim {d} of {self.shape})")
     out, off = [], 0
     for s in sizes:
       out.append(self.narrow(d, off, s)); off += s
     return out
   def chunk(self, chunks: int, dim=0) -> list:
     """torch.chunk: at most `chunks` pieces of equal size (the last may be smaller) along dim; views."""
-    if chunks <= 0: raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    if chunks <= 0: raise ShapeError(f"chunk: chunks must be positive, got {chunks}")
     d = _dim("chunk", dim, self.ndim)
     return self.split(max(1, -(-self.shape[d] // chunks)), d)
   def unbind(self, dim=0) -> list:
@@ -369,7 +369,7 @@ class IndexMixin(TensorBase):
   def gather(self, dim, index) -> Tensor:
     """torch.gather: out[i][j] = self[index[i][j]][j] (for dim 0) etc.; index may be smaller than self outside dim.
     Computed as a one-hot compare and a sum over dim (work grows with the size of dim; no gather primitive)."""
-    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("gather: index must be an integer Tensor")
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise DTypeError("gather: index must be an integer Tensor")
     d = _dim("gather", dim, self.ndim)
     if index.ndim != self.ndim or any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
       raise ShapeError(f"gather: index of shape {index.shape} does not fit input of shape {self.shape} along dim {d}")
@@ -381,7 +381,7 @@ class IndexMixin(TensorBase):
   def scatter_add(self, dim, index, src) -> Tensor:
     """torch.scatter_add (not in place): self plus src summed into the positions index gives along dim; one-hot compare and sum."""
     d = _dim("scatter_add", dim, self.ndim)
-    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("scatter_add: index must be an integer Tensor")
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise DTypeError("scatter_add: index must be an integer Tensor")
     if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
        any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
       raise ShapeError(f"scatter_add: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
@@ -394,7 +394,7 @@ class IndexMixin(TensorBase):
 
   def one_hot(self, num_classes: int = -1) -> Tensor:
     """F.one_hot: int64 (..., num_classes); num_classes=-1 reads the max value, which realizes (a host sync)."""
-    if self.dtype.is_float: raise TypeError(f"one_hot: expects an integer tensor, got {self.dtype}")
+    if self.dtype.is_float: raise DTypeError(f"one_hot: expects an integer tensor, got {self.dtype}")
     if num_classes == -1: num_classes = int(self.max().item()) + 1
     return self._one_hot_along(num_classes, "one_hot", "class value").cast(dtypes.int64)
 
@@ -403,7 +403,7 @@ class IndexMixin(TensorBase):
     points along dim; one-hot compare and sum. Where index repeats a position the values written there are summed
     (torch keeps one of them, which one is unspecified)."""
     d = _dim("scatter", dim, self.ndim)
-    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("scatter: index must be an integer Tensor")
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise DTypeError("scatter: index must be an integer Tensor")
     if not isinstance(src, TensorBase): src = self._Tensor.full(index.shape, src, dtype=self.dtype, device=self.device)
     if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
        any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
@@ -419,14 +419,14 @@ class IndexMixin(TensorBase):
   def take(self, index) -> Tensor:
     """torch.take: the elements of self read as a flat 1-D tensor at index (any shape; the result has its shape);
     negative indices count from the end. One-hot compare and sum, bounds-checked in the kernel."""
-    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("take: index must be an integer Tensor")
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise DTypeError("take: index must be an integer Tensor")
     return self.reshape(-1)._advanced_index([(0, index)], op="take")
 
   def index_select(self, dim, index) -> Tensor:
     """torch.index_select: the slices of self along dim at the positions in index (1-D or 0-d; no negatives, as torch).
     One-hot compare and sum, bounds-checked in the kernel."""
     d = _dim("index_select", dim, self.ndim)
-    if not isinstance(index, TensorBase) or index.dtype.is_float: raise TypeError("index_select: index must be an integer Tensor")
+    if not isinstance(index, TensorBase) or index.dtype.is_float: raise DTypeError("index_select: index must be an integer Tensor")
     if index.ndim > 1: raise ValueError(f"index_select: index must be 1-D or 0-d, got shape {index.shape}")
     return self._advanced_index([(d, index.reshape(-1))], op="index_select", negative=False)
 

@@ -26,7 +26,7 @@ import weakref
 import numpy as np
 from lazygrad.dtype import DType, dtypes
 from lazygrad.ops import Node, Ops, toposort
-from lazygrad.tensor_base import TensorBase, _GradMode, IndexError_, ShapeError, broadcast_shape, movement_shape
+from lazygrad.tensor_base import TensorBase, _GradMode, IndexError_, ShapeError, DTypeError, broadcast_shape, movement_shape
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -286,7 +286,7 @@ class InplaceMixin(TensorBase):
         basic.extend([slice(None)] * fill); d += fill; src += fill
       elif i is None: basic.append(None); d += 1
       elif isinstance(i, TensorBase):
-        if i.dtype.is_float: raise TypeError(f"setitem: tensors used as indices must be integer or bool, got {i.dtype}")
+        if i.dtype.is_float: raise DTypeError(f"setitem: tensors used as indices must be integer or bool, got {i.dtype}")
         lo, hi = host.get(id(i), (0, 0))
         if self.shape[src] and not -self.shape[src] <= lo <= hi < self.shape[src]:
           raise IndexError_(f"setitem: index {hi if hi >= self.shape[src] else lo} is out of bounds for dim {src} with size "

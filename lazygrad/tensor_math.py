@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from lazygrad.dtype import DType, dtypes, result_type, least_upper_float
 from lazygrad.ops import Ops
-from lazygrad.tensor_base import TensorBase, broadcast_shape, reject_dtype
+from lazygrad.tensor_base import TensorBase, DTypeError, broadcast_shape, reject_dtype
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -38,7 +38,7 @@ class MathMixin(TensorBase):
 
   # ---- arithmetic
   def __neg__(self) -> Tensor:
-    if self.dtype.is_bool: raise TypeError("neg: negation of a bool tensor is not supported, use logical_not()")
+    if self.dtype.is_bool: raise DTypeError("neg: negation of a bool tensor is not supported, use logical_not()")
     return self._alu(Ops.NEG)
   def __add__(self, o): return self._binop(Ops.ADD, o, "add")
   def __radd__(self, o): return self._binop(Ops.ADD, o, "add", True)
@@ -49,7 +49,7 @@ class MathMixin(TensorBase):
   def sub(self, o, reverse=False, alpha=1):
     """torch.sub: self - alpha * o, broadcast and promoted (reverse=True computes o - alpha * self; not in torch)."""
     # torch rejects a bool tensor on either side, whatever the promoted dtype
-    if self.dtype.is_bool or (isinstance(o, TensorBase) and o.dtype.is_bool): raise TypeError("sub: subtraction of bool tensors is not supported")
+    if self.dtype.is_bool or (isinstance(o, TensorBase) and o.dtype.is_bool): raise DTypeError("sub: subtraction of bool tensors is not supported")
     a, b = self._broadcasted(o, "sub", reverse)
     return a + (-b if alpha == 1 else -b * alpha)
   def add(self, o, alpha=1):
@@ -128,7 +128,7 @@ class MathMixin(TensorBase):
     return c._new(Ops.WHERE, (c.node, x.cast(dt)._broadcast_to(shape).node, y.cast(dt)._broadcast_to(shape).node), None, shape, dt)
   def masked_fill(self, mask, value) -> Tensor:
     """torch.masked_fill: value where the bool mask (broadcast) is True, else self (not in place)."""
-    if not isinstance(mask, TensorBase) or not mask.dtype.is_bool: raise TypeError("masked_fill: mask must be a bool Tensor")
+    if not isinstance(mask, TensorBase) or not mask.dtype.is_bool: raise DTypeError("masked_fill: mask must be a bool Tensor")
     broadcast_shape("masked_fill", self.shape, mask.shape)
     fill = self._Tensor.full((), value, dtype=self.dtype, device=self.device) if not isinstance(value, TensorBase) else value.cast(self.dtype)
     return mask.where(fill, self)._broadcast_to(broadcast_shape("masked_fill", self.shape, mask.shape))
@@ -162,14 +162,14 @@ class MathMixin(TensorBase):
   # ---- logic / bitwise
   def _bitop(self, op, o, name, reverse=False):
     a, b = self._broadcasted(o, name, reverse)
-    if a.dtype.is_float: raise TypeError(f"{name}: not supported for floating point tensors ({a.dtype})")
+    if a.dtype.is_float: raise DTypeError(f"{name}: not supported for floating point tensors ({a.dtype})")
     return a._alu(op, b)
   def __and__(self, o): return self._bitop(Ops.AND, o, "bitwise_and")
   def __or__(self, o): return self._bitop(Ops.OR, o, "bitwise_or")
   def __xor__(self, o): return self._bitop(Ops.XOR, o, "bitwise_xor")
   __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
   def __invert__(self):
-    if self.dtype.is_float: raise TypeError(f"bitwise_not: not supported for floating point tensors ({self.dtype})")
+    if self.dtype.is_float: raise DTypeError(f"bitwise_not: not supported for floating point tensors ({self.dtype})")
     return self.logical_not() if self.dtype.is_bool else self ^ -1
   def logical_not(self):
     """torch.logical_not: a bool tensor, True where self is zero."""
@@ -344,7 +344,7 @@ class MathMixin(TensorBase):
       if exponent == 0.5: return self.sqrt()
     base, exp_ = self._broadcasted(exponent, "pow")
     if not base.dtype.is_float:
-      if base.dtype.is_bool: raise TypeError("pow: not implemented for bool tensors")
+      if base.dtype.is_bool: raise DTypeError("pow: not implemented for bool tensors")
       return base._pow_int_tensor(exp_)
     # a negative base needs an integer exponent: odd flips the sign; a non-integer one is nan, in value and gradients (as
     # torch), by taking log2 of the negative base itself; -inf to a non-integer power is inf's (C pow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Optional
 from lazygrad.dtype import dtypes
-from lazygrad.tensor_base import TensorBase, ShapeError, no_grad, broadcast_shape, autocast_op, LOWER, FP32
+from lazygrad.tensor_base import TensorBase, ShapeError, DTypeError, no_grad, broadcast_shape, autocast_op, LOWER, FP32
 from lazygrad.tensor_attention import flash_attention
 from lazygrad.ops import Ops
 from lazygrad.autograd import custom_vjp
@@ -297,7 +297,7 @@ class NNMixin(TensorBase):
 
   def embedding(self, weight: Tensor) -> Tensor:
     """idx.embedding(weight): rows of weight (vocab, dim) picked by the integer tensor self."""
-    if self.dtype.is_float: raise TypeError(f"embedding: indices must be an integer tensor, got {self.dtype}")
+    if self.dtype.is_float: raise DTypeError(f"embedding: indices must be an integer tensor, got {self.dtype}")
     if weight.ndim != 2: raise ShapeError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
     return weight._advanced_index([(0, self)], op="embedding", negative=False)   # torch: negative indices are out of range
 
@@ -310,7 +310,7 @@ class NNMixin(TensorBase):
     Tensor = self._Tensor
     if not isinstance(target, Tensor): raise TypeError("cross_entropy: target must be a Tensor")
     if self.ndim < 1: raise ValueError(f"cross_entropy: input must have a class dim, got shape {self.shape}")
-    if not self.dtype.is_float: raise TypeError(f"cross_entropy: the input must be float logits, got {self.dtype.name} (as torch)")
+    if not self.dtype.is_float: raise DTypeError(f"cross_entropy: the input must be float logits, got {self.dtype.name} (as torch)")
     cdim = 1 if self.ndim > 1 else 0
     logp = self.log_softmax(cdim)
     if target.dtype.is_float:   # class probabilities
@@ -425,7 +425,7 @@ def _class_hit(target: Tensor, n: int, cdim: int, ndim: int) -> Tensor:
 def _class_target(x: Tensor, target: Tensor, ignore_index: int, op: str) -> tuple[Tensor, Tensor]:
   """(valid, safe) for class-index targets of input x (N, C, ...) or (C,): valid is target != ignore_index, safe the
   target with ignored entries set to 0, bounds-checked to [0, C) in the kernel (ignored targets are never out of range)."""
-  if not isinstance(target, x._Tensor) or target.dtype.is_float: raise TypeError(f"{op}: target must be an integer Tensor of class indices")
+  if not isinstance(target, x._Tensor) or target.dtype.is_float: raise DTypeError(f"{op}: target must be an integer Tensor of class indices")
   cdim = 1 if x.ndim > 1 else 0
   expect = x.shape[:cdim] + x.shape[cdim + 1:]
   if target.shape != expect: raise ShapeError(f"{op}: target shape {target.shape} does not match input {x.shape} (expected {expect})")

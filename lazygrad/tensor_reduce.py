@@ -5,7 +5,7 @@ import numpy as np
 from lazygrad.ops import Ops
 from lazygrad.dtype import dtypes
 from lazygrad.helpers import prod
-from lazygrad.tensor_base import TensorBase, MinMax, check_dim as _check_dim, reject_dtype, autocast_op, FP32, KEEP
+from lazygrad.tensor_base import TensorBase, ShapeError, DimError, DTypeError, MinMax, check_dim as _check_dim, reject_dtype, autocast_op, FP32, KEEP
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -19,7 +19,7 @@ class ReduceMixin(TensorBase):
     if dim is None: return tuple(range(self.ndim))
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     axes = tuple(_check_dim(op, d, self.ndim) for d in dims)
-    if len(set(axes)) != len(axes): raise ValueError(f"{op}: dim {dim} appears more than once")
+    if len(set(axes)) != len(axes): raise ShapeError(f"{op}: dim {dim} appears more than once")
     return axes if self.ndim else ()
 
   def _reduced(self, op: Ops, name: str, dim, keepdim: bool) -> Tensor:
@@ -38,7 +38,7 @@ class ReduceMixin(TensorBase):
     in float32. An empty reduction is nan."""
     dim = axis if axis is not None else dim
     if not self.dtype.is_float and dtype is None:
-      raise TypeError(f"mean: input dtype must be floating point, got {self.dtype}")
+      raise DTypeError(f"mean: input dtype must be floating point, got {self.dtype}")
     x = self.cast(dtypes.from_any(dtype)) if dtype is not None else self
     n = prod(self.shape[a] for a in self._axes("mean", dim))
     # half floats accumulate in float32 as torch does: their sum may not fit where the mean does
@@ -70,7 +70,7 @@ class ReduceMixin(TensorBase):
 
   def _check_nonempty(self, op, dim):
     for a in self._axes(op, dim):
-      if self.shape[a] == 0: raise ValueError(f"{op}: cannot reduce over the empty dim {a} of shape {self.shape}")
+      if self.shape[a] == 0: raise DimError(f"{op}: cannot reduce over the empty dim {a} of shape {self.shape}")
 
   def amax(self, dim=None, keepdim=False, axis=None) -> Tensor:
     """torch.amax over dim (None: all, or a tuple); ties share the gradient equally, as torch. Raises on an empty dim."""
