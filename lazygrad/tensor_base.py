@@ -98,6 +98,11 @@ class IndexError_(IndexError, ValueError):
   """Out-of-range or malformed indices: an IndexError as in torch, and a ValueError as API.md promises."""
 
 
+class ArgumentError(RuntimeError, ValueError):
+  """An argument torch rejects with RuntimeError (a non-bool where condition, label_smoothing outside [0, 1]);
+  also a ValueError as API.md promises."""
+
+
 class TensorBase:
   """The root of every Tensor mixin. `isinstance(x, TensorBase)` is the front end's
   "is a Tensor" test; `_Tensor` is the composed lazygrad.tensor.Tensor (set by tensor.py);
