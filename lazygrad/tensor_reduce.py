@@ -92,16 +92,18 @@ class ReduceMixin(TensorBase):
     if isinstance(dim, TensorBase): return self.maximum(dim)
     if dim is None: return self.amax()
     # torch has no argmax of bools, but max(dim) of bools gives indices
+    values = self.amax(dim, keepdim)   # first: its checks name max's reduction (amax), not argmax
     idx = (self.cast(dtypes.int8) if self.dtype.is_bool else self).argmax(dim, keepdim)
-    return MinMax(self._grad_to_index(self.amax(dim, keepdim), idx, dim, keepdim), idx)
+    return MinMax(self._grad_to_index(values, idx, dim, keepdim), idx)
   def min(self, dim=None, keepdim=False, axis=None):
     """torch.min: with no dim the 0-d min (ties share the gradient equally, as torch); with dim the named tuple
     (values, indices), the values' gradient going to the returned index only (as torch); with a Tensor, minimum."""
     dim = axis if axis is not None else dim
     if isinstance(dim, TensorBase): return self.minimum(dim)
     if dim is None: return self.amin()
+    values = self.amin(dim, keepdim)
     idx = self.argmin(dim, keepdim)
-    return MinMax(self._grad_to_index(self.amin(dim, keepdim), idx, dim, keepdim), idx)
+    return MinMax(self._grad_to_index(values, idx, dim, keepdim), idx)
   def _grad_to_index(self, values: Tensor, idx: Tensor, dim: int, keepdim: bool) -> Tensor:
     """values (amax/amin along dim, whose own rule splits the gradient among ties) with torch's max(dim)/min(dim)
     gradient instead: all of it to the element at idx. A custom vjp, so the forward stays the exact reduction."""
