@@ -4,6 +4,7 @@ kernel and a failing realize changes nothing."""
 import os
 import sys
 import numpy as np
+import re
 import pytest
 import torch
 import torch.nn.functional as F
@@ -376,5 +377,6 @@ def test_checked_kernels_compile_for_hopper(device, tmp_path):
   results = compile_for_hopper(jobs, str(tmp_path))
   assert len(results) == len(jobs)
   ptx = [open(j["ptx_out"]).read() for j in jobs if "atomic_max" in j["source"]]
-  assert ptx and all("red.global.gpu.relaxed.max.s64" in p and ".target sm_90" in p for p in ptx)   # relaxed, result unused: red
+  # relaxed atomics; Triton 3.9 writes `red` (result unused), 3.6 `atom`
+  assert ptx and all(re.search(r"(red|atom)\.global\.gpu\.relaxed\.max\.s64", p) and ".target sm_90" in p for p in ptx)
   for p in params: p.grad = None
