@@ -1,7 +1,7 @@
 """lazygrad: a lazy, fusing, GPU-first deep-learning framework."""
 from lazygrad.dtype import dtypes, DType
 from lazygrad.tensor import Tensor, no_grad
-from lazygrad.tensor_base import ShapeError, DimError, DTypeError, IndexTypeError
+from lazygrad.tensor_base import ShapeError, DimError, DTypeError, IndexTypeError, ArgumentError
 from lazygrad.helpers import GlobalCounters
 from lazygrad.autograd import grad, gradcheck
 from lazygrad.scheduler import create_schedule
@@ -21,4 +21,4 @@ def schedule(*tensors):
 
 __all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data",
            "backends", "amp", "autocast", "functions",
-           "ShapeError", "DimError", "DTypeError", "IndexTypeError"] + functions.__all__
+           "ShapeError", "DimError", "DTypeError", "IndexTypeError", "ArgumentError"] + functions.__all__

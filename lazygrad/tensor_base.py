@@ -117,6 +117,11 @@ class IndexTypeError(IndexError, TypeError):
 IndexError_ = DimError   # the older name, kept for the modules that import it
 
 
+class ArgumentError(RuntimeError, ValueError):
+  """An argument torch rejects with RuntimeError (a non-bool where condition, label_smoothing outside [0, 1]);
+  also a ValueError as API.md promises."""
+
+
 class TensorBase:
   """The root of every Tensor mixin. `isinstance(x, TensorBase)` is the front end's
   "is a Tensor" test; `_Tensor` is the composed lazygrad.tensor.Tensor (set by tensor.py);

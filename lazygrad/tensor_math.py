@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from lazygrad.dtype import DType, dtypes, result_type, least_upper_float
 from lazygrad.ops import Ops
-from lazygrad.tensor_base import TensorBase, DTypeError, broadcast_shape, reject_dtype
+from lazygrad.tensor_base import TensorBase, DTypeError, ArgumentError, broadcast_shape, reject_dtype
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
@@ -122,6 +122,8 @@ class MathMixin(TensorBase):
       x = self._Tensor.full((), x, dtype=result_type(x, y), device=self.device)
     if isinstance(x, TensorBase) and not isinstance(y, TensorBase): y = self._Tensor.full((), y, dtype=result_type(x, y), device=self.device)
     if not isinstance(x, TensorBase): x = self._Tensor.full((), x, dtype=result_type(y, x), device=self.device)
+    if not self.dtype.is_bool:
+      raise ArgumentError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {self.dtype.name} (as torch)")
     dt = result_type(x, y)
     shape = broadcast_shape("where", self.shape, x.shape, y.shape)
     c = self.cast(dtypes.bool)._broadcast_to(shape)
@@ -244,7 +246,7 @@ class MathMixin(TensorBase):
   def sign(self):
     """torch.sign: -1, 0 or 1 in the input's dtype (gradient 0)."""
     if self.dtype.is_bool: return self
-    return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
+    return self._zero_grad((self > 0).cast(self.dtype) - (self < 0).cast(self.dtype))
   def clamp(self, min=None, max=None):
     """torch.clamp (alias clip): min and max may be numbers or tensors; a float bound on an int tensor gives float.
     The gradient passes where min <= x <= max (bounds included), as torch; a nan in x or a bound gives nan and no gradient to x."""
@@ -288,34 +290,41 @@ class MathMixin(TensorBase):
     x = (x == float("inf")).where(big if posinf is None else posinf, x)
     return (x == float("-inf")).where(-big if neginf is None else neginf, x)
 
-  # ---- rounding: the results are detached (torch's gradient is 0 almost everywhere; here none flows at all)
+  # ---- rounding: the gradient is 0, as torch (0 almost everywhere): the result requires grad and backward gives zeros
+  def _zero_grad(self, value):
+    """value (a function of self with self's shape) with a zero gradient to self, as torch's rounding ops: an always-true
+    WHERE picks value detached, and WHERE's rule sends self where(True, 0, g), zeros even where g or self is inf/nan
+    (0 * self would make nan of an inf self) and differentiable again."""
+    if not self.requires_grad: return value.detach()
+    always = self._Tensor.full((), True, dtype=dtypes.bool, device=self.device)
+    return always.where(value.detach(), self)
   def trunc(self):
-    """torch.trunc: round toward zero; the result is detached (no gradient flows)."""
+    """torch.trunc: round toward zero; the gradient is 0 (as torch)."""
     reject_dtype("trunc", self)
     if not self.dtype.is_float: return self
     # every float beyond 2**mantissa is already an integer
     exact = {2: 2.0 ** 10, 4: 2.0 ** 23, 8: 2.0 ** 52}[self.dtype.itemsize] if self.dtype.name != 'bfloat16' else 2.0 ** 7
     small = self.abs() < exact
-    return small.where(self.cast(dtypes.int64).cast(self.dtype), self).detach()
+    return self._zero_grad(small.where(self.cast(dtypes.int64).cast(self.dtype), self))
   def floor(self):
-    """torch.floor; the result is detached (no gradient flows)."""
+    """torch.floor; the gradient is 0 (as torch)."""
     reject_dtype("floor", self)
     t = self.trunc()
     return t - (t > self).cast(self.dtype) if self.dtype.is_float else self
   def ceil(self):
-    """torch.ceil; the result is detached (no gradient flows)."""
+    """torch.ceil; the gradient is 0 (as torch)."""
     reject_dtype("ceil", self)
     t = self.trunc()
     return t + (t < self).cast(self.dtype) if self.dtype.is_float else self
   def round(self, decimals: int = 0):
-    """torch.round: half to even, optionally to `decimals` places; the result is detached (no gradient flows)."""
+    """torch.round: half to even, optionally to `decimals` places; the gradient is 0 (as torch)."""
     reject_dtype("round", self)
     if not self.dtype.is_float: return self
     if decimals: return (self * 10 ** decimals).round() / 10 ** decimals
     f = (self + 0.5).floor()
     tie = (f - self).eq(0.5)
     odd = (f - (f / 2).floor() * 2).eq(1)
-    return (tie & odd).where(f - 1, f).detach()
+    return self._zero_grad((tie & odd).where(f - 1, f))
   def frac(self):
     """torch.frac: x - trunc(x) (the gradient is 1, as torch)."""
     return self - self.trunc()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Optional
 from lazygrad.dtype import dtypes
-from lazygrad.tensor_base import TensorBase, ShapeError, DTypeError, no_grad, broadcast_shape, autocast_op, LOWER, FP32
+from lazygrad.tensor_base import TensorBase, ShapeError, DTypeError, ArgumentError, no_grad, broadcast_shape, autocast_op, LOWER, FP32
 from lazygrad.tensor_attention import flash_attention
 from lazygrad.ops import Ops
 from lazygrad.autograd import custom_vjp
@@ -311,6 +311,9 @@ class NNMixin(TensorBase):
     if not isinstance(target, Tensor): raise TypeError("cross_entropy: target must be a Tensor")
     if self.ndim < 1: raise ValueError(f"cross_entropy: input must have a class dim, got shape {self.shape}")
     if not self.dtype.is_float: raise DTypeError(f"cross_entropy: the input must be float logits, got {self.dtype.name} (as torch)")
+    if label_smoothing > 1.0:
+      raise ArgumentError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    label_smoothing = label_smoothing if label_smoothing > 0 else 0.0   # torch smooths only when it is positive: a negative one is none
     cdim = 1 if self.ndim > 1 else 0
     logp = self.log_softmax(cdim)
     if target.dtype.is_float:   # class probabilities

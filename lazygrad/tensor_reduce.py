@@ -5,6 +5,7 @@ import numpy as np
 from lazygrad.ops import Ops
 from lazygrad.dtype import dtypes
 from lazygrad.helpers import prod
+from lazygrad.autograd import custom_vjp
 from lazygrad.tensor_base import TensorBase, ShapeError, DimError, DTypeError, MinMax, check_dim as _check_dim, reject_dtype, autocast_op, FP32, KEEP
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
@@ -85,20 +86,34 @@ class ReduceMixin(TensorBase):
     if self.dtype.is_int: return ~((~self).amax(dim, keepdim))   # ~ reverses the order without overflow, unlike -
     return -((-self).amax(dim, keepdim))
   def max(self, dim=None, keepdim=False, axis=None):
-    """torch.max: with no dim the 0-d max; with dim the named tuple (values, indices); with a Tensor, maximum.
-    Unlike torch, the values' gradient is shared equally among tied maxima (torch gives it to the returned index)."""
+    """torch.max: with no dim the 0-d max (ties share the gradient equally, as torch); with dim the named tuple
+    (values, indices), the values' gradient going to the returned index only (as torch); with a Tensor, maximum."""
     dim = axis if axis is not None else dim
     if isinstance(dim, TensorBase): return self.maximum(dim)
     if dim is None: return self.amax()
     # torch has no argmax of bools, but max(dim) of bools gives indices
-    return MinMax(self.amax(dim, keepdim), (self.cast(dtypes.int8) if self.dtype.is_bool else self).argmax(dim, keepdim))
+    values = self.amax(dim, keepdim)   # first: its checks name max's reduction (amax), not argmax
+    idx = (self.cast(dtypes.int8) if self.dtype.is_bool else self).argmax(dim, keepdim)
+    return MinMax(self._grad_to_index(values, idx, dim, keepdim), idx)
   def min(self, dim=None, keepdim=False, axis=None):
-    """torch.min: with no dim the 0-d min; with dim the named tuple (values, indices); with a Tensor, minimum.
-    Unlike torch, the values' gradient is shared equally among tied minima (torch gives it to the returned index)."""
+    """torch.min: with no dim the 0-d min (ties share the gradient equally, as torch); with dim the named tuple
+    (values, indices), the values' gradient going to the returned index only (as torch); with a Tensor, minimum."""
     dim = axis if axis is not None else dim
     if isinstance(dim, TensorBase): return self.minimum(dim)
     if dim is None: return self.amin()
-    return MinMax(self.amin(dim, keepdim), self.argmin(dim, keepdim))
+    values = self.amin(dim, keepdim)
+    idx = self.argmin(dim, keepdim)
+    return MinMax(self._grad_to_index(values, idx, dim, keepdim), idx)
+  def _grad_to_index(self, values: Tensor, idx: Tensor, dim: int, keepdim: bool) -> Tensor:
+    """values (amax/amin along dim, whose own rule splits the gradient among ties) with torch's max(dim)/min(dim)
+    gradient instead: all of it to the element at idx. A custom vjp, so the forward stays the exact reduction."""
+    # a 0-d input reduces to itself (the same node: a custom vjp there would be the input's own): the gradient is g
+    if not values.requires_grad or self.ndim == 0 or values.node is self.node: return values
+    d = _check_dim("max", dim, self.ndim)
+    n, kept = self.shape[d], self.shape[:d] + (1,) + self.shape[d + 1:]
+    pos = self._Tensor.arange(n, device=self.device).reshape((n,) + (1,) * (self.ndim - d - 1))
+    hit = pos.eq(idx.reshape(kept))   # broadcasts to self.shape: True at the returned index only
+    return custom_vjp(values, (self,), lambda g: (hit.where(g.reshape(kept), 0),))
   def argmax(self, dim=None, keepdim=False, axis=None) -> Tensor:
     """torch.argmax: int64 index of the first maximum (nan counts as the maximum, as torch); dim=None indexes the flattened tensor."""
     dim = axis if axis is not None else dim

@@ -72,7 +72,7 @@ def test_elementwise_masks_and_views():
   check_parity(x.T.reshape(30) * 1.5 - y.repeat(5))                                   # carry: a two-view load
   check_parity(x[::2, ::-3] + x[:3, 1::3].flip(0))                                     # stepped, flipped slices
   check_parity(Tensor.cat([x, x.exp(), (x * y)[:, :3].pad((0, 3))], 0))               # cat: several windows of computed values
-  check_parity(x.where(x > 0, y.sin()).maximum(-0.5).sqrt().isnan())                  # bool output
+  check_parity((x > 0).where(x, y.sin()).maximum(-0.5).sqrt().isnan())                # bool output
 
 
 def test_elementwise_dtypes():

@@ -35,7 +35,6 @@ def _check_same(op: str, input: Tensor, target: Tensor) -> None:
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, size_average=None, ignore_index: int = -100,
                   reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
   """F.cross_entropy on logits (N, C, ...) or (C,): class-index targets (weight, ignore_index) or class probabilities."""
-  if not 0.0 <= label_smoothing <= 1.0: raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
   return input.cross_entropy(target, weight, ignore_index, legacy_reduction(size_average, reduce, reduction), label_smoothing)
 
 

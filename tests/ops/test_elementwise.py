@@ -229,8 +229,8 @@ def test_where_scalars_and_dtypes():
   assert out.dtype == dtypes.int64 and out.tolist() == [1, 2, 1]
   out = Tensor(c).where(1.0, 2)
   assert out.dtype == dtypes.float32 and out.tolist() == [1.0, 2.0, 1.0]
-  # an int condition is truthiness
-  assert Tensor([0, 3, -1]).where(Tensor([1.0, 1.0, 1.0]), 0.0).tolist() == [0.0, 1.0, 1.0]
+  # a non-bool condition raises, as torch (an instance of torch's class)
+  with pytest.raises(RuntimeError, match="boolean"): Tensor([0, 3, -1]).where(Tensor([1.0, 1.0, 1.0]), 0.0)
   # dtypes promote as torch.where
   i, f = Tensor([1, 2, 3], dtype=dtypes.int32), Tensor([0.5, 0.5, 0.5], dtype=dtypes.float16)
   assert Tensor(c).where(i, f).dtype == dtypes.float16
