@@ -89,6 +89,7 @@ def logspace(start, end, steps: int, base: float = 10.0, dtype=None, device=None
 # ---- joining, selecting
 cat = concat = concatenate = Tensor.cat
 stack = Tensor.stack
+einsum = Tensor.einsum
 
 
 def hstack(tensors) -> Tensor:
@@ -316,4 +317,5 @@ __all__ = _DTYPE_NAMES + ["tensor", "as_tensor", "from_numpy", "zeros", "ones", 
                           "randint_like", "linspace", "logspace", "cat", "concat", "concatenate", "stack", "hstack", "vstack", "where",
                           "is_tensor", "is_floating_point", "numel", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
                           "max", "min", "clamp_min", "clamp_max", "broadcast_shapes", "broadcast_tensors", "atleast_1d", "atleast_2d",
-                          "atleast_3d", "meshgrid", "column_stack", "dstack", "row_stack"] + _FORWARDED_NAMES + _ALIAS_NAMES + list(FROM_FUNCTIONAL)
+                          "atleast_3d", "meshgrid", "column_stack", "dstack", "row_stack",
+                          "einsum"] + _FORWARDED_NAMES + _ALIAS_NAMES + list(FROM_FUNCTIONAL)

@@ -157,7 +157,43 @@ class ExtraMixin(TensorBase):
     """torch.cummin: the named tuple (values, indices) of the running min along dim (see cummax)."""
     return self._cum_extreme("cummin", dim, False)
 
-  # ---- diagonals, roll, sliding windows (movement ops: views)
+  # ---- einsum: diagonals for repeated letters, then broadcast-multiply-sum (the scheduler sees a contraction)
+  @staticmethod
+  def einsum(equation: str, *operands) -> Tensor:
+    """torch.einsum(equation, *operands): explicit ('ij,jk->ik') or implicit ('ij,jk': the letters seen once, sorted)
+    output; a repeated letter within one operand takes its diagonal ('ii->i', 'ii' is the trace). Size-1 dims
+    broadcast. No ellipsis. Composed as a broadcast multiply and a sum, so a matmul-like einsum is one contraction."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)): operands = tuple(operands[0])
+    lhs, arrow, rhs = equation.replace(" ", "").partition("->")
+    specs = lhs.split(",")
+    if "." in equation: raise ValueError(f"einsum: ellipsis ('...') is not supported ({equation!r})")
+    if len(specs) != len(operands): raise ValueError(f"einsum: {equation!r} names {len(specs)} operands, got {len(operands)}")
+    if not all(c.isalpha() for c in lhs.replace(",", "") + rhs): raise ValueError(f"einsum: {equation!r}: subscripts must be letters")
+    seen = [c for spec in specs for c in spec]
+    out = rhs if arrow else "".join(sorted(c for c in set(seen) if seen.count(c) == 1))
+    if len(set(out)) != len(out) or any(c not in seen for c in out):
+      raise ValueError(f"einsum: output subscripts {out!r} must be distinct letters of the inputs ({equation!r})")
+    letters = sorted(set(seen))
+    sizes, aligned = {}, []
+    for spec, t in zip(specs, operands):
+      if len(spec) != t.ndim:
+        raise ShapeError(f"einsum: operand {t.shape} has {t.ndim} dims but its subscripts {spec!r} name {len(spec)}")
+      while (dup := next((c for c in spec if spec.count(c) > 1), None)) is not None:
+        i = spec.index(dup); j = spec.index(dup, i + 1)
+        t, spec = t.diagonal(0, i, j), spec[:i] + spec[i + 1:j] + spec[j + 1:] + dup   # the diagonal becomes the last dim
+      for c, n in zip(spec, t.shape):
+        if sizes.get(c, 1) != 1 and n not in (1, sizes[c]):
+          raise ShapeError(f"einsum: subscript {c!r} has size {sizes[c]} and {n} in {equation!r}")
+        if n != 1 or c not in sizes: sizes[c] = n
+      t = t.permute(*[spec.index(c) for c in letters if c in spec]) if t.ndim else t
+      aligned.append(t.reshape(tuple(t.shape[[c for c in letters if c in spec].index(c)] if c in spec else 1 for c in letters)))
+    prod = aligned[0]
+    for t in aligned[1:]: prod = prod * t
+    summed = tuple(i for i, c in enumerate(letters) if c not in out)
+    kept = [c for c in letters if c in out]
+    res = prod.sum(summed) if summed else prod
+    return res.permute(*[kept.index(c) for c in out]) if len(out) > 1 else res
+
   def diagonal(self, offset=0, dim1=0, dim2=1) -> Tensor:
     """torch.diagonal: the diagonal at offset of the (dim1, dim2) planes, as a new last dim; a view (pad, reshape, shrink)."""
     if self.ndim < 2: raise ValueError(f"diagonal: needs at least 2 dims, got shape {self.shape}")

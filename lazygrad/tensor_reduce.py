@@ -204,6 +204,7 @@ class ReduceMixin(TensorBase):
   def cumprod(self, dim=0) -> Tensor:
     """torch.cumprod along dim, as n separate products stacked: fine for short dims, slow for long ones."""
     d = _check_dim("cumprod", dim, self.ndim)
+    if self.ndim == 0: return self.prod()   # torch: a 0-d cumprod is the value (in prod's dtype)
     if self.ndim and self.shape[d] == 0: return self.prod(d, keepdim=True).narrow(d, 0, 0)   # torch: the empty tensor, prod's dtype
     return self._Tensor.stack([self.narrow(d, 0, i + 1).prod(d) for i in range(self.shape[d])], d)
 

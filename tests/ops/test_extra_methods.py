@@ -233,3 +233,37 @@ def test_extra_kernels_compile_for_hopper_sm90(device, tmp_path):
   jobs = [hopper_job(it.kernel) for it in schedule(*outs, x.grad)]
   results = compile_for_hopper(jobs, str(tmp_path))
   assert len(results) == len(jobs) > 0
+
+
+# ---- einsum (lazygrad.einsum / Tensor.einsum) and a 0-d cumprod
+EINSUM = [("ij,jk->ik", [(3, 4), (4, 5)]), ("ij,jk", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]),
+          ("ii->i", [(4, 4)]), ("ii", [(4, 4)]), ("ij->ji", [(3, 4)]), ("ij->", [(3, 4)]), ("i,j->ij", [(3,), (4,)]),
+          ("i,i->", [(5,)] * 2), ("bii->bi", [(2, 3, 3)]), ("ij,ij->i", [(3, 4), (1, 4)]), ("iij,jk->ik", [(3, 3, 2), (2, 4)]),
+          ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]), ("ij,jk->ik", [(0, 4), (4, 5)])]
+
+
+@pytest.mark.parametrize("eq,shapes", EINSUM, ids=[e for e, _ in EINSUM])
+def test_einsum(eq, shapes):
+  helper_test_op(shapes, lambda *xs: torch.einsum(eq, *xs), lambda *xs: Tensor.einsum(eq, *xs))
+
+
+def test_einsum_module_level_list_form_and_non_contiguous():
+  import lazygrad
+  helper_test_op([(4, 3), (5, 4)], lambda a, b: torch.einsum("ij,jk->ik", [a.T, b.T]), lambda a, b: lazygrad.einsum("ij,jk->ik", [a.T, b.T]))
+
+
+def test_einsum_matmul_is_one_contraction():
+  a, b = Tensor(arr((8, 16))), Tensor(arr((16, 4), seed=1))
+  items = schedule(Tensor.einsum("ij,jk->ik", a, b))
+  assert len(items) == 1 and items[0].name.startswith("mm_")
+
+
+@pytest.mark.parametrize("eq,shapes", [("ij,jk->ik", [(3, 4), (5, 6)]), ("ij->k", [(3, 4)]), ("ij", [(3, 4, 5)]), ("i...->i", [(3,)]),
+                                       ("ij,jk->ik", [(3, 4)])])
+def test_einsum_errors(eq, shapes):
+  with pytest.raises((ValueError, RuntimeError)):
+    Tensor.einsum(eq, *[Tensor(arr(s)) for s in shapes]).numpy()
+
+
+def test_cumprod_0d():
+  helper_test_op([()], lambda x: x.cumprod(0))
