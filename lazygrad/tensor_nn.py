@@ -100,7 +100,7 @@ class NNMixin(TensorBase):
     cin, spatial = self.shape[1], self.shape[2:]
     cout, cin_g, kernel = weight.shape[0], weight.shape[1], weight.shape[2:]
     if not isinstance(groups, int) or groups < 1 or cin % groups or cout % groups:
-      raise ShapeError(f"{op}: groups={groups} must divide in_channels {cin} and out_channels {cout}")
+      raise ShapeError(f"{op}: groups={groups} must divide in_channels {cin} and out_channels {cout} (input {self.shape}, weight {weight.shape})")
     if cin_g * groups != cin:
       raise ShapeError(f"{op}: input {self.shape} has {cin} channels but weight {weight.shape} expects {cin_g * groups}")
     stride, dilation = _tuple(stride, nd, "stride", op), _tuple(dilation, nd, "dilation", op)
@@ -118,7 +118,8 @@ class NNMixin(TensorBase):
       raise ValueError(f"{op}: stride and dilation must be positive and padding non-negative")
     for sz, k, d, p in zip(spatial, kernel, dilation, padding):
       if sz + 2 * p < d * (k - 1) + 1:
-        raise ShapeError(f"{op}: kernel {tuple(kernel)} (dilation {dilation}) is larger than the padded input {tuple(spatial)}")
+        raise ShapeError(f"{op}: kernel {tuple(kernel)} (dilation {dilation}) is larger than the padded input {tuple(spatial)} "
+                         f"(input {self.shape}, weight {weight.shape}, padding {padding})")
     if bias is not None and bias.shape != (cout,): raise ShapeError(f"{op}: bias must have shape ({cout},), got {bias.shape}")
     out = self._conv_windows(weight, stride, padding, dilation, groups)
     return out + bias.reshape((1, cout) + (1,) * nd) if bias is not None else out

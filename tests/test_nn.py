@@ -191,6 +191,18 @@ def test_multihead_attention_per_head_weights(device):
   x = rand(2, 4, 6)
   check_layer(tm, lm, x, x, x, kwargs={"average_attn_weights": False})
 
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_multihead_attention_kdim_vdim(need_weights, device):
+  """kdim/vdim != embed_dim: q/k/v_proj_weight instead of in_proj_weight, as torch (state dicts load both ways)."""
+  on_interp_only_if(device, not need_weights)
+  tm = torch.nn.MultiheadAttention(8, 2, kdim=6, vdim=5, batch_first=True)
+  lm = nn.MultiheadAttention(8, 2, kdim=6, vdim=5, batch_first=True)
+  tm.in_proj_bias.data.uniform_(-0.5, 0.5)
+  assert sorted(lm.state_dict()) == sorted(tm.state_dict()) and lm.in_proj_weight is None
+  assert [tuple(p.shape) for p in lm.parameters()] == [tuple(p.shape) for p in tm.parameters()]
+  check_layer(tm, lm, rand(2, 4, 8, seed=1), rand(2, 3, 6, seed=2), rand(2, 3, 5, seed=3), kwargs={"need_weights": need_weights})
+  with pytest.raises(ValueError): lm(Tensor(rand(2, 4, 8)), Tensor(rand(2, 3, 8)), Tensor(rand(2, 3, 5)))
+
 @pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu")])
 def test_transformer_encoder_layer(norm_first, activation, device):
   on_interp_only_if(device, norm_first)

@@ -25,8 +25,9 @@ class MultiheadAttention(Module):
   (a Linear with zero bias). forward(query, key, value, key_padding_mask, need_weights,
   attn_mask, average_attn_weights, is_causal) returns (output, attention weights (B, L, S),
   averaged over heads unless average_attn_weights=False, or None when need_weights=False).
-  Masks follow torch: bool True = not allowed, float = added to the scores. Not supported:
-  add_bias_kv, add_zero_attn, kdim/vdim different from embed_dim."""
+  Masks follow torch: bool True = not allowed, float = added to the scores. kdim/vdim different
+  from embed_dim give separate q_proj_weight (E, E), k_proj_weight (E, kdim), v_proj_weight (E, vdim)
+  and no in_proj_weight, as torch. Not supported: add_bias_kv, add_zero_attn."""
   def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True, add_bias_kv: bool = False,
                add_zero_attn: bool = False, kdim: Optional[int] = None, vdim: Optional[int] = None, batch_first: bool = False,
                device=None, dtype=None):
@@ -34,11 +35,18 @@ class MultiheadAttention(Module):
     if not isinstance(embed_dim, int) or not isinstance(num_heads, int) or embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
       raise ValueError(f"MultiheadAttention: embed_dim {embed_dim!r} must be a positive multiple of num_heads {num_heads!r}")
     if add_bias_kv or add_zero_attn: raise ValueError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
-    if (kdim not in (None, embed_dim)) or (vdim not in (None, embed_dim)):
-      raise ValueError("MultiheadAttention: kdim/vdim different from embed_dim are not supported")
-    self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
+    kdim, vdim = kdim or embed_dim, vdim or embed_dim
+    if not isinstance(kdim, int) or not isinstance(vdim, int) or kdim <= 0 or vdim <= 0:
+      raise ValueError(f"MultiheadAttention: kdim {kdim!r} and vdim {vdim!r} must be positive ints")
+    self.embed_dim, self.kdim, self.vdim, self.num_heads, self.head_dim = embed_dim, kdim, vdim, num_heads, embed_dim // num_heads
     self.dropout, self.batch_first = dropout, batch_first
-    self.in_proj_weight = uniform_param(3 * embed_dim, embed_dim, bound=math.sqrt(6.0 / (4 * embed_dim)), dtype=dtype, device=device)
+    self._qkv_same_embed_dim = kdim == embed_dim and vdim == embed_dim
+    if self._qkv_same_embed_dim:
+      self.in_proj_weight = uniform_param(3 * embed_dim, embed_dim, bound=math.sqrt(6.0 / (4 * embed_dim)), dtype=dtype, device=device)
+    else:   # torch: one xavier-uniform weight per projection, in_proj_weight None
+      for name, cols in (("q_proj_weight", embed_dim), ("k_proj_weight", kdim), ("v_proj_weight", vdim)):
+        setattr(self, name, uniform_param(embed_dim, cols, bound=math.sqrt(6.0 / (embed_dim + cols)), dtype=dtype, device=device))
+      self.register_parameter("in_proj_weight", None)
     self.register_parameter("in_proj_bias", const_param(3 * embed_dim, value=0.0, dtype=dtype, device=device) if bias else None)
     self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
     if bias: self.out_proj.bias = const_param(embed_dim, value=0.0, dtype=dtype, device=device)
@@ -53,14 +61,15 @@ class MultiheadAttention(Module):
     # from here: (L, B, E), torch's native layout
     L, B, E = query.shape
     S = key.shape[0]
-    if E != self.embed_dim or key.shape[-1] != E or value.shape[-1] != E or key.shape[:2] != value.shape[:2] or key.shape[1] != B:
-      raise ValueError(f"MultiheadAttention: query {query.shape}, key {key.shape} and value {value.shape} do not fit embed_dim {self.embed_dim}")
+    if E != self.embed_dim or key.shape[-1] != self.kdim or value.shape[-1] != self.vdim or key.shape[:2] != value.shape[:2] or key.shape[1] != B:
+      raise ValueError(f"MultiheadAttention: query {query.shape}, key {key.shape} and value {value.shape} do not fit embed_dim "
+                       f"{self.embed_dim}, kdim {self.kdim}, vdim {self.vdim}")
     H, D = self.num_heads, self.head_dim
-    w, b = self.in_proj_weight, self.in_proj_bias
+    b = self.in_proj_bias
     bq, bk, bv = (None, None, None) if b is None else (b[:E], b[E:2 * E], b[2 * E:])
-    q = query.linear(w[:E], bq)
-    k = key.linear(w[E:2 * E], bk)
-    v = value.linear(w[2 * E:], bv)
+    if self._qkv_same_embed_dim: w = self.in_proj_weight; wq, wk, wv = w[:E], w[E:2 * E], w[2 * E:]
+    else: wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+    q, k, v = query.linear(wq, bq), key.linear(wk, bk), value.linear(wv, bv)
     heads = lambda t, n: t.reshape(n, B, H, D).permute(1, 2, 0, 3)   # (B, H, n, D)
     q, k, v = heads(q, L), heads(k, S), heads(v, S)
     p = self.dropout if self.training else 0.0
