@@ -32,7 +32,7 @@ CASES = [
   ("conv2d_ndim", lambda: A(3, 5, 5).conv2d(A(4, 3, 3, 3)), ValueError, ["conv2d", "(3, 5, 5)", "(4, 3, 3, 3)"]),
   ("conv2d_bias", lambda: A(1, 3, 5, 5).conv2d(A(4, 3, 3, 3), A(3)), ValueError, ["conv2d", "bias", "(3,)"]),
   ("conv2d_kernel_too_big", lambda: A(1, 3, 2, 2).conv2d(A(4, 3, 3, 3)), ValueError, ["conv2d", "(3, 3)", "(2, 2)", "(1, 3, 2, 2)", "(4, 3, 3, 3)"]),
-  ("conv2d_groups", lambda: A(1, 4, 5, 5).conv2d(A(5, 2, 3, 3), groups=2), ValueError, ["conv2d", "groups=2", "(1, 4, 5, 5)", "(5, 2, 3, 3)"]),
+  ("conv2d_groups_shapes", lambda: A(1, 4, 5, 5).conv2d(A(5, 2, 3, 3), groups=2), ValueError, ["conv2d", "groups=2", "(1, 4, 5, 5)", "(5, 2, 3, 3)"]),
   ("conv2d_stride0", lambda: A(1, 3, 5, 5).conv2d(A(4, 3, 3, 3), stride=0), ValueError, ["conv2d", "stride"]),
   ("conv2d_stride_float", lambda: A(1, 3, 5, 5).conv2d(A(4, 3, 3, 3), stride=1.5), ValueError, ["conv2d", "stride"]),
   ("conv2d_groups", lambda: A(1, 3, 5, 5).conv2d(A(4, 3, 3, 3), groups=2), ValueError, ["conv2d", "groups"]),
