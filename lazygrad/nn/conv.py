@@ -46,6 +46,12 @@ class _ConvNd(Module):
     else: pads = [v for p in reversed(self.padding) for v in (p, p)]
     return F.pad(x, pads, mode=self.padding_mode), 0
 
+  def forward(self, x: Tensor) -> Tensor:
+    """Apply the convolution (shapes and torch equivalence: the class docstring); padding_mode pads first."""
+    x, p = self._mode_padded(x)
+    fn = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[self._nd]
+    return fn(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
+
   def extra_repr(self):
     """The settings repr shows, formatted as torch's."""
     nd = self._nd
@@ -65,10 +71,6 @@ class Conv1d(_ConvNd):
   def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1,
                bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
     super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype)
-  def forward(self, x: Tensor) -> Tensor:
-    """Apply Conv1d to the input (shapes and torch equivalence: the class docstring)."""
-    x, p = self._mode_padded(x)
-    return F.conv1d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
 
 
 class Conv3d(_ConvNd):
@@ -77,10 +79,6 @@ class Conv3d(_ConvNd):
   def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1,
                bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
     super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype)
-  def forward(self, x: Tensor) -> Tensor:
-    """Apply Conv3d to the input (shapes and torch equivalence: the class docstring)."""
-    x, p = self._mode_padded(x)
-    return F.conv3d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
 
 
 class _ConvTransposeNd(_ConvNd):
