@@ -7,7 +7,7 @@ import functools
 import numpy as np
 from lazygrad.dtype import DType, dtypes
 from lazygrad.tensor import Tensor
-from lazygrad.tensor_base import TensorBase, _GradMode, no_grad, broadcast_shape
+from lazygrad.tensor_base import TensorBase, GradModeContext, _GradMode, no_grad, broadcast_shape
 from lazygrad.nn import functional as F
 
 # ---- dtype names, with torch's aliases
@@ -127,20 +127,9 @@ def numel(input: Tensor) -> int:  # noqa: A002
 
 
 # ---- grad mode
-class enable_grad:
+class enable_grad(GradModeContext):
   """torch.enable_grad: context manager and decorator that turns gradient tracking back on (inside no_grad)."""
-  def __new__(cls, fn=None):
-    if fn is None: return super().__new__(cls)
-    return cls()(fn)
-  def __enter__(self):
-    self.prev, _GradMode.enabled = _GradMode.enabled, True
-  def __exit__(self, *exc):
-    _GradMode.enabled = self.prev
-  def __call__(self, fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-      with type(self)(): return fn(*args, **kwargs)
-    return wrapper
+  enabled = True
 
 
 class set_grad_enabled(enable_grad):

@@ -25,22 +25,29 @@ class _GradModeState(threading.local):
 _GradMode = _GradModeState()   # no_grad() or a backward in one thread leaves autograd on in the others
 
 
-class no_grad:
-  """Context manager and decorator: ops inside build nodes that need no gradient.
-  As torch's, it decorates with or without parentheses (@no_grad() and @no_grad)."""
+class GradModeContext:
+  """A context manager and decorator that sets grad mode to `enabled` inside and restores it after; as torch's,
+  it decorates with or without parentheses (@no_grad() and @no_grad). no_grad and enable_grad are its two settings."""
+  enabled = False
   def __new__(cls, fn=None):
     if fn is None: return super().__new__(cls)
-    if not callable(fn): raise TypeError(f"no_grad: expected a function to decorate, got {type(fn).__name__}")
+    if not callable(fn): raise TypeError(f"{cls.__name__}: expected a function to decorate, got {type(fn).__name__}")
     return cls()(fn)
   def __enter__(self):
-    self.prev, _GradMode.enabled = _GradMode.enabled, False
+    self.prev, _GradMode.enabled = _GradMode.enabled, self.enabled
   def __exit__(self, *exc):
     _GradMode.enabled = self.prev
   def __call__(self, fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-      with no_grad(): return fn(*args, **kwargs)
+      with type(self)(): return fn(*args, **kwargs)
     return wrapper
+
+
+class no_grad(GradModeContext):
+  """Context manager and decorator: ops inside build nodes that need no gradient.
+  As torch's, it decorates with or without parentheses (@no_grad() and @no_grad)."""
+  enabled = False
 
 
 class _AutocastState(threading.local):
