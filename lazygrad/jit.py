@@ -79,6 +79,8 @@ class JitFunction:
     return bound
 
   def __call__(self, *args, **kwargs):
+    # inside another capture (a jitted function calling this one): run plainly, so the outer record sees every kernel
+    if record.current is not None: return self._plain(args, kwargs)
     tensors: list[Tensor] = []
     key = (_flatten((args, kwargs), tensors, []), self._training_flags(args, kwargs),
            tuple(p.grad is None for p in TensorBase._params.values()), _GradMode.enabled, _Autocast.dtype)

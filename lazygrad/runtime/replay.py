@@ -17,7 +17,7 @@ from lazygrad.dtype import dtypes
 from lazygrad.helpers import GlobalCounters
 from lazygrad.runtime import Buffer, get_device
 from lazygrad.runtime.errors import ScheduleChecks
-from lazygrad.runtime.record import Recorder, KernelStep, HostStep, ChecksStep
+from lazygrad.runtime.record import Recorder, KernelStep, HostStep
 
 ALIGN = 64   # bytes: every planned buffer starts at a multiple of this in its allocation
 
