@@ -3,6 +3,7 @@ losses as the same steps run plainly (>= 3 replays each), follow shape, mode and
 cannot repeat; the memory planner never lets two live temporaries share bytes."""
 import random
 import warnings
+import weakref
 import numpy as np
 import pytest
 import lazygrad
@@ -95,6 +96,23 @@ def test_replay_counts_kernels_and_keeps_old_losses():
   losses.append(step(Tensor(data[5][0]), Tensor(data[5][1])))
   for l, k in zip(losses, kept): np.testing.assert_array_equal(l.numpy(), k)   # a replay never overwrites an old loss
   assert not np.array_equal(losses[-1].numpy(), losses[-2].numpy())
+
+
+def test_replay_updates_params_in_place_unless_a_copy_shares_them():
+  Tensor.manual_seed(1)
+  model = mlp()
+  step = lazygrad.jit(train_step(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9)))
+  data = batches(8, (4, 6))
+  for x, y in data[:5]: step(Tensor(x), Tensor(y))
+  w = model[0].weight
+  buf = weakref.ref(w.node.buffer)   # a strong reference would be a holder the replay must not overwrite
+  step(Tensor(data[5][0]), Tensor(data[5][1]))
+  assert step.stats.in_place == 8 and w.node.buffer is buf()   # 4 parameters and 4 momentum buffers keep theirs
+  held = w.detach()   # shares w's buffer: the next replay must not overwrite it
+  kept = held.numpy()
+  step(Tensor(data[6][0]), Tensor(data[6][1]))
+  np.testing.assert_array_equal(held.numpy(), kept)
+  assert w.node.buffer is not held.node.buffer and not np.array_equal(w.numpy(), kept)
 
 
 def test_cnn_batchnorm_dropout_adamw_bitwise(device):

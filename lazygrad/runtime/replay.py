@@ -10,6 +10,7 @@ Every value of the record becomes a slot (design.md, "Step capture"):
 A Plan that no longer fits the state (a holder died, a view changed) raises Recapture before running anything."""
 from __future__ import annotations
 import math
+import sys
 import time
 from dataclasses import dataclass
 import numpy as np
@@ -20,6 +21,14 @@ from lazygrad.runtime.errors import ScheduleChecks
 from lazygrad.runtime.record import Recorder, KernelStep, HostStep
 
 ALIGN = 64   # bytes: every planned buffer starts at a multiple of this in its allocation
+
+
+def _refs_of_argument(x) -> int:
+  return sys.getrefcount(x)
+
+
+# references to a buffer that Plan._writable's call itself makes (a list element, the argument, getrefcount's own)
+_BASE_REFS = (lambda lst: _refs_of_argument(lst[0]))([object()])
 
 
 class Recapture(Exception):
@@ -123,13 +132,15 @@ class Stats:
   planned_bytes: int = 0
   min_bytes: int = 0
   replays: int = 0
+  in_place: int = 0    # outputs the last replay wrote into their state buffer (as the recorded call did)
   replay_s: float = 0.0
   kernel_s: float = 0.0
 
   def __str__(self):
     over = (self.replay_s - self.kernel_s) / max(self.replays, 1) * 1e6
     return (f"{self.kernels} kernels, slots {self.slots}, temporaries {self.unplanned_bytes} B unplanned -> "
-            f"{self.planned_bytes} B planned (live at once: {self.min_bytes} B), {self.replays} replays, "
+            f"{self.planned_bytes} B planned (live at once: {self.min_bytes} B), {self.replays} replays ({self.in_place} writes "
+            "in place), "
             f"{over:.1f} us/replay outside kernels")
 
 
@@ -159,8 +170,10 @@ class Plan:
       if vid in final and (info.external or vid in alive_after or info.ref() is not None): self.outs[vid] = (v.device, v.size, v.dtype)
       else: temps.append((vid, v.producer, last_use.get(vid, v.producer), v.size * v.dtype.itemsize, v.device))
     self._plan_temps(temps, planned)
-    self.steps = self._prepare_steps(rec, rng0, rng1)
     self.marks = [(ref, rec.buffers[bid].versions[-1], st) for ref, bid, st in rec.marks if ref() is not None]
+    self.state_vids = {vid for vid, *_ in self.states}
+    self.state_holder = {vid: holder for vid, holder, _, _ in self.states}
+    self.steps = self._prepare_steps(rec, rng0, rng1)
     nk = sum(isinstance(s, KernelStep) for s in rec.steps)
     self.stats.kernels = nk
     self.stats.slots = {"arg": len(self.args), "state": len(self.states), "const": len(self.consts),
@@ -190,10 +203,30 @@ class Plan:
       if isinstance(s, KernelStep):
         rules = tuple(rand_rule(a, c, rng0, rng1) for a, c in s.rand)
         empty = not (math.prod(s.kernel.shape) or rec.values[s.out].size)   # the executor launches nothing either
-        out.append(("k", s.fn, s.out, s.ins, rules, s.err_base, self.outs.get(s.out), empty))
+        alloc = self.outs.get(s.out)
+        if alloc is not None and s.in_place: alloc = (alloc, self._in_place_target(rec, s))
+        elif alloc is not None: alloc = (alloc, None)
+        out.append(("k", s.fn, s.out, s.ins, rules, s.err_base, alloc, empty))
       elif isinstance(s, HostStep): out.append(("h", s.fn, s.vids))
       else: out.append(("c", s.items))
     return out
+
+  def _in_place_target(self, rec: Recorder, s: KernelStep):
+    """(state value id, weakrefs to the nodes the plan binds to the output) for a captured in-place write into a
+    state slot's buffer, which a replay repeats when nothing else holds that buffer; else None."""
+    first = rec.buffers[rec.values[s.out].bid].versions[0]
+    if first not in self.state_vids or first not in s.ins: return None
+    return first, [ref for ref, vid, _ in self.marks if vid == s.out]
+
+  def _writable(self, buf, target) -> bool:
+    """Whether a state buffer may be overwritten: referenced only by this replay's list and by nodes the plan rebinds
+    (its holder's, the views marked on it). A caller's detach() or an older value sharing it makes a fresh buffer."""
+    nodes = {id(n): n for n in (r() for r in target[1]) if n is not None and n.buffer is buf}
+    holder = self.state_holder[target[0]]
+    t = holder[0]()
+    if t is not None and holder[1] == "grad": t = t.grad
+    if t is not None and t.node.buffer is buf: nodes[id(t.node)] = t.node
+    return sys.getrefcount(buf) - _BASE_REFS <= len(nodes)
 
   def resolve(self, args: list) -> list:
     """The buffers of the arg, state, const and temp slots for this call (Recapture when one does not fit)."""
@@ -223,7 +256,7 @@ class Plan:
     bufs = self.resolve(args)
     datas = [b.data if b is not None else None for b in bufs]
     seed, c0 = rng.seed, rng.counter
-    checks, kt = None, 0.0
+    checks, kt, in_place = None, 0.0, 0
     try:
       with np.errstate(all="ignore"):
         for step in self.steps:
@@ -231,8 +264,10 @@ class Plan:
           if kind == "k":
             _, fn, out, ins, rules, err_base, alloc, empty = step
             if alloc is not None:
-              b = bufs[out] = Buffer(*alloc)
-              datas[out] = b.data
+              spec, target = alloc
+              if target is not None and self._writable(bufs[target[0]], target): b, in_place = bufs[target[0]], in_place + 1
+              else: b = Buffer(*spec)
+              bufs[out], datas[out] = b, b.data
             if empty: continue
             vars_ = tuple(x for r in rules for x in ((seed, c0 + r[1]) if r[0] == "rel" else r[1:])) if rules else ()
             t = time.perf_counter()
@@ -249,6 +284,7 @@ class Plan:
     GlobalCounters.global_ops += self.flops
     GlobalCounters.time_sum_s += kt
     self.stats.replays += 1
+    self.stats.in_place = in_place
     self.stats.replay_s += time.perf_counter() - t0
     self.stats.kernel_s += kt
     return bufs
