@@ -82,9 +82,14 @@ class JitFunction:
     # inside another capture (a jitted function calling this one): run plainly, so the outer record sees every kernel
     if record.current is not None: return self._plain(args, kwargs)
     tensors: list[Tensor] = []
-    key = (_flatten((args, kwargs), tensors, []), self._training_flags(args, kwargs),
-           tuple(p.grad is None for p in TensorBase._params.values()), _GradMode.enabled, _Autocast.dtype)
+    key = self._key(args, kwargs, tensors)
     entry = self.cache.get(key)
+    if entry is None:
+      # a new signature: first collect cyclic garbage (a dead model's parameters would leave the key later)
+      gc.collect()
+      tensors = []
+      key = self._key(args, kwargs, tensors)
+      entry = self.cache.get(key)
     if entry is None:
       entry = self.cache[key] = _Entry()
       while len(self.cache) > self.cache_size: self.cache.popitem(last=False)
@@ -101,6 +106,11 @@ class JitFunction:
     return self._record(entry, args, kwargs, tensors)
 
   # ---- the signature
+  def _key(self, args, kwargs, tensors: list) -> tuple:
+    """The call's signature (the module docstring); fills `tensors` with the Tensor arguments in order."""
+    grads = tuple(id(p) for p in TensorBase._params.values() if p.grad is not None)   # a backward adds into these
+    return (_flatten((args, kwargs), tensors, []), self._training_flags(args, kwargs), grads, _GradMode.enabled, _Autocast.dtype)
+
   def _training_flags(self, args, kwargs) -> tuple:
     """The training flags of every Module reachable from the function: its __self__, closure cells, the arguments and
     the module globals its code names. Recomputed only when Module.train()/eval() ran since (Module._mode_version)."""

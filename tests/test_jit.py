@@ -328,3 +328,33 @@ def test_plan_memory_never_overlaps_live_values(seed, device):
     for b in temps:
       if a[0] < b[0] and assign[a[0]] == assign[b[0]]: assert a[2] < b[1] or b[2] < a[1]
   assert sum(n for _, n in blocks) >= peak_live_bytes([t for t in temps if t[4] == "cpu"])
+
+
+def test_out_of_range_target_in_a_replay_raises_and_changes_nothing():
+  Tensor.manual_seed(2)
+  model = mlp()
+  step = lazygrad.jit(train_step(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9)))
+  data = batches(8, (4, 6))
+  for x, y in data[:5]: step(Tensor(x), Tensor(y))
+  assert step.stats.replays >= 1
+  before = [p.numpy() for p in model.parameters()]
+  with pytest.raises(IndexError, match="out of bounds"):
+    step(Tensor(data[5][0]), Tensor(np.array([0, 1, 7, 2])))
+  for p, b in zip(model.parameters(), before): np.testing.assert_array_equal(p.numpy(), b)
+  replays = step.stats.replays
+  step(Tensor(data[6][0]), Tensor(data[6][1]))   # the next replay runs from the unchanged state
+  assert step.stats.replays == replays + 1
+
+
+_scale = Tensor(np.float32(2.0))
+
+
+def test_state_tensor_replaced_recaptures():
+  global _scale
+  g = lazygrad.jit(lambda x: x * _scale)
+  x = Tensor(np.arange(3, dtype=np.float32))
+  for _ in range(5): np.testing.assert_array_equal(g(x).numpy(), np.arange(3) * 2.0)
+  assert g.stats.replays >= 1
+  _scale = Tensor(np.float32(3.0))   # the captured holder dies: the next call captures again
+  for _ in range(5): np.testing.assert_array_equal(g(x).numpy(), np.arange(3) * 3.0)
+  _scale = Tensor(np.float32(2.0))
