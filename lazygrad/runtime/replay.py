@@ -154,7 +154,7 @@ class Plan:
     self._specs = rec.values
     self.devices = {s.device for s in rec.steps if isinstance(s, KernelStep)}
     final = {bi.versions[-1] for bi in rec.buffers if bi.versions}
-    self.args, self.states, self.consts, self.outs, self.temps = [], [], [], {}, {}
+    self.args, self.states, self.consts, self.outs = [], [], [], {}
     for vid, c in classes.items():
       v = rec.values[vid]
       if c[0] == "arg": self.args.append((c[1], vid, args_st[c[1]], v.size, v.dtype))
