@@ -2,6 +2,7 @@
 losses as the same steps run plainly (>= 3 replays each), follow shape, mode and lr changes, refuse what a replay
 cannot repeat; the memory planner never lets two live temporaries share bytes."""
 import random
+import re
 import warnings
 import weakref
 import numpy as np
@@ -359,3 +360,46 @@ def test_state_tensor_replaced_recaptures():
   _scale = Tensor(np.float32(3.0))   # the captured holder dies: the next call captures again
   for _ in range(5): np.testing.assert_array_equal(g(x).numpy(), np.arange(3) * 3.0)
   assert g.stats.replays >= 1
+
+
+class TinyLM(nn.Module):
+  def __init__(self):
+    super().__init__()
+    self.emb = nn.Embedding(11, 16)
+    self.layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.2, batch_first=True)
+    self.head = nn.Linear(16, 11)
+  def forward(self, x):
+    return self.head(self.layer(self.emb(x)))
+
+
+def test_transformer_layer_with_dropout_adamw_bitwise(device):
+  if device != "cpu": pytest.skip("the MLP covers interp")
+  rng = np.random.default_rng(3)
+  data = [(rng.integers(0, 11, (2, 5)), rng.integers(0, 11, 10)) for _ in range(7)]
+  def go(jitted):
+    Tensor.manual_seed(8)
+    model = TinyLM()
+    opt = optim.AdamW(model.parameters(), lr=3e-3)
+    def step(x, y):
+      opt.zero_grad()
+      loss = model(x).reshape(-1, 11).cross_entropy(y)
+      loss.backward()
+      opt.step()
+      return loss
+    if jitted: step = lazygrad.jit(step)
+    losses = [step(Tensor(x), Tensor(y)).numpy() for x, y in data]
+    return model, opt, losses, step
+  m0, o0, l0, _ = go(False)
+  m1, o1, l1, step = go(True)
+  for a, b in zip(l0, l1): np.testing.assert_array_equal(a, b)
+  assert_same_state(m0, m1)
+  assert_same_opt(o0, o1)
+  assert step.stats.replays >= 3
+
+
+def test_debug_prints_the_capture(monkeypatch, capsys):
+  monkeypatch.setenv("DEBUG", "1")
+  g = lazygrad.jit(lambda x: (x + 1).exp())
+  for _ in range(3): g(Tensor([1.0, 2.0]))
+  out = capsys.readouterr().out
+  assert re.search(r"jit \S*<lambda>: captured 1 kernels, slots .* planned", out), out
