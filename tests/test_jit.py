@@ -403,3 +403,9 @@ def test_debug_prints_the_capture(monkeypatch, capsys):
   for _ in range(3): g(Tensor([1.0, 2.0]))
   out = capsys.readouterr().out
   assert re.search(r"jit \S*<lambda>: captured 1 kernels, slots .* planned", out), out
+
+
+def test_batchnorm_cumulative_average_bitwise():
+  # momentum=None: the running-stat factor is 1/num_batches_tracked, computed on the device from the counter
+  make = lambda: nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8, momentum=None), nn.ReLU(), nn.Linear(8, 3))   # noqa: E731
+  check_bitwise(make, lambda ps: optim.SGD(ps, lr=0.1), batches(7, (5, 6)))
