@@ -29,7 +29,10 @@ the step is not counted, even where the step frees it):
   - lazygrad eager: every lazygrad Buffer created during one step (Buffer.__init__ wrapped for that step, a
     weakref finalizer per buffer): what a memory planner would plan. numpy temporaries inside one kernel (e.g.
     np.matmul's result before its copy into the output buffer) are not counted.
-  - lazygrad jitted: the JIT's own figures (`jitted.stats`: peak bytes with and without memory planning), "n/a"
+  - lazygrad jitted: the bytes of the temporaries' allocations from the JIT's own figures (`jitted.stats`:
+    planned_bytes, and unplanned_bytes = one buffer per temporary) plus the peak of the Buffers one replay
+    allocates (its outputs: gradients, new parameter values unless written in place, the loss), measured as for
+    eager: an upper bound of the step's peak (the outputs need not all be alive while the temporaries are). "n/a"
     until lazygrad.jit exists or when it exposes none.
 lazygrad.jit is looked up with getattr: until it exists, the jitted rows say "n/a". The JIT's losses are compared
 with the eager copy's, step by step (they should be bitwise equal: the same batches in the same order).
@@ -112,13 +115,15 @@ def torch_step_peak(torch, run) -> int:
 
 
 def jit_peaks(stats) -> tuple:
-  """(planned, unplanned) peak bytes from a jitted function's stats (a dict or an object), None where absent:
-  the first numeric entries whose names contain "peak" and "unplanned" / "planned" (or "without" / "with")."""
+  """(planned, unplanned) bytes of a jitted function's temporaries from its stats (a dict or an object), None where
+  absent: `planned_bytes` / `unplanned_bytes` (lazygrad.jit's Stats), else the first numeric entries whose names
+  contain "planned" / "unplanned" (or "with" / "without")."""
   if stats is None: return None, None
   items = stats.items() if isinstance(stats, dict) else vars(stats).items() if hasattr(stats, "__dict__") else []
   nums = {str(k).lower(): v for k, v in items if isinstance(v, (int, float)) and not isinstance(v, bool)}
+  if "planned_bytes" in nums or "unplanned_bytes" in nums: return nums.get("planned_bytes"), nums.get("unplanned_bytes")
   def pick(want, avoid):
-    return next((v for k, v in nums.items() if "peak" in k and any(w in k for w in want) and not any(a in k for a in avoid)), None)
+    return next((v for k, v in nums.items() if any(w in k for w in want) and not any(a in k for a in avoid)), None)
   return pick(("planned", "with"), ("unplanned", "without", "naive")), pick(("unplanned", "without", "naive"), ())
 
 
@@ -170,8 +175,12 @@ def measure_workload(name: str, args, lazygrad, torch) -> dict:
   with BufferPeak(Buffer) as bp: one("lazygrad eager", i, False)
   out["variants"]["lazygrad eager"]["peak"] = bp.peak
   if "lazygrad jit" in rec:
+    # a replay allocates its outputs (gradients, new parameter values, the loss); its temporaries live in the
+    # allocations the JIT planned at capture: the step's peak is at most their sum
+    with BufferPeak(Buffer) as bp: one("lazygrad jit", i, False)
     planned, unplanned = jit_peaks(getattr(jitted, "stats", None))
-    out["variants"]["lazygrad jit"].update(peak=planned, peak_unplanned=unplanned)
+    out["variants"]["lazygrad jit"].update(peak=None if planned is None else planned + bp.peak, replay_alloc=bp.peak,
+                                           peak_unplanned=None if unplanned is None else unplanned + bp.peak)
     a, b = rec["lazygrad eager"]["loss"], rec["lazygrad jit"]["loss"]
     diff = max(abs(p - q) for p, q in zip(a, b))
     notes.append("jit losses bitwise equal to eager's over the timed steps" if diff == 0
@@ -270,6 +279,13 @@ def chain_table(results: list) -> list[str]:
   return lines
 
 
+def chain_section(results: list) -> list[str]:
+  """The chain's paragraph and table, or nothing when it was not run."""
+  if not any(r["chain"] for r in results): return []
+  return ["Elementwise chain `exp(relu(a*b+c)*d).sum()`, fp32, lazygrad (graph building + realize + item) vs numpy "
+          "(`np.exp(np.maximum(a*b+c, 0)*d).sum()`), median of alternating runs:", "", *chain_table(results), ""]
+
+
 def targets(results: list) -> list[str]:
   """Issue #11's targets against the first (fewest threads) run: met, not met, or not measurable yet."""
   res = results[0]
@@ -312,6 +328,12 @@ def report(results: list, command: str, seconds: float, args) -> str:
   """The section's markdown: when, where, how, the tables, the targets and notes."""
   loads = "; ".join(f"{r['threads']} thread(s): {r['load'][0][0]:.1f} at start, {r['load'][1][0]:.1f} at end" for r in results)
   notes = [f"- {w['name']} ({r['threads']} thread(s)): {n}" for r in results for w in r["workloads"] for n in w["notes"]]
+  cores = os.cpu_count() or 1
+  for r in results:   # torch's OpenMP threads spin while they wait: on a busy machine more threads measure contention
+    if r["threads"] > 1 and max(r["load"][0][0], r["load"][1][0]) + r["threads"] > cores + 0.5:
+      notes.append(f"- {r['threads']} threads: the load average ({r['load'][0][0]:.1f} -> {r['load'][1][0]:.1f}) plus "
+                   f"{r['threads']} threads exceeds the {cores} cores, so these rows measure contention more than the frameworks "
+                   "(torch's OpenMP workers spin-wait for cores); rerun on an idle machine")
   drift = [f"{w['name']} {w['drift']:.1e}" for w in results[0]["workloads"]]
   descs = "\n".join(f"- `{w['name']}`: {w['desc']}" for w in results[0]["workloads"])
   lines = [SECTION, "",
@@ -325,9 +347,7 @@ def report(results: list, command: str, seconds: float, args) -> str:
            "torch.profiler memory events; lazygrad eager: its Buffers, without numpy temporaries inside a kernel; "
            "jit: planned peak from lazygrad.jit's stats). See bench/step.py's docstring for the limits.",
            f"Loss of the last timed step, lazygrad eager vs torch, relative difference: {', '.join(drift)}.", "",
-           "Elementwise chain `exp(relu(a*b+c)*d).sum()`, fp32, lazygrad (graph building + realize + item) vs numpy "
-           "(`np.exp(np.maximum(a*b+c, 0)*d).sum()`), median of alternating runs:", "",
-           *chain_table(results), "", "Issue #11's targets (first thread count):", *targets(results)]
+           *chain_section(results), "Issue #11's targets (first thread count):", *targets(results)]
   if notes: lines += ["", "Notes:", *notes]
   return "\n".join(lines) + "\n"
 
