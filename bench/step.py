@@ -114,6 +114,39 @@ def torch_step_peak(torch, run) -> int:
   return peak
 
 
+class KernelTimes:
+  """Within the `with`, the time of every kernel lazygrad's executor launches, summed by kernel name per step
+  (it wraps executor._count, which receives each launch's time; an executor without it leaves nothing). Call
+  next_step() between steps; top() takes the median over steps, so a step preempted on a busy machine does not
+  decide the ranking."""
+  def __init__(self, executor):
+    self.mod, self.steps = executor, [{}]
+
+  def next_step(self) -> None:
+    """Start the next step's tally."""
+    self.steps.append({})
+
+  def __enter__(self):
+    self.orig = orig = getattr(self.mod, "_count", None)
+    if orig is None: return self
+    def count(it, config, buf, ins, dt):
+      t, n = self.steps[-1].get(it.kernel.name, (0.0, 0))
+      self.steps[-1][it.kernel.name] = (t + dt, n + 1)
+      return orig(it, config, buf, ins, dt)
+    self.mod._count = count
+    return self
+
+  def __exit__(self, *exc):
+    if self.orig is not None: self.mod._count = self.orig
+
+  def top(self, n: int) -> list:
+    """The n costliest kernel names as (name, median ms per step, launches per step), costliest first."""
+    steps = [s for s in self.steps if s]
+    names = {k for s in steps for k in s}
+    med = {k: (median([s.get(k, (0.0, 0))[0] for s in steps]) * 1e3, max(s.get(k, (0.0, 0))[1] for s in steps)) for k in names}
+    return [(k, ms, c) for k, (ms, c) in sorted(med.items(), key=lambda kv: -kv[1][0])[:n]]
+
+
 def jit_peaks(stats) -> tuple:
   """(planned, unplanned) bytes of a jitted function's temporaries from its stats (a dict or an object), None where
   absent: `planned_bytes` / `unplanned_bytes` (lazygrad.jit's Stats), else the first numeric entries whose names
@@ -132,6 +165,7 @@ def measure_workload(name: str, args, lazygrad, torch) -> dict:
   from step_models import build, DESCRIPTIONS
   from lazygrad import GlobalCounters
   from lazygrad.runtime.buffer import Buffer
+  import lazygrad.runtime.executor as executor
   w = build(name, "full")
   copies = {"torch eager": w.torch(), "lazygrad eager": w.lazygrad(), "lazygrad jit": w.lazygrad()}
   runs = {v: c.step for v, c in copies.items()}
@@ -174,6 +208,12 @@ def measure_workload(name: str, args, lazygrad, torch) -> dict:
   out["variants"]["torch eager"]["peak"] = torch_step_peak(torch, lambda: th.step(*th.batches[i % len(th.batches)]).item())
   with BufferPeak(Buffer) as bp: one("lazygrad eager", i, False)
   out["variants"]["lazygrad eager"]["peak"] = bp.peak
+  if args.kernels:   # and a few more for the costliest kernels of an eager step
+    with KernelTimes(executor) as kt:
+      for k in range(5):
+        kt.next_step()
+        one("lazygrad eager", i + 1 + k, False)
+    out["kernels"] = kt.top(args.kernels)
   if "lazygrad jit" in rec:
     # a replay allocates its outputs (gradients, new parameter values, the loss); its temporaries live in the
     # allocations the JIT planned at capture: the step's peak is at most their sum
@@ -345,9 +385,16 @@ def report(results: list, command: str, seconds: float, args) -> str:
            "Python ms/step: wall minus time inside kernels (graph building, scheduling, launching; for the JIT its replay "
            "overhead). Peak intermediate: the most bytes allocated during one step and alive at once (torch: "
            "torch.profiler memory events; lazygrad eager: its Buffers, without numpy temporaries inside a kernel; "
-           "jit: planned peak from lazygrad.jit's stats). See bench/step.py's docstring for the limits.",
+           "jit: the temporaries' planned (unplanned) bytes from lazygrad.jit's stats plus the Buffers a replay allocates: "
+           "an upper bound). See bench/step.py's docstring for the limits.",
            f"Loss of the last timed step, lazygrad eager vs torch, relative difference: {', '.join(drift)}.", "",
            *chain_section(results), "Issue #11's targets (first thread count):", *targets(results)]
+  for r in results:
+    for w in r["workloads"]:
+      if not w.get("kernels"): continue
+      lines += ["", f"Costliest kernels of a lazygrad eager step, {w['name']}, {r['threads']} thread(s) "
+                "(median over 5 steps of the kernel's ms per step; launches per step):",
+                *(f"- `{name}`: {ms:.2f} ms, {c}x" for name, ms, c in w["kernels"])]
   if notes: lines += ["", "Notes:", *notes]
   return "\n".join(lines) + "\n"
 
@@ -369,7 +416,8 @@ def run_child(threads: int, args) -> dict:
     out = os.path.join(tmp, "result.json")
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", str(threads), "--json-out", out,
            "--workloads", args.workloads, "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--chain", ",".join(str(n) for n in args.chain), "--chain-repeats", str(args.chain_repeats)]
+           "--chain", ",".join(str(n) for n in args.chain) or "0", "--chain-repeats", str(args.chain_repeats),
+           "--kernels", str(args.kernels)]
     subprocess.run(cmd, env=env, check=True)
     with open(out) as f: return json.load(f)
 
@@ -383,6 +431,7 @@ def parse_args(argv=None):
   ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5, at least 4: the JIT captures)")
   ap.add_argument("--chain", default=None, help="sizes of the elementwise chain (default 1e6,1e7; --quick: 1e6; 0: none)")
   ap.add_argument("--chain-repeats", type=int, default=None, help="timed runs of the chain (default 20; --quick: 5)")
+  ap.add_argument("--kernels", type=int, default=0, help="also list the N costliest kernels of one lazygrad eager step")
   ap.add_argument("--quick", action="store_true", help="a short run")
   ap.add_argument("--write", action="store_true", help=f"rewrite the '{SECTION[3:]}' section of bench/RESULTS.md")
   ap.add_argument("--default-malloc", action="store_true", help="keep glibc's adaptive malloc thresholds")

@@ -83,3 +83,17 @@ def test_buffer_peak_counts_live_buffers():
     z = (y * 2).realize()
     del y, z
   assert bp.peak == 8000 and bp.live == 0
+
+
+def test_kernel_times_tally_by_name():
+  import lazygrad.runtime.executor as executor
+  from lazygrad import Tensor
+  x = Tensor(np.ones((4, 4), dtype=np.float32)).realize()
+  with step_bench.KernelTimes(executor) as kt:
+    for _ in range(2):
+      kt.next_step()
+      ((x + 1) * 2).realize()
+      x.sum().realize()
+  top = kt.top(5)
+  assert len(top) == 2 and all(ms >= 0 and launches == 1 for _, ms, launches in top)
+  assert executor._count is kt.orig   # unwrapped again
