@@ -188,15 +188,14 @@ def measure_workload(name: str, args, lazygrad, torch) -> dict:
 
   order = list(runs)
   for i in range(args.warmup + args.steps):
-    for j in range(len(order)):   # a rotating order: no variant always runs right after another
-      v = order[(i + j) % len(order)]
+    for v in [order[(i + j) % len(order)] for j in range(len(order))]:   # rotating: none always runs after another
       try: one(v, i, i >= args.warmup)
       except Exception as e:   # a failing JIT must not take the torch and eager numbers down with it
         if v != "lazygrad jit": raise
         notes.append(f"lazygrad jit failed at step {i}: {type(e).__name__}: {str(e)[:200]}")
         order.remove(v); del runs[v]; rec.pop(v)
-        break
-  out = {"name": name, "desc": DESCRIPTIONS[name], "variants": {}, "notes": notes}
+  out = {"name": name, "desc": DESCRIPTIONS[name], "variants": {}, "notes": notes,
+         "jit": "absent" if jit is None else "ok" if "lazygrad jit" in rec else "failed"}
   for v, r in rec.items():
     q1, q3 = quartiles(r["ms"])
     lg = v != "torch eager"
@@ -334,7 +333,8 @@ def targets(results: list) -> list[str]:
     t, j = w["variants"]["torch eager"], w["variants"].get("lazygrad jit")
     e = w["variants"]["lazygrad eager"]
     if j is None:
-      out.append(f"- {w['name']}: jitted within 2x of torch eager: n/a (no lazygrad.jit); eager is {e['ms'] / t['ms']:.1f}x "
+      why = "no lazygrad.jit" if w.get("jit", "absent") == "absent" else "lazygrad.jit failed: see the notes"
+      out.append(f"- {w['name']}: jitted within 2x of torch eager: n/a ({why}); eager is {e['ms'] / t['ms']:.1f}x "
                  f"({e['cpu_ms'] / t['cpu_ms']:.1f}x in CPU time)")
       continue
     ratio, share = j["ms"] / t["ms"], j["py_ms"] / j["ms"]
