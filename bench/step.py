@@ -5,6 +5,9 @@
   python bench/step.py --quick                  # a short run (1 thread, 5 timed steps, chain at 1e6 only)
   python bench/step.py --workloads mlp --threads 1 --steps 50
   python bench/step.py --write                  # also rewrite the "Step time (bench/step.py)" section of bench/RESULTS.md
+  python bench/step.py --kernels 8              # also the 8 costliest kernels of a lazygrad eager step, per workload
+
+A CPU benchmark: lazygrad runs on its `cpu` device (numpy kernels) and torch on the CPU, whatever LAZYGRAD_DEVICE says.
 
 The models, data and optimizers are bench/step_models.py's (the same definitions in both frameworks; its check
 mode asserts the losses agree). Each thread count runs in a child process whose OMP/OPENBLAS/MKL_NUM_THREADS are
@@ -409,7 +412,7 @@ def write_section(text: str, path: str = RESULTS) -> None:
 
 def run_child(threads: int, args) -> dict:
   """One child process at `threads` threads (BLAS and OpenMP env set before anything loads); its JSON."""
-  env = dict(os.environ, LAZYGRAD_DEVICE=os.environ.get("LAZYGRAD_DEVICE", "cpu"))
+  env = dict(os.environ, LAZYGRAD_DEVICE="cpu")   # kernel times (time_sum_s) are synchronous only there
   for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"): env[var] = str(threads)
   if not args.default_malloc: env.update(MALLOC_MMAP_THRESHOLD_=str(1 << 30), MALLOC_TRIM_THRESHOLD_=str(1 << 30))
   with tempfile.TemporaryDirectory() as tmp:
@@ -423,7 +426,7 @@ def run_child(threads: int, args) -> dict:
 
 
 def parse_args(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:6]),
+  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:9]),
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--workloads", default="mlp,cnn,lm", help="comma-separated subset of mlp,cnn,lm")
   ap.add_argument("--threads", default=None, help="comma-separated thread counts (default 1,2; --quick: 1)")
