@@ -10,6 +10,9 @@ from lazygrad import nn, optim, data, backends, amp
 from lazygrad import functions
 from lazygrad.functions import *  # noqa: F401,F403 (torch's module-level API: lazygrad.tensor, zeros, cat, float32, ...)
 from lazygrad.amp import autocast
+from lazygrad import distributed
+
+from_dlpack = Tensor.from_dlpack   # torch.from_dlpack (tensor_create.py)
 
 
 def schedule(*tensors):
@@ -20,5 +23,5 @@ def schedule(*tensors):
 
 
 __all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data",
-           "backends", "amp", "autocast", "functions",
+           "backends", "amp", "autocast", "functions", "distributed", "from_dlpack",
            "ShapeError", "DimError", "DTypeError", "IndexTypeError", "ArgumentError"] + functions.__all__

@@ -4,7 +4,7 @@ The gradient rules (one per primitive) are in autograd/gradient.py. This package
 below tensor.py: it imports tensor_base, never tensor.py, and builds tensors through
 TensorBase._Tensor (the composed Tensor class)."""
 from __future__ import annotations
-from typing import Sequence, TYPE_CHECKING
+from typing import Callable, Sequence, TYPE_CHECKING
 import numpy as np
 from lazygrad.dtype import dtypes
 from lazygrad.ops import Node, Ops
@@ -92,16 +92,44 @@ def _root_grad(t, gradient, op: str):
   return gradient.cast(t.dtype)
 
 
+# Called at the end of every Tensor.backward() with the leaves whose .grad it accumulated into; keyed by handle id.
+# DistributedDataParallel (nn/parallel.py) averages gradients across processes here, as torch's DDP does from the
+# autograd engine's final callback.
+_BACKWARD_END_HOOKS: dict[int, Callable] = {}
+
+
+class HookHandle:
+  """What register_backward_end_hook returns: remove() unregisters the hook (torch's RemovableHandle)."""
+  def __init__(self, fn: Callable):
+    self.id = id(self)
+    _BACKWARD_END_HOOKS[self.id] = fn
+  def remove(self) -> None:
+    """Unregister the hook (again: nothing)."""
+    _BACKWARD_END_HOOKS.pop(self.id, None)
+
+
+def register_backward_end_hook(fn: Callable) -> HookHandle:
+  """Call fn(leaves) at the end of every Tensor.backward(), after .grad is accumulated, with the list of leaves whose
+  .grad that backward changed (lazy: nothing is computed). Not in torch (its DDP queues a callback on the autograd
+  engine); DistributedDataParallel uses it to average gradients across processes."""
+  if not callable(fn): raise TypeError(f"register_backward_end_hook: expected a callable, got {type(fn).__name__}")
+  return HookHandle(fn)
+
+
 def backward(t, gradient, create_graph: bool) -> None:
-  """Tensor.backward: accumulate the gradients of t into .grad of every live leaf that requires grad."""
+  """Tensor.backward: accumulate the gradients of t into .grad of every live leaf that requires grad, then run the
+  backward-end hooks (register_backward_end_hook)."""
   g = _root_grad(t, gradient, "backward")
   params = [p for p in list(TensorBase._params.values()) if p.requires_grad]
   grads = compute_gradients([(t.node, g)], [p.node for p in params], create_graph)
+  touched = []
   for p in params:
     pg = grads.get(id(p.node))
     if pg is None: continue
     if not create_graph: pg = pg.detach()
     p.grad = pg if p.grad is None else p.grad + pg
+    touched.append(p)
+  for hook in list(_BACKWARD_END_HOOKS.values()): hook(touched)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False, allow_unused: bool = False):
