@@ -131,6 +131,12 @@ def _scenario_api(out: pathlib.Path, rank: int, world: int) -> None:
   fresh = _model(seed=5)
   dist.load_checkpoint(fresh, out / "ckpt.safetensors")
   for p, q in zip(fresh.parameters(), model.module.parameters()): np.testing.assert_array_equal(p.numpy(), q.numpy())
+  # after a sync every .grad is a view of its bucket: reading the gradients runs no kernel
+  x, y = _data(0)
+  model(Tensor(x[:4])).cross_entropy(Tensor(y[:4])).backward()
+  grads = [p.grad for p in model.module.parameters()]
+  assert len(model.buckets) == 1 and model.buckets[0].is_realized and lazygrad.schedule(*grads) == []
+  assert all(g._base is model.buckets[0] for g in grads)
   sampler = DistributedSampler(TensorDataset(np.arange(7.0)), shuffle=False)
   assert (sampler.num_replicas, sampler.rank, list(sampler)) == (2, rank, [[0, 2, 4, 6], [1, 3, 5, 0]][rank])   # padded with index 0
   if dist.is_main_process(): (out / "api_ok").write_text(mismatch)
@@ -160,39 +166,90 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def spawn(scenario: str, out: pathlib.Path, world: int = 2, timeout: float = 90) -> list[subprocess.CompletedProcess]:
-  """Run the scenario on `world` processes (gloo, localhost); every process is killed after timeout seconds."""
+class Launch:
+  """Processes started now and waited for later, each killed once `timeout` seconds have passed since the start; their
+  output goes to files (a full pipe would block a chatty process)."""
+  def __init__(self, cmds: list[list[str]], envs: list[dict], out: pathlib.Path, timeout: float):
+    out.mkdir(parents=True, exist_ok=True)
+    self.deadline, self.files, self.procs, self._results = time.monotonic() + timeout, [], [], None
+    for i, (cmd, env) in enumerate(zip(cmds, envs)):
+      so, se = open(out / f"stdout_{i}", "w+"), open(out / f"stderr_{i}", "w+")
+      self.files.append((so, se))
+      self.procs.append(subprocess.Popen(cmd, env=env, cwd=out, stdout=so, stderr=se, text=True))
+
+  def results(self) -> list[subprocess.CompletedProcess]:
+    if self._results is None:
+      self._results = []
+      for p, (so, se) in zip(self.procs, self.files):
+        try: p.wait(timeout=max(0.1, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired: p.kill(); p.wait()
+        so.seek(0); se.seek(0)
+        self._results.append(subprocess.CompletedProcess(p.args, p.returncode, so.read(), se.read()))
+        so.close(); se.close()
+    return self._results
+
+
+def spawn(scenario: str, out: pathlib.Path, world: int = 2, timeout: float = 90) -> Launch:
+  """Start the scenario on `world` processes (gloo, localhost), as torchrun would (RANK, WORLD_SIZE, MASTER_*)."""
   env = {**os.environ, "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
          "LAZYGRAD_DEVICE": "cpu", "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-  procs = [subprocess.Popen([sys.executable, __file__, scenario, str(out)], env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(world)]
-  deadline, results = time.monotonic() + timeout, []
-  try:
-    for p in procs:
-      so, se = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
-      results.append(subprocess.CompletedProcess(p.args, p.returncode, so, se))
-  finally:
-    for p in procs:
-      if p.poll() is None: p.kill(); p.wait()
-  return results
+  return Launch([[sys.executable, __file__, scenario, str(out)]] * world, [{**env, "RANK": str(r), "LOCAL_RANK": str(r)} for r in range(world)],
+                out, timeout)
 
 
-def _cpu_only(device):
-  if device != "cpu": pytest.skip("multi-process tests run on the cpu device (a spawn costs seconds; the collectives are device-agnostic)")
+def torchrun_example(out: pathlib.Path) -> Launch:
+  """`torchrun --nproc_per_node=2 examples/ddp_train.py --steps 3`, saving the model."""
+  torchrun = pathlib.Path(sys.executable).with_name("torchrun")
+  env = {**os.environ, "LAZYGRAD_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+  cmd = [str(torchrun), "--nproc_per_node=2", f"--master_port={_free_port()}", str(ROOT / "examples" / "ddp_train.py"), "--steps", "3",
+         "--out-dir", str(out), "--save", str(out / "m.safetensors")]
+  return Launch([cmd], [env], out, 120)
+
+
+_RUNS: dict = {}   # name -> (Launch, folder): this process's multi-process runs
+
+
+def _starts():
+  return {"all": lambda out: spawn("all", out), "raise": lambda out: spawn("raise", out, timeout=60), "torchrun": torchrun_example}
 
 
 @pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory):
-  """The 'all' scenario run once on 2 processes: (their CompletedProcesses, the folder they wrote)."""
-  out = tmp_path_factory.mktemp("ddp")
-  return spawn("all", out), out
+def launched(tmp_path_factory):
+  """Start a multi-process run once per test process: start(name) -> (Launch, folder). In a plain pytest run the first
+  call starts all of them, so their start-up and waits overlap; under xdist (tests spread over workers) only the one
+  asked for, so no run is started twice."""
+  def start(name):
+    names = [name] if os.environ.get("PYTEST_XDIST_WORKER") else list(_starts())
+    for n in names:
+      if n in _RUNS: continue
+      if n == "torchrun" and not (pathlib.Path(sys.executable).with_name("torchrun").exists() and _has("sklearn")): continue
+      out = tmp_path_factory.mktemp(n)
+      _RUNS[n] = (_starts()[n](out), out)
+    return _RUNS.get(name)
+  yield start
+  for launch, _ in _RUNS.values(): launch.results()   # reap (and kill what overran)
+  _RUNS.clear()
 
 
-def test_ddp_matches_one_process_on_the_full_batch(device, two_ranks):
+def _has(mod: str) -> bool:
+  try: __import__(mod)
+  except ImportError: return False
+  return True
+
+
+def _run(request, device, name):
+  """(results, folder) of a multi-process run; skips off the cpu device (a spawn costs seconds; the workers check the
+  interp device's buffers themselves)."""
+  if device != "cpu": pytest.skip("multi-process runs are checked once, under the cpu device")
+  run = request.getfixturevalue("launched")(name)
+  if run is None: pytest.skip(f"{name}: torchrun or scikit-learn missing")
+  return run[0].results(), run[1]
+
+
+def test_ddp_matches_one_process_on_the_full_batch(device, request):
   """2 processes on half batches == 1 process on the full batch: SGD-momentum, AdamW with many small buckets,
-  no_sync gradient accumulation, and bucket-by-bucket overlap."""
-  _cpu_only(device)
-  res, tmp_path = two_ranks
+  no_sync gradient accumulation, and bucket-by-bucket overlap; and the collectives' checks of the same run."""
+  res, tmp_path = _run(request, device, "all")
   for r in res: assert r.returncode == 0, r.stderr[-3000:]
   for name, opt_name, accum in [("sgd", "sgd", 1), ("adamw", "adamw", 1), ("sgd_nosync", "sgd", ACCUM), ("adamw_overlap", "adamw", 1)]:
     ref = train(opt_name, accum)
@@ -201,33 +258,34 @@ def test_ddp_matches_one_process_on_the_full_batch(device, two_ranks):
       for i, a in enumerate(ref): np.testing.assert_allclose(got[f"{name}_{i}"], a, rtol=2e-5, atol=2e-6, err_msg=f"{name} rank {rank} param {i}")
   start = _model(1)   # rank 1's own initial weights differ: the broadcast at construction made them rank 0's
   assert not np.allclose(start[0].weight.numpy(), _model(0)[0].weight.numpy())
+  # the same run's API checks (_scenario_api asserts inside the workers, on cpu buffers (numpy) and interp buffers (torch
+  # tensors)): all_reduce in place when exclusive, a fresh buffer when a lazy value still reads the old one, through a view;
+  # broadcast, all_gather, async; mismatched models fail at construction; a checkpoint from rank 0 loads anywhere
+  for on in ("cpu", "interp"):
+    assert (tmp_path / on / "api_ok").exists()
+    m = _model(9)
+    m.load_state_dict(nn.state.load(tmp_path / on / "ckpt.safetensors"))   # the world-size-1 load of the 2-process checkpoint
+    np.testing.assert_array_equal(m[0].weight.numpy(), _model(0)[0].weight.numpy())
 
 
-@pytest.mark.parametrize("on", ["cpu", "interp"])
-def test_collectives_checks_and_checkpoint(device, two_ranks, on):
-  """all_reduce (in place when exclusive, a fresh buffer when a lazy value still reads the old one, through a view),
-  broadcast, all_gather, async; mismatched models fail at construction; a checkpoint from rank 0 loads anywhere.
-  Checked inside the workers, on cpu buffers (numpy) and interp buffers (torch tensors)."""
-  _cpu_only(device)
-  res, out = two_ranks
-  for r in res: assert r.returncode == 0, r.stderr[-3000:]
-  assert (out / on / "api_ok").exists()
-  m = _model(9)
-  m.load_state_dict(nn.state.load(out / on / "ckpt.safetensors"))   # the world-size-1 load of the 2-process checkpoint
-  np.testing.assert_array_equal(m[0].weight.numpy(), _model(0)[0].weight.numpy())
-
-
-def test_a_rank_that_raises_fails_the_others(device, tmp_path):
+def test_a_rank_that_raises_fails_the_others(device, request):
   """A rank that raises makes the other fail fast with a DistributedError naming the collective, never a hang."""
-  _cpu_only(device)
-  t0 = time.monotonic()
-  res = spawn("raise", tmp_path, timeout=60)
-  assert time.monotonic() - t0 < 60
+  res, out = _run(request, device, "raise")
   assert res[1].returncode != 0 and "rank 1 failed on purpose" in res[1].stderr
-  assert res[0].returncode != 0, res[0].stderr[-2000:]
-  info = json.loads((tmp_path / "raise.json").read_text())
-  assert "failed on rank 0 of 2" in info["error"] and "Another rank" in info["error"], info
+  assert res[0].returncode not in (0, -9), res[0].stderr[-2000:]   # failed by itself, not killed at the deadline
+  info = json.loads((out / "raise.json").read_text())
+  assert "failed on rank 0 of 2" in info["error"] and "Another rank" in info["error"] and info["seconds"] < 30, info
   assert "DistributedError" in res[0].stderr
+
+
+def test_ddp_example_under_torchrun(device, request):
+  """`torchrun --nproc_per_node=2 examples/ddp_train.py --steps 3` runs on the CPU (gloo): rank 0 prints the progress and
+  the summary once, every rank its own line, and the replicas end identical."""
+  (r,), out = _run(request, device, "torchrun")
+  assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+  assert r.stdout.count("ddp_train, 2 processes, 3 steps") == 1 and "replicas identical: True" in r.stdout
+  assert "rank 0: train loss" in r.stdout and "rank 1: train loss" in r.stdout
+  assert (out / "m.safetensors").exists()
 
 
 def test_no_group_errors_and_single_process_helpers(device):
@@ -235,6 +293,47 @@ def test_no_group_errors_and_single_process_helpers(device):
   with pytest.raises(dist.DistributedError, match="init_process_group"): dist.all_reduce(Tensor([1.0]))
   with pytest.raises(dist.DistributedError, match="init_process_group"): nn.parallel.DistributedDataParallel(nn.Linear(2, 2))
   assert dist.is_main_process() and not dist.is_initialized()
+
+
+def test_group_of_one_and_the_flatten_kernel(device):
+  """init_process_group() without torchrun's environment is a group of one (DDP then has nothing to average); a bucket's
+  flatten is one kernel: flattening costs at most one kernel more than computing the gradients."""
+  dist.init_process_group()
+  try:
+    assert (dist.get_rank(), dist.get_world_size(), dist.get_backend()) == (0, 1, "gloo")
+    model = _model(0)
+    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=1e-4)
+    assert [len(b) for b in ddp._bucket_params] == [1, 1, 1, 1]   # a 104-byte cap: no two neighbours fit together
+    x, y = _data(0)
+    ddp(Tensor(x)).cross_entropy(Tensor(y)).backward()
+    grads = [p.grad for p in model.parameters()]
+    assert not any(g.is_realized for g in grads)   # world size 1: nothing to average, the gradients stay lazy
+    one = nn.parallel.DistributedDataParallel(model)
+    one.world_size = 2
+    flat = one._flat(one._bucket_params[0])
+    n_flat, n_grads = len(lazygrad.schedule(flat)), len(lazygrad.schedule(*grads))
+    assert one.bucket_count == 1 and n_flat <= n_grads + 1, (n_flat, n_grads)
+    assert lazygrad.schedule(flat)[-1].out is flat.node
+  finally: dist.destroy_process_group()
+
+
+def test_ddp_example_as_one_process(device, monkeypatch, capsys):
+  """`python examples/ddp_train.py --steps 2`: without torchrun the example is a group of one and still trains."""
+  _cpu_only_inprocess(device)
+  pytest.importorskip("sklearn")
+  monkeypatch.syspath_prepend(str(ROOT / "examples"))
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("example_ddp_train", ROOT / "examples" / "ddp_train.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  acc = module.main(["--steps", "2", "--batch-size", "32"])
+  out = capsys.readouterr().out
+  assert "data-parallel on 1 process(es) (gloo" in out and "replicas identical: True" in out and 0 <= acc <= 1, out
+  assert not dist.is_initialized()
+
+
+def _cpu_only_inprocess(device):
+  if device != "cpu": pytest.skip("the example's device is the cpu here (interp would only be slower)")
 
 
 # ---- DistributedSampler

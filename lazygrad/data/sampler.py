@@ -27,7 +27,8 @@ class DistributedSampler:
                drop_last: bool = False):
     if num_replicas is None: num_replicas = distributed.get_world_size() if distributed.is_initialized() else 1
     if rank is None: rank = distributed.get_rank() if distributed.is_initialized() else 0
-    if not isinstance(num_replicas, int) or num_replicas < 1: raise ValueError(f"DistributedSampler: num_replicas must be a positive int, got {num_replicas!r}")
+    if not isinstance(num_replicas, int) or num_replicas < 1:
+      raise ValueError(f"DistributedSampler: num_replicas must be a positive int, got {num_replicas!r}")
     if not isinstance(rank, int) or not 0 <= rank < num_replicas:
       raise ValueError(f"DistributedSampler: invalid rank {rank!r}, rank should be in the interval [0, {num_replicas - 1}]")
     self.dataset, self.num_replicas, self.rank = dataset, num_replicas, rank
