@@ -35,7 +35,7 @@ from lazygrad.scheduler.assign import _owns_memory
 from lazygrad.tensor import Tensor, no_grad
 from lazygrad.nn.state import save as _save_state, load as _load_state
 
-__all__ = ["DistributedError", "ReduceOp", "init_process_group", "destroy_process_group", "is_available", "is_initialized", "get_rank",
+__all__ = ["DistributedError", "ReduceOp", "init_process_group", "new_group", "destroy_process_group", "is_available", "is_initialized", "get_rank",
            "get_world_size", "get_backend", "barrier", "all_reduce", "broadcast", "all_gather", "all_gather_object", "all_reduce_buffers",
            "is_main_process", "print0", "save_checkpoint", "load_checkpoint"]
 
@@ -87,9 +87,20 @@ def init_process_group(backend: Optional[str] = None, init_method: Optional[str]
     torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))   # lazygrad's cuda buffers and kernels use torch's current device
   if init_method is None and rank < 0 and world_size < 0 and not ("RANK" in os.environ and "WORLD_SIZE" in os.environ):
     init_method, rank, world_size = f"tcp://127.0.0.1:{_free_port()}", 0, 1
-  if timeout is not None and not isinstance(timeout, datetime.timedelta): timeout = datetime.timedelta(seconds=float(timeout))
-  if timeout is not None: kwargs["timeout"] = timeout
+  if timeout is not None: kwargs["timeout"] = _timedelta(timeout)
   dist.init_process_group(backend=backend, init_method=init_method, world_size=world_size, rank=rank, **kwargs)
+
+
+def _timedelta(timeout):
+  return timeout if timeout is None or isinstance(timeout, datetime.timedelta) else datetime.timedelta(seconds=float(timeout))
+
+
+def new_group(ranks=None, timeout=None, backend: Optional[str] = None):
+  """torch.distributed.new_group: a group of some ranks (all by default; every rank must call it), with its own timeout
+  (seconds or a timedelta); pass it as `group=` to the collectives."""
+  dist = _require("new_group")
+  with _guard("new_group", f"ranks {ranks if ranks is not None else 'all'}"):
+    return dist.new_group(ranks, timeout=_timedelta(timeout), backend=backend)
 
 
 def destroy_process_group() -> None:
@@ -205,13 +216,14 @@ def _reduce_op(op):
   return getattr(dist.ReduceOp, name.upper()), False
 
 
-def all_reduce_buffers(buffers: Sequence[Buffer], op=ReduceOp.SUM, async_op: bool = False, group=None):
+def all_reduce_buffers(buffers: Sequence[Buffer], op=ReduceOp.SUM, async_op: bool = False, group=None, what: Optional[str] = None):
   """Reduce each realized Buffer across ranks, in place (the host step lazygrad.jit records between kernels: it reads
-  and writes Buffers only). One collective per buffer; async_op returns a handle whose wait() finishes them."""
+  and writes Buffers only). One collective per buffer; async_op returns a handle whose wait() finishes them.
+  what: how an error names the data (default: the buffers' count and size)."""
   dist = _require("all_reduce")
   rop, divide = _reduce_op(op)
   views = [torch_view(b) for b in buffers]
-  what = f"{len(buffers)} buffer(s) of {sum(b.size for b in buffers)} elements"
+  what = what or f"{len(buffers)} buffer(s) of {sum(b.size for b in buffers)} elements"
   with _guard("all_reduce", what): works = [dist.all_reduce(v, op=rop, group=group, async_op=True) for v in views]
   n = dist.get_world_size(group)
   def finish():
@@ -229,7 +241,7 @@ def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op: bool = Fal
   its value (module docstring). async_op=True returns a handle; read the tensor after its wait()."""
   _require("all_reduce")
   buf, own = _claim(tensor)
-  work = all_reduce_buffers([buf], op, async_op=True, group=group)
+  work = all_reduce_buffers([buf], op, async_op=True, group=group, what=f"tensor {tensor.shape} {tensor.dtype.name}")
   if not own: _settle(tensor, buf)
   if async_op: return work
   work.wait()

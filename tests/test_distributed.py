@@ -143,13 +143,22 @@ def _scenario_api(out: pathlib.Path, rank: int, world: int) -> None:
 
 
 def _scenario_raise(out: pathlib.Path, rank: int, world: int) -> None:
-  """Rank 1 raises before the model is built; rank 0 must fail with DistributedError, not hang."""
-  if rank == 1: raise RuntimeError("rank 1 failed on purpose")
+  """Rank 1 stays away for 4 s, then raises. Rank 0's collective on a group with a 1.5 s timeout fails after it (a peer
+  alive but absent); its next one, DDP's construction, fails when rank 1 exits (a peer gone): DistributedErrors, not hangs."""
+  short = dist.new_group(timeout=1.5)
+  if rank == 1:
+    time.sleep(4)
+    raise RuntimeError("rank 1 failed on purpose")
+  info = {}
+  t0 = time.perf_counter()
+  try: dist.all_reduce(Tensor([1.0]), group=short)
+  except dist.DistributedError as e: info["timeout"], info["timeout_seconds"] = str(e), time.perf_counter() - t0
   t0 = time.perf_counter()
   try: nn.parallel.DistributedDataParallel(_model(0))
   except dist.DistributedError as e:
-    (out / "raise.json").write_text(json.dumps({"error": str(e), "seconds": time.perf_counter() - t0}))
+    info["error"], info["seconds"] = str(e), time.perf_counter() - t0
     raise
+  finally: (out / "raise.json").write_text(json.dumps(info))
 
 
 def _worker(scenario: str, out: str) -> None:
@@ -269,11 +278,13 @@ def test_ddp_matches_one_process_on_the_full_batch(device, request):
 
 
 def test_a_rank_that_raises_fails_the_others(device, request):
-  """A rank that raises makes the other fail fast with a DistributedError naming the collective, never a hang."""
+  """A rank that raises makes the other fail fast with a DistributedError naming the collective, never a hang; a rank
+  that is alive but absent fails the other after the group's timeout."""
   res, out = _run(request, device, "raise")
   assert res[1].returncode != 0 and "rank 1 failed on purpose" in res[1].stderr
   assert res[0].returncode not in (0, -9), res[0].stderr[-2000:]   # failed by itself, not killed at the deadline
   info = json.loads((out / "raise.json").read_text())
+  assert "all_reduce failed on rank 0 of 2" in info["timeout"] and 1 < info["timeout_seconds"] < 20, info
   assert "failed on rank 0 of 2" in info["error"] and "Another rank" in info["error"] and info["seconds"] < 30, info
   assert "DistributedError" in res[0].stderr
 
