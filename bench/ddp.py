@@ -23,7 +23,7 @@ import numpy as np
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path[:0] = [ROOT, os.path.join(ROOT, "examples")]   # this checkout's lazygrad, not an installed one
-from lazygrad import Tensor, nn, optim   # noqa: E402
+from lazygrad import GlobalCounters, Tensor, nn, optim   # noqa: E402
 from lazygrad import distributed as dist   # noqa: E402
 import digits_cnn   # noqa: E402
 
@@ -51,9 +51,10 @@ def train(model: str, batch: int, steps: int, ddp_kw=None) -> dict:
   for _ in range(3): step()
   before = dict(net.stats) if ddp_kw is not None else None
   dist.barrier()
-  t0 = time.perf_counter()
+  t0, k0 = time.perf_counter(), GlobalCounters.kernel_count
   for _ in range(steps): step()
-  out = {"step_ms": 1e3 * (time.perf_counter() - t0) / steps, "params": sum(p.numel() for p in m.parameters())}
+  out = {"step_ms": 1e3 * (time.perf_counter() - t0) / steps, "params": sum(p.numel() for p in m.parameters()),
+         "kernels": (GlobalCounters.kernel_count - k0) / steps}
   if ddp_kw is not None:
     n = net.stats["syncs"] - before["syncs"]
     out.update(comm_ms=1e3 * (net.stats["comm_s"] - before["comm_s"]) / max(n, 1),
@@ -81,14 +82,15 @@ def worker(args) -> None:
       for overlap in (False, True):
         r = train(model, args.batch, args.steps, dict(bucket_cap_mb=cap, overlap=overlap))
         if overlap and r["buckets"] == 1: continue   # the same run as overlap off
-        rows.append((model, r["params"], cap, r["buckets"], overlap, r["step_ms"], r["sync_ms"], r["comm_ms"], alone, base["step_ms"]))
+        rows.append((model, r["params"], cap, r["buckets"], overlap, r["step_ms"], r["sync_ms"], r["comm_ms"], alone, base["step_ms"],
+                     r["kernels"], base["kernels"]))
   dist.print0(f"{world} processes ({dist.get_backend()}), per-rank batch {args.batch}, {args.steps} steps after 3 warm-up; rank 0's times")
   dist.print0("| model | params | bucket cap MiB | buckets | overlap | step ms | sync ms | all-reduce ms | all-reduce share | "
-              "one all_reduce of all grads ms | step ms without DDP |")
-  dist.print0("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
-  for model, params, cap, buckets, overlap, step, sync, comm, alone, base in rows:
+              "one all_reduce of all grads ms | step ms without DDP | kernels per step (without DDP) |")
+  dist.print0("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+  for model, params, cap, buckets, overlap, step, sync, comm, alone, base, kernels, base_kernels in rows:
     dist.print0(f"| {model} | {params} | {cap:g} | {buckets} | {'on' if overlap else 'off'} | {step:.1f} | {sync:.1f} | {comm:.1f} | "
-                f"{comm / step:.0%} | {alone:.2f} | {base:.1f} |")
+                f"{comm / step:.0%} | {alone:.2f} | {base:.1f} | {kernels:g} ({base_kernels:g}) |")
   dist.destroy_process_group()
 
 
