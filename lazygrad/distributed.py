@@ -173,20 +173,24 @@ def _claim(t: Tensor) -> tuple[Buffer, bool]:
   nothing else sees it, else a fresh contiguous copy (one kernel) that _settle makes t's value afterwards."""
   if not isinstance(t, Tensor): raise TypeError(f"expected a lazygrad Tensor, got {type(t).__name__}")
   if not t.node.realized: t.realize()
-  if t._base is None and not t._views and _exclusive(t.node): return t.node.buffer, True
+  if t._base is None and not _has_views(t) and _exclusive(t.node): return t.node.buffer, True
   copy = Tensor._from_node(Node(Ops.CONTIGUOUS, (t.detach().node,), None, t.shape, t.dtype, t.device)).realize()
   return copy.node.buffer, False
 
 
+def _has_views(t: Tensor) -> bool:
+  return bool(t._views) and any(r() is not None for r in t._views)
+
+
 def _settle(t: Tensor, buf: Buffer) -> None:
-  """Make buf (t's shape, contiguous) t's value: a new node on it for a plain tensor (requires_grad kept), an assign
-  for a view or a base with views (they see it)."""
+  """Make buf (t's shape, contiguous) t's value: a new node on it for a plain tensor (a leaf that requires grad stays
+  one; a collective's result is not differentiable, as in torch), an assign for a view or a base with views (they see it)."""
   node = Node(Ops.BUFFER, (), None, t.shape, t.dtype, t.device)
   node.buffer, node.st = buf, ShapeTracker.from_shape(t.shape)
-  if t._base is not None or t._views:
+  if t._base is not None or _has_views(t):
     with no_grad(): t.assign(Tensor._from_node(node))
   else:
-    node.requires_grad = t.node.requires_grad
+    node.requires_grad = t.node.requires_grad and t._is_leaf_param
     t.node = node
 
 

@@ -5,6 +5,8 @@ on gloo over a free localhost port, each bounded by a timeout, and compare what 
 computing the same thing on the full batch. They run on the cpu device only (one spawn costs seconds); the DLPack
 and sampler tests run on every test device."""
 from __future__ import annotations
+import gc
+import importlib.util
 import json
 import os
 import pathlib
@@ -17,7 +19,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import lazygrad  # noqa: E402
-from lazygrad import Tensor, nn, optim  # noqa: E402
+from lazygrad import Tensor, autograd, nn, optim  # noqa: E402
 from lazygrad import distributed as dist  # noqa: E402
 from lazygrad.data import DataLoader, DistributedSampler, TensorDataset  # noqa: E402
 
@@ -333,7 +335,6 @@ def test_ddp_example_as_one_process(device, monkeypatch, capsys):
   _cpu_only_inprocess(device)
   pytest.importorskip("sklearn")
   monkeypatch.syspath_prepend(str(ROOT / "examples"))
-  import importlib.util
   spec = importlib.util.spec_from_file_location("example_ddp_train", ROOT / "examples" / "ddp_train.py")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
@@ -345,6 +346,30 @@ def test_ddp_example_as_one_process(device, monkeypatch, capsys):
 
 def _cpu_only_inprocess(device):
   if device != "cpu": pytest.skip("the example's device is the cpu here (interp would only be slower)")
+
+
+def test_backward_end_hook(device):
+  """autograd.register_backward_end_hook: called after every backward with the leaves whose .grad it changed (already
+  accumulated, still lazy); remove() unregisters; a dropped DistributedDataParallel takes its hook with it."""
+  a, b, c = (Tensor([1.0, 2.0], requires_grad=True) for _ in range(3))
+  seen = []
+  handle = autograd.register_backward_end_hook(lambda leaves: seen.append([(id(t), t.grad is not None and not t.grad.is_realized) for t in leaves]))
+  try:
+    (a * b).sum().backward()
+    assert len(seen) == 1 and sorted(seen[0]) == sorted([(id(a), True), (id(b), True)])
+  finally: handle.remove()
+  (a * c).sum().backward()
+  assert len(seen) == 1
+  with pytest.raises(TypeError): autograd.register_backward_end_hook(3)
+  n = len(autograd._BACKWARD_END_HOOKS)
+  dist.init_process_group()
+  try:
+    ddp = nn.parallel.DistributedDataParallel(nn.Linear(2, 2))
+    assert len(autograd._BACKWARD_END_HOOKS) == n + 1
+    del ddp
+    gc.collect()
+    assert len(autograd._BACKWARD_END_HOOKS) == n
+  finally: dist.destroy_process_group()
 
 
 # ---- DistributedSampler

@@ -19,6 +19,7 @@ and its all_reduce runs asynchronously while the next bucket's kernels run; othe
 a host step on realized Buffers."""
 from __future__ import annotations
 import contextlib
+import functools
 import time
 import weakref
 from typing import Optional
@@ -69,6 +70,12 @@ def _buckets(params: list[Tensor], cap_bytes: int) -> list[list[Tensor]]:
   return [b[0] for b in out]
 
 
+def _after_backward(ref, touched) -> None:
+  """autograd's backward-end hook of one DistributedDataParallel (held weakly by ref)."""
+  ddp = ref()
+  if ddp is not None: ddp._after_backward(touched)
+
+
 class DistributedDataParallel(Module):
   """torch.nn.parallel.DistributedDataParallel: wraps module so that, after each backward(), every parameter's .grad is
   the average over all processes of the process group (lazygrad.distributed.init_process_group first).
@@ -105,8 +112,8 @@ class DistributedDataParallel(Module):
     # all_reduces (what the other ranks cost: a slower rank's backward shows here too), syncs how many
     self.stats = {"sync_s": 0.0, "comm_s": 0.0, "syncs": 0}
     self._armed = False
-    ref = weakref.ref(self)
-    handle = register_backward_end_hook(lambda touched: (lambda m: m is not None and m._after_backward(touched))(ref()))
+    # the hook holds the wrapper weakly: a dropped DDP unregisters itself instead of living on in autograd's hook table
+    handle = register_backward_end_hook(functools.partial(_after_backward, weakref.ref(self)))
     weakref.finalize(self, handle.remove)
 
   @property
