@@ -306,6 +306,8 @@ def test_no_group_errors_and_single_process_helpers(device):
   with pytest.raises(dist.DistributedError, match="init_process_group"): dist.all_reduce(Tensor([1.0]))
   with pytest.raises(dist.DistributedError, match="init_process_group"): nn.parallel.DistributedDataParallel(nn.Linear(2, 2))
   assert dist.is_main_process() and not dist.is_initialized()
+  with pytest.raises(TypeError, match="nn.Module"): nn.parallel.DistributedDataParallel(lambda x: x)
+  with pytest.raises(ValueError, match="bucket_cap_mb"): nn.parallel.DistributedDataParallel(nn.Linear(2, 2), bucket_cap_mb=0)
 
 
 def test_group_of_one_and_the_flatten_kernel(device):
