@@ -26,6 +26,9 @@ from lazygrad.data import DataLoader, DistributedSampler, TensorDataset  # noqa:
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 STEPS, BATCH, ACCUM = 3, 8, 2
+# (name, optimizer, micro-steps per step, DDP arguments, gradient clipping): what the 2-process run trains
+CONFIGS = [("sgd", "sgd", 1, {}, None), ("adamw", "adamw", 1, {"bucket_cap_mb": 1e-4}, None), ("sgd_nosync", "sgd", ACCUM, {}, None),
+           ("adamw_overlap", "adamw", 1, {"bucket_cap_mb": 1e-4, "overlap": True}, None), ("sgd_clip", "sgd", 1, {}, 0.5)]
 
 
 def _data(step: int, micro: int = 0):
@@ -47,7 +50,7 @@ def _opt(name: str, params):
   return optim.AdamW(params, lr=0.05, weight_decay=0.1)
 
 
-def train(opt_name: str, accum: int, rank: int = 0, world: int = 1, ddp_kw: dict | None = None) -> list[np.ndarray]:
+def train(opt_name: str, accum: int, rank: int = 0, world: int = 1, ddp_kw: dict | None = None, clip: float | None = None) -> list[np.ndarray]:
   """STEPS optimizer steps of accum micro-steps on this rank's slice of each batch; with world > 1 the model is wrapped
   in DistributedDataParallel (rank 1 starts from other weights: the broadcast must fix them). The final parameters."""
   model = _model(seed=0 if rank == 0 else 1)
@@ -63,6 +66,7 @@ def train(opt_name: str, accum: int, rank: int = 0, world: int = 1, ddp_kw: dict
       with ctx:
         loss = net(Tensor(x[lo:hi])).cross_entropy(Tensor(y[lo:hi]))
         loss.backward()
+    if clip is not None: nn.utils.clip_grad_norm_(model.parameters(), clip)   # on the averaged gradients (views of the bucket)
     opt.step()
   return [p.numpy() for p in model.parameters()]
 
@@ -75,9 +79,7 @@ class _nothing:
 # ---- worker scenarios (run in the spawned processes)
 def _scenario_train(out: pathlib.Path, rank: int, world: int) -> None:
   results = {}
-  for name, opt_name, accum, kw in [("sgd", "sgd", 1, {}), ("adamw", "adamw", 1, {"bucket_cap_mb": 1e-4}),
-                                    ("sgd_nosync", "sgd", ACCUM, {}), ("adamw_overlap", "adamw", 1, {"bucket_cap_mb": 1e-4, "overlap": True})]:
-    results[name] = train(opt_name, accum, rank, world, kw)
+  for name, opt_name, accum, kw, clip in CONFIGS: results[name] = train(opt_name, accum, rank, world, kw, clip)
   np.savez(out / f"train_{rank}.npz", **{f"{k}_{i}": a for k, v in results.items() for i, a in enumerate(v)})
 
 
@@ -259,11 +261,11 @@ def _run(request, device, name):
 
 def test_ddp_matches_one_process_on_the_full_batch(device, request):
   """2 processes on half batches == 1 process on the full batch: SGD-momentum, AdamW with many small buckets,
-  no_sync gradient accumulation, and bucket-by-bucket overlap; and the collectives' checks of the same run."""
+  no_sync gradient accumulation, bucket-by-bucket overlap, gradient clipping; and the collectives' checks of the same run."""
   res, tmp_path = _run(request, device, "all")
   for r in res: assert r.returncode == 0, r.stderr[-3000:]
-  for name, opt_name, accum in [("sgd", "sgd", 1), ("adamw", "adamw", 1), ("sgd_nosync", "sgd", ACCUM), ("adamw_overlap", "adamw", 1)]:
-    ref = train(opt_name, accum)
+  for name, opt_name, accum, _, clip in CONFIGS:
+    ref = train(opt_name, accum, clip=clip)
     for rank in range(2):
       got = np.load(tmp_path / f"train_{rank}.npz")
       for i, a in enumerate(ref): np.testing.assert_allclose(got[f"{name}_{i}"], a, rtol=2e-5, atol=2e-6, err_msg=f"{name} rank {rank} param {i}")
