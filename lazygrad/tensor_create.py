@@ -206,7 +206,8 @@ class CreateMixin(TensorBase):
     np.from_dlpack take a lazygrad Tensor). Realizes, then shares the buffer: no copy when the tensor is realized
     through a plain strided view (a contiguous copy otherwise). A write through the consumer's array changes the
     buffer, so every tensor on that buffer sees it, and so do lazy values computed from it later (torch computes
-    eagerly, so it has no such values)."""
+    eagerly, so it has no such values); a later lazygrad write that runs in place (an optimizer step) shows in the
+    consumer's array, one that gets a fresh buffer does not."""
     kwargs = {k: v for k, v in dict(stream=stream, max_version=max_version, dl_device=dl_device, copy=copy).items() if v is not None}
     return self._dlpack_source().__dlpack__(**kwargs)
 
