@@ -210,3 +210,37 @@ def test_half_float_sums_accumulate_in_fp32():
     assert float(numpy_lib.rsum(x, (0,), (4096,), dt)[0]) == 4096.0
   assert numpy_lib.rsum(np.array([True, False, True]), (0,), (3,), np.bool_).dtype == np.bool_
 
+
+
+def test_matrix_is_a_view_in_either_order():
+  """_matrix: an operand stored k-major is handed to BLAS as a transposed view (no copy), one stored m-major as is."""
+  rng = np.random.default_rng(4)
+  x = rng.standard_normal((6, 5)).astype(np.float32)      # dims (k, m): wanted as (m, k)
+  got = numpy_lib._matrix(x, [], [1], [0])
+  assert np.shares_memory(got, x) and got.shape == (5, 6)
+  np.testing.assert_array_equal(got, x.T)
+  got = numpy_lib._matrix(x, [], [0], [1])
+  assert np.shares_memory(got, x)
+  np.testing.assert_array_equal(got, x)
+
+
+def test_matrix_copies_conv_windows_with_the_long_run_inner():
+  """Conv windows as the weight gradient's operand, (N*OH*OW, C*KH*KW): the copy is laid out with the output
+  width innermost (runs of the input), and handed over transposed; the values are those of the plain reshape."""
+  rng = np.random.default_rng(5)
+  n, c, h, k = 2, 3, 6, 3
+  xp = rng.standard_normal((n, c, h + 2, h + 2)).astype(np.float32)
+  s = xp.strides
+  win = np.lib.stride_tricks.as_strided(xp, (n, c, h, h, k, k), (s[0], s[1], s[2], s[3], s[2], s[3]))
+  got = numpy_lib._matrix(win, [], [0, 2, 3], [1, 4, 5])
+  want = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * h, c * k * k)
+  np.testing.assert_array_equal(got, want)
+  assert got.strides[0] == 4 and got.strides[1] == 4 * n * h * h   # column-major: the (c, kh, kw) rows hold (n, oh, ow) runs
+
+
+@pytest.mark.parametrize("m,n,k,batch", [(3, 40, 50, 1), (40, 3, 50, 1), (4, 9, 30, 3), (200, 300, 5, 1)])
+def test_matmul_orientation(m, n, k, batch):
+  """_matmul: a small result with fewer rows than columns is computed transposed; the values do not change."""
+  rng = np.random.default_rng(6)
+  a, b = rng.standard_normal((batch, m, k)).astype(np.float32), rng.standard_normal((batch, k, n)).astype(np.float32)
+  np.testing.assert_allclose(numpy_lib._matmul(a, b), a @ b, rtol=1e-5, atol=1e-5)
