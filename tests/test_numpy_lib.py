@@ -244,3 +244,17 @@ def test_matmul_orientation(m, n, k, batch):
   rng = np.random.default_rng(6)
   a, b = rng.standard_normal((batch, m, k)).astype(np.float32), rng.standard_normal((batch, k, n)).astype(np.float32)
   np.testing.assert_allclose(numpy_lib._matmul(a, b), a @ b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64])
+def test_contract_batched_dots(dtype):
+  """No m or n dim (BatchNorm's per-channel sums of products, a plain dot): the einsum path, against einsum in float64."""
+  rng = np.random.default_rng(7)
+  shape = (5, 4, 3, 6)
+  a, b = (rng.standard_normal(shape) * 4).astype(dtype), (rng.standard_normal(shape) * 4).astype(dtype)
+  for axes in [(0, 2, 3), (0, 1, 2, 3), (3,)]:
+    dims, presum, scale = dims_of(a, b, axes, shape)
+    assert numpy_lib._contract_dot(a, b, dims, len(shape)) is not None
+    got = numpy_lib.contract(a, b, dims, shape, dtype)
+    assert got.dtype == dtype and got.shape == tuple(1 if d in axes else s for d, s in enumerate(shape))
+    np.testing.assert_allclose(got.astype(np.float64), _einsum_contract(a, b, axes, shape), rtol=2e-3 if dtype == np.float16 else 1e-5, atol=1e-1)
