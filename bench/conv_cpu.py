@@ -74,8 +74,9 @@ def capture(fn) -> list:
   return captured
 
 
-def replay(captured, reps: int = 3) -> list[tuple[str, float]]:
-  """(kernel name, best-of-reps seconds) of each captured kernel, run alone on its captured inputs."""
+def replay(captured, reps: int = 3, only=None) -> list[tuple[str, float]]:
+  """(kernel name, best-of-reps seconds) of each captured kernel, run alone on its captured inputs; `only`: a
+  predicate on the name, the kernels to time (the others run once, for their outputs)."""
   from lazygrad.runtime import get_device
   dev, outs, times = get_device("cpu"), {}, []
   for it, ins in captured:
@@ -85,12 +86,12 @@ def replay(captured, reps: int = 3) -> list[tuple[str, float]]:
     best = math.inf
     with np.errstate(all="ignore"):
       fn([out] + arrs, it.var_values)
-      for _ in range(reps):
+      for _ in range(reps if only is None or only(it.kernel.name) else 0):
         t = time.process_time()   # CPU time: the machine may be shared, and kernels are single-threaded
         fn([out] + arrs, it.var_values)
         best = min(best, time.process_time() - t)
     outs[id(it.out)] = out
-    times.append((it.kernel.name, best))
+    if best < math.inf: times.append((it.kernel.name, best))
   return times
 
 

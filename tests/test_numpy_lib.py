@@ -258,3 +258,26 @@ def test_contract_batched_dots(dtype):
     got = numpy_lib.contract(a, b, dims, shape, dtype)
     assert got.dtype == dtype and got.shape == tuple(1 if d in axes else s for d, s in enumerate(shape))
     np.testing.assert_allclose(got.astype(np.float64), _einsum_contract(a, b, axes, shape), rtol=2e-3 if dtype == np.float16 else 1e-5, atol=1e-1)
+
+
+@pytest.mark.parametrize("chunk,matmuls", [(64, 11), (2000, 6), (1 << 30, 1)])
+def test_contract_conv_windows_in_chunks(monkeypatch, chunk, matmuls):
+  """Conv forward (slices of the batch dim) and weight gradient (slices of a k dim, summed) with the im2col copy
+  made CHUNK elements at a time: the same values as einsum, for chunks of one image, two (the last one ragged), all."""
+  monkeypatch.setattr(numpy_lib, "CHUNK", chunk)
+  calls, matmul = [], numpy_lib._matmul
+  monkeypatch.setattr(numpy_lib, "_matmul", lambda *a: calls.append(1) or matmul(*a))
+  rng = np.random.default_rng(8)
+  n, c, co, h = 11, 3, 4, 6
+  xp = rng.standard_normal((n, c, h + 2, h + 2)).astype(np.float32)
+  s = xp.strides
+  win = np.lib.stride_tricks.as_strided(xp, (n, 1, 1, c, h, h, 3, 3), (s[0], 0, 0, s[1], s[2], s[3], s[2], s[3]))
+  w = rng.standard_normal((1, 1, co, c, 1, 1, 3, 3)).astype(np.float32)
+  g = rng.standard_normal((n, 1, co, 1, h, h, 1, 1)).astype(np.float32)
+  shape = (n, 1, co, c, h, h, 3, 3)
+  for a, b, axes in [(win, w, (3, 6, 7)), (win, g, (0, 4, 5))]:
+    dims, _, _ = dims_of(a, b, axes, shape)
+    calls.clear()
+    got = numpy_lib.contract(a, b, dims, shape, np.float32)
+    np.testing.assert_allclose(got, _einsum_contract(a, b, axes, shape), rtol=1e-4, atol=1e-4)
+    assert len(calls) == matmuls
