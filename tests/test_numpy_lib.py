@@ -281,3 +281,16 @@ def test_contract_conv_windows_in_chunks(monkeypatch, chunk, matmuls):
     got = numpy_lib.contract(a, b, dims, shape, np.float32)
     np.testing.assert_allclose(got, _einsum_contract(a, b, axes, shape), rtol=1e-4, atol=1e-4)
     assert len(calls) == matmuls
+
+
+def test_matrix_copies_strided_windows_with_the_long_loop_inner():
+  """Stride-2 conv windows as the forward's operand (N, C*KH*KW, OH*OW): the copy runs along the output width
+  (8 elements 2 apart), not the 3 contiguous kernel-width ones: a row-major (k, m) matrix per image."""
+  rng = np.random.default_rng(9)
+  n, c, h, k = 2, 3, 8, 3
+  xp = rng.standard_normal((n, c, 2 * h + 2, 2 * h + 2)).astype(np.float32)
+  s = xp.strides
+  win = np.lib.stride_tricks.as_strided(xp, (n, c, h, h, k, k), (s[0], s[1], 2 * s[2], 2 * s[3], s[2], s[3]))
+  got = numpy_lib._matrix(win, [0], [1, 4, 5], [2, 3])
+  np.testing.assert_array_equal(got, win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * k * k, h * h))
+  assert got.flags.c_contiguous
