@@ -294,3 +294,19 @@ def test_matrix_copies_strided_windows_with_the_long_loop_inner():
   got = numpy_lib._matrix(win, [0], [1, 4, 5], [2, 3])
   np.testing.assert_array_equal(got, win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * k * k, h * h))
   assert got.flags.c_contiguous
+
+
+def test_contract_interleaved_phases():
+  """The sub-pixel input gradient's contraction: kept dims (N, C, Q, R, Q, R), the phases R only the weight varies
+  along, interleaved with the image: computed phase-major and written back per phase; the values are einsum's."""
+  rng = np.random.default_rng(10)
+  shape = (3, 1, 4, 5, 6, 2, 5, 2, 2, 2)       # (N, G, Cin, Cout, Qh, Rh, Qw, Rw, Th, Tw)
+  a = rng.standard_normal((3, 1, 1, 5, 6, 1, 5, 1, 2, 2)).astype(np.float32)
+  b = rng.standard_normal((1, 1, 4, 5, 1, 2, 1, 2, 2, 2)).astype(np.float32)
+  axes = (3, 8, 9)
+  dims, _, _ = dims_of(a, b, axes, shape)
+  assert numpy_lib._contract_in_order(a, b, dims, len(shape)) is None
+  assert numpy_lib._contract_interleaved(a, b, dims, len(shape)) is not None
+  got = numpy_lib.contract(a, b, dims, shape, np.float32)
+  assert got.flags.c_contiguous
+  np.testing.assert_allclose(got, _einsum_contract(a, b, axes, shape), rtol=1e-4, atol=1e-4)

@@ -5,6 +5,7 @@ value is broadcast along has size 1 there, so numpy broadcasting does the expand
 no broadcast product is ever materialised."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -383,6 +384,34 @@ def _chunked_matmul(left: np.ndarray, right: np.ndarray, mbatch, mrun, nrun, kdi
   return c
 
 
+def _contract_interleaved(a: np.ndarray, b: np.ndarray, dims, nd: int):
+  """A contraction whose kept dims interleave m and n dims (the sub-pixel input gradient: (N, C, Q, R, Q, R), the
+  phases R only the weight varies along): _contract_in_order with the interleaved dims moved next to their run
+  ((N, C, R, R, Q, Q): a forward conv with C * R * R channels, chunked, result in order), then written into the
+  output one index of the moved dims at a time, so each copy's inner loop is a run of the image, not of the 2
+  phases (a transposing store of the whole is ~3x slower). None when that does not put it in order, or when the
+  moved dims take more than 16 copies."""
+  batch, m, n, _ = dims
+  kept = sorted(d for d in batch + m + n if a.shape[d] != 1 or b.shape[d] != 1)
+  for other, own in ((n, m), (m, n)):   # move `other` dims found after a run of `other` then one of `own` began
+    fo = next((d for d in kept if d in other), nd)
+    ft = next((d for d in kept if d in own and d > fo), nd)
+    moved = [d for d in kept if d in other and d > ft]
+    if moved and math.prod(max(a.shape[d], b.shape[d]) for d in moved) <= 16: break
+  else: return None
+  perm = [d for d in range(nd) if d < ft and d not in moved] + moved + [d for d in range(nd) if d >= ft and d not in moved]
+  where = {d: i for i, d in enumerate(perm)}
+  pdims = tuple(tuple(sorted(where[d] for d in ds)) for ds in dims)
+  c = _contract_in_order(a.transpose(perm), b.transpose(perm), pdims, nd)
+  if c is None: return None
+  out = np.empty([c.shape[where[d]] for d in range(nd)], dtype=c.dtype)
+  for idx in itertools.product(*[range(out.shape[d]) for d in moved]):
+    pick = dict(zip(moved, idx))
+    dst = out[tuple(pick.get(d, slice(None)) for d in range(nd))]
+    dst[...] = c[tuple(pick.get(d, slice(None)) for d in perm)].reshape(dst.shape)
+  return out
+
+
 def _contract_dot(a: np.ndarray, b: np.ndarray, dims, nd: int):
   """A contraction with no m or n dim (batched dots: BatchNorm's per-channel sums of products) by np.einsum, whose
   multiply-accumulate loop reads each operand once: ~3x faster than copying both into BLAS's layout, or than a
@@ -423,6 +452,7 @@ def contract(a: np.ndarray, b: np.ndarray, dims, shape, dtype, presum=((), ()), 
   a, b = _conform(a, b, dims, nd)
   c = _contract_dot(a, b, dims, nd)
   if c is None: c = _contract_in_order(a, b, dims, nd)
+  if c is None: c = _contract_interleaved(a, b, dims, nd)
   if c is None: c = _contract_transposed(a, b, dims, nd)
   if scale != 1: c = c * np.asarray(scale, dtype=acc)
   return c.astype(dtype, copy=False)
