@@ -358,29 +358,30 @@ def _chunked_matmul(left: np.ndarray, right: np.ndarray, mbatch, mrun, nrun, kdi
   """_contract_in_order's matmul in slices of its outermost batch dim (conv forward: the images) or, when that
   is not one the window operand varies along, of its outermost k dim (conv weight gradient: the images, summed):
   each slice's im2col copy is at most CHUNK elements and still in cache when BLAS reads it (~25% faster than
-  one copy of the whole). None when neither operand is a window view over CHUNK * 4 elements."""
-  win = next((x for x in (left, right) if x.size > 4 * CHUNK and _overlapping(x)), None)
+  one copy of the whole; no gain below ~8 slices). None when neither operand is a window view over CHUNK * 8 elements."""
+  win = next((x for x in (left, right) if x.size > 8 * CHUNK and _overlapping(x)), None)
   if win is None: return None
   d0 = next((d for d in mbatch + kdims if win.shape[d] > 1), None)
   if d0 is None: return None
   step = max(1, CHUNK // (win.size // win.shape[d0]))
   if step >= win.shape[d0]: return None
   cut = lambda x, lo: x if x.shape[d0] == 1 else x[(slice(None),) * d0 + (slice(lo, lo + step),)]
-  part = lambda lo: _matmul(_matrix(cut(left, lo), mbatch, mrun, kdims), _matrix(cut(right, lo), mbatch, kdims, nrun))
+  mats = lambda lo: (_matrix(cut(left, lo), mbatch, mrun, kdims), _matrix(cut(right, lo), mbatch, kdims, nrun))
   if d0 in kdims:   # a sum over the slices
-    c = part(0)
+    c = _matmul(*mats(0))
     c = np.array(c, copy=True) if not c.flags.writeable or c.base is not None else c
-    for lo in range(step, win.shape[d0], step): c += part(lo)
+    for lo in range(step, win.shape[d0], step): c += _matmul(*mats(lo))
     return c
-  axis = mbatch.index(d0)
-  c = None
+  axis, c = mbatch.index(d0), None
   for lo in range(0, win.shape[d0], step):
-    r = part(lo)
+    l2, r2 = mats(lo)
     if c is None:
-      shape = list(r.shape)
+      shape = list(np.broadcast_shapes(l2.shape[:-2], r2.shape[:-2])) + [l2.shape[-2], r2.shape[-1]]
       shape[axis] = win.shape[d0]
-      c = np.empty(shape, dtype=r.dtype)
-    c[(slice(None),) * axis + (slice(lo, lo + step),)] = r
+      c = np.empty(shape, dtype=np.result_type(l2, r2))
+    dst = c[(slice(None),) * axis + (slice(lo, lo + step),)]
+    if axis == 0: np.matmul(l2, r2, out=dst)   # straight into the result: a slab of it
+    else: dst[...] = _matmul(l2, r2)
   return c
 
 
