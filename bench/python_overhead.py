@@ -99,7 +99,7 @@ def measure(name: str, steps: int, top: int) -> None:
   for _ in range(steps): step().item()
   dt = (time.process_time() - t) / steps
   key_time.undo(); sched_time.undo()
-  prof = cProfile.Profile(time.process_time)
+  prof = cProfile.Profile()
   prof.enable()
   for _ in range(steps): step().item()
   prof.disable()
