@@ -129,6 +129,7 @@ def _build_schedule(targets: list[Node]) -> Schedule:
   for r, kernel, inputs, rand_nodes, checks in lowered:
     # with bounds checks in the schedule, an ASSIGN writes nothing once one has failed (the realize raises, nothing changes)
     if checked and r.op is Ops.ASSIGN: kernel = replace(kernel, guard=True, key=(kernel.key, "guard"))
+    kernel.key = _cache.canonical_key(kernel.key)   # a compile-cache lookup per launch: by identity and a stored hash
     why = tuple(Reason.INPUT if n.realized else reasons[id(n)] for n in inputs)
     sched.items.append(ScheduleItem(kernel, r, inputs, rand_nodes, reason=reasons[id(r)], reasons=why, check_nodes=checks))
   sched.views = [(v, movement_base(v)[0]) for v in views]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 import math
 import sys
+import weakref
 from collections import Counter
 from lazygrad.ops import Node, Ops
 
@@ -70,6 +71,16 @@ def audit_refs(nodes: list[Node], roots: set[int]) -> tuple[dict[int, int], set[
   return inner, held
 
 
+_kernel_loads: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _loads(kernel) -> tuple:
+  """The kernel's loads as (slot, view), walked once per kernel (a cached schedule reuses its kernels every step)."""
+  loads = _kernel_loads.get(kernel)
+  if loads is None: loads = _kernel_loads[kernel] = tuple(e.arg[:2] for e in kernel.body.walk() if e.op is Ops.LOAD)
+  return loads
+
+
 def _src_counts(nodes: list[Node]) -> dict[int, int]:
   """For every node, how many srcs of the unrealized nodes hold it (a function of its own: no loop variable
   outlives it to hold a reference)."""
@@ -103,9 +114,7 @@ def order_assigns(sched, refs: dict[int, int], held: set[int]) -> None:
     tgt = it.out.srcs[0]
     if not (tgt.realized and tgt.st.is_contiguous and tgt.buffer.size == math.prod(tgt.shape) and tgt.dtype == it.out.dtype): return False
     if writes[id(tgt)] > 1: return False   # two writes of one buffer in one schedule: each gets its own
-    for e in it.kernel.body.walk():
-      if e.op is Ops.LOAD and it.inputs[e.arg[0] - 1].buffer is tgt.buffer and not _reads_in_place(e.arg[1], tgt.st): return False
-    return True
+    return all(it.inputs[slot - 1].buffer is not tgt.buffer or _reads_in_place(st, tgt.st) for slot, st in _loads(it.kernel))
   def nobody_else_reads(it):
     # a lazy graph outside this schedule still holding the old value (an unrealized loss or .grad built
     # from the old parameter), a tensor holding it, or another node on the same memory (a realized view,

@@ -17,6 +17,38 @@ from lazygrad.helpers import getenv
 
 SCHEDULE_CACHE_SIZE = 512
 LAYOUTS_PER_KEY = 4   # graphs of one structure that differ in what they share: each a layout of its own
+KERNEL_KEYS = 1 << 14
+
+
+class KernelKey:
+  """A kernel's structural key (`Kernel.key`: what the devices' compile caches look it up by) with its hash computed
+  once, one object per distinct key (`canonical_key`): a lookup of a kernel seen before is then an identity
+  comparison and a stored hash, where the plain tuple rehashed its dtypes and views (Python-level hashes) and, for
+  an equal key made by another schedule, compared the bodies node by node, on every launch."""
+  __slots__ = ("value", "_hash")
+
+  def __init__(self, value):
+    self.value, self._hash = value, hash(value)
+
+  def __hash__(self): return self._hash
+
+  def __eq__(self, other):
+    return self is other or (isinstance(other, KernelKey) and self._hash == other._hash and self.value == other.value)
+
+  def __repr__(self): return f"<KernelKey {self._hash:#x}>"
+
+
+_kernel_keys: dict = {}
+
+
+def canonical_key(value) -> KernelKey:
+  """The one KernelKey of a kernel key's value (bounded: when the table is dropped, keys made later are equal by
+  value to earlier ones, only slower to compare)."""
+  key = _kernel_keys.get(value)
+  if key is None:
+    if len(_kernel_keys) >= KERNEL_KEYS: _kernel_keys.clear()
+    key = _kernel_keys[value] = KernelKey(value)
+  return key
 
 
 def graph_key(targets: list[Node]) -> tuple:
