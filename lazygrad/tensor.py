@@ -229,7 +229,8 @@ class Tensor(ExtraMixin, CreateMixin, MathMixin, ActivationMixin, IndexMixin, Re
 
   def _broadcast_to(self, shape) -> Tensor:
     if self.node.shape == tuple(shape): return self
-    t = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if self.ndim < len(shape) else self
+    # size-1 dims in front: _movement directly (reshape's argument checks cost more than the op, and cannot fail here)
+    t = self._movement(Ops.RESHAPE, (1,) * (len(shape) - self.ndim) + self.shape) if self.ndim < len(shape) else self
     return t._movement(Ops.EXPAND, tuple(shape))
 
   def _const_like(self, value, dtype=None, shape=None) -> Tensor:
