@@ -95,7 +95,7 @@ class Node:
     # realizing a node whose structural id was computed makes it a leaf: every id computed over it is stale
     global _epoch
     if self._sid is not None and self._sepoch != _LEAF: _epoch += 1
-    self._sid, self._buffer = None, buf
+    self._sid, self._sepoch, self._buffer = None, None, buf   # its leaf id is computed when asked (st is set after)
 
   @property
   def realized(self) -> bool:
@@ -118,7 +118,7 @@ class Node:
 # unrealized node above it, so an unrealized node's id is valid only in the epoch it was computed in (the epoch
 # moves when a node with an id is realized; a step's graph is built after the last realize, so its ids stay valid).
 _LEAF = -1
-_MAX_STRUCTURES = 1 << 20
+_MAX_STRUCTURES = 1 << 18   # a training step has a few thousand; at ~200 bytes each, a bound of ~50 MB
 _structures: dict = {}
 _next_sid = itertools.count()
 _epoch = 0
