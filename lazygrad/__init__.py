@@ -11,6 +11,9 @@ from lazygrad import functions
 from lazygrad.functions import *  # noqa: F401,F403 (torch's module-level API: lazygrad.tensor, zeros, cat, float32, ...)
 from lazygrad.amp import autocast
 from lazygrad.jit import jit
+from lazygrad import distributed
+
+from_dlpack = Tensor.from_dlpack   # torch.from_dlpack (tensor_create.py)
 
 
 def schedule(*tensors):
@@ -21,5 +24,5 @@ def schedule(*tensors):
 
 
 __all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data",
-           "backends", "amp", "autocast", "functions", "jit",
+           "backends", "amp", "autocast", "functions", "jit", "distributed", "from_dlpack",
            "ShapeError", "DimError", "DTypeError", "IndexTypeError", "ArgumentError"] + functions.__all__

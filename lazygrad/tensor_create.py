@@ -52,7 +52,8 @@ class CreateMixin(TensorBase):
     # ints wrap into the dtype as torch does (uint8 -1 is 255)
     value = bool(fill_value) if dtype.is_bool else int(np.array(int(fill_value)).astype(dtype.np)) if dtype.is_int else float(fill_value)
     node = Node(Ops.CONST, (), value, (), dtype, canonical_device(device))
-    t = TensorBase._Tensor._from_node(node).reshape((1,) * len(shape)).expand(shape)._copy()   # not a view: writable, as torch's
+    if not shape: t = TensorBase._Tensor._from_node(node)   # a scalar (every `x * 2.0` makes one): no movement ops
+    else: t = TensorBase._Tensor._from_node(node).reshape((1,) * len(shape)).expand(shape)._copy()   # not a view: writable, as torch's
     return t.contiguous().requires_grad_() if requires_grad else t
 
   @staticmethod
@@ -182,6 +183,56 @@ class CreateMixin(TensorBase):
       if self.dtype.name == "bfloat16": return torch.from_numpy(data[:self.numel()].view(np.int16)).view(torch.bfloat16).reshape(self.shape)
       return torch.from_numpy(data[:self.numel()]).reshape(self.shape)
     return data[:self.numel()].reshape(self.shape)
+  # ---- DLPack: zero-copy exchange with torch, JAX, CuPy, numpy
+  def _dlpack_source(self):
+    """This tensor's memory as an array that exports DLPack (numpy on cpu, torch on interp/cuda; bfloat16 through torch):
+    the realized buffer itself, seen through the tensor's view when that is one unmasked view with strides >= 0,
+    else through a contiguous copy (a masked, padded or flipped view has no strided form)."""
+    if not self.node.realized: self.realize()
+    n = self.node
+    views = n.st.views
+    if len(views) != 1 or views[0].mask is not None or any(s < 0 for s in views[0].strides):
+      n = self._Tensor._from_node(Node(Ops.CONTIGUOUS, (n,), None, self.shape, self.dtype, self.device)).realize().node
+    v = n.st.views[0]
+    data = n.buffer.data
+    if isinstance(data, np.ndarray) and self.dtype.name != "bfloat16":
+      size = data.itemsize
+      return np.lib.stride_tricks.as_strided(data[v.offset:], v.shape, tuple(s * size for s in v.strides))
+    import torch   # optional dependency
+    if isinstance(data, np.ndarray): data = torch.from_numpy(data.view(np.int16)).view(torch.bfloat16)
+    return data.as_strided(v.shape, v.strides, data.storage_offset() + v.offset)
+
+  def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+    """The DLPack capsule of this tensor (the array API's protocol: torch.from_dlpack, jax.dlpack, cupy.from_dlpack,
+    np.from_dlpack take a lazygrad Tensor). Realizes, then shares the buffer: no copy when the tensor is realized
+    through a plain strided view (a contiguous copy otherwise). A write through the consumer's array changes the
+    buffer, so every tensor on that buffer sees it, and so do lazy values computed from it later (torch computes
+    eagerly, so it has no such values); a later lazygrad write that runs in place (an optimizer step) shows in the
+    consumer's array, one that gets a fresh buffer does not."""
+    kwargs = {k: v for k, v in dict(stream=stream, max_version=max_version, dl_device=dl_device, copy=copy).items() if v is not None}
+    return self._dlpack_source().__dlpack__(**kwargs)
+
+  def __dlpack_device__(self):
+    """(device type, index) in DLPack's codes: (1, 0) for cpu and interp (host memory), (2, gpu index) for cuda."""
+    if self.device != "cuda": return (1, 0)
+    return self._dlpack_source().__dlpack_device__()
+
+  @staticmethod
+  def from_dlpack(ext, device=None) -> Tensor:
+    """torch.from_dlpack: a Tensor over the memory of any DLPack exporter (a torch, JAX or CuPy array, a numpy array,
+    a capsule from torch.utils.dlpack.to_dlpack), without a copy when it is contiguous: host memory becomes a cpu
+    tensor (through numpy; interp with device='interp', through torch), GPU memory a cuda tensor. A write to the
+    source shows in the tensor, as from_numpy; lazygrad's own in-place writes go to fresh buffers, never the source's."""
+    T = TensorBase._Tensor
+    host = not hasattr(ext, "__dlpack_device__") or ext.__dlpack_device__()[0] in (1, 3)   # kDLCPU, kDLCUDAHost
+    dev = canonical_device(device if device is not None else ("cpu" if host else "cuda"))
+    if dev == "cpu" and hasattr(ext, "__dlpack__"):
+      try: arr = np.from_dlpack(ext)
+      except (TypeError, BufferError, RuntimeError): arr = None   # a dtype numpy lacks (bfloat16): through torch
+      if arr is not None: return T._shared(arr, device="cpu") if arr.flags.c_contiguous else T(arr, device="cpu")
+    import torch   # optional dependency
+    return T.from_torch(torch.from_dlpack(ext), device=dev)
+
   def to(self, device=None, dtype=None, non_blocking: bool = False, copy: bool = False) -> Tensor:
     """torch.Tensor.to(device, dtype) (either may come first), or to(other) for other's device and dtype; moving devices
     realizes and copies through the host. non_blocking and copy are accepted for torch compatibility."""

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("sklearn")
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 OUT = EXAMPLES / "out"
-ALL = ["mnist_mlp", "softmax_regression", "static_logreg", "digits_cnn", "resnet", "char_transformer"]
+ALL = ["mnist_mlp", "softmax_regression", "static_logreg", "digits_cnn", "resnet", "char_transformer", "ddp_train"]
 PROMISED = ["--epochs", "--seed", "--steps", "--lr", "--batch-size", "--device", "--out-dir", "--blas-threads", "--no-plot"]
 
 

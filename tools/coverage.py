@@ -32,7 +32,7 @@ RULES: list[tuple[str, str]] = [
    "backend-specific entry points of torch"),
   (r"storage|data_ptr|pin_memory|is_pinned|^share_memory_$|^is_shared$|^set_$|^resize|^stride$|as_strided|record_stream|is_set_to|"
    r"^is_contiguous$|^dim_order$|^untyped|^nbytes$|^itemsize$|^get_device$|^device_of$|^ndimension$|memory_format|^module_load$|^dlpack$|"
-   r"^from_dlpack$|^to_dlpack$|^frombuffer$|^from_file$|^asarray$",
+   r"^to_dlpack$|^frombuffer$|^from_file$|^asarray$",
    "torch's memory model (strides, storages, raw pointers): lazygrad's views are lazy and its buffers private"),
   (r"^compile$|^jit|^export|^vmap$|^func$|^library|^register|^fx|^onnx|^cond$|^while_loop$|^is_tensor_like$|^is_storage$|"
    r"^use_deterministic|deterministic|^set_default|^get_default|^set_printoptions$|^set_flush_denormal$|^set_num|^get_num|"

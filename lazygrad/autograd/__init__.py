@@ -4,7 +4,7 @@ The gradient rules (one per primitive) are in autograd/gradient.py. This package
 below tensor.py: it imports tensor_base, never tensor.py, and builds tensors through
 TensorBase._Tensor (the composed Tensor class)."""
 from __future__ import annotations
-from typing import Sequence, TYPE_CHECKING
+from typing import Callable, Sequence, TYPE_CHECKING
 import numpy as np
 from lazygrad.dtype import dtypes
 from lazygrad.ops import Node, Ops
@@ -12,6 +12,8 @@ from lazygrad.tensor_base import TensorBase, _GradMode
 from lazygrad.autograd.gradient import RULES, NO_GRADIENT
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
+
+_ASSIGN = Ops.ASSIGN   # compared per node: on Python 3.11 `Ops.X` calls EnumType's __getattr__ hook
 
 
 def _grad_srcs(node: Node) -> tuple:
@@ -40,8 +42,9 @@ def _on_grad_path(roots: list[Node]) -> list[Node]:
       if id(node) in seen or not node.requires_grad: continue
       seen.add(id(node))
       stack.append((node, True))
-      if node.op is not Ops.ASSIGN:
-        stack.extend((s, False) for s in reversed(_grad_srcs(node)) if id(s) not in seen)
+      if node.op is not _ASSIGN:
+        for s in reversed(node.vjp[0] if node.vjp is not None else node.srcs):
+          if id(s) not in seen: stack.append((s, False))
   return order
 
 
@@ -52,9 +55,12 @@ def compute_gradients(root_grads: list[tuple[Node, "Tensor"]], targets: list[Nod
   order = _on_grad_path([n for n, _ in root_grads])
   # only walk nodes from which some target is reachable
   wanted = {id(t) for t in targets}
-  reaches: dict[int, bool] = {}
+  reaches: set[int] = set()   # ids of the nodes from which a target is reachable
   for n in order:
-    reaches[id(n)] = id(n) in wanted or any(reaches.get(id(s), False) for s in _grad_srcs(n) if n.op is not Ops.ASSIGN)
+    if id(n) in wanted: reaches.add(id(n))
+    elif n.op is not _ASSIGN:
+      for s in (n.vjp[0] if n.vjp is not None else n.srcs):
+        if id(s) in reaches: reaches.add(id(n)); break
   grads: dict[int, Tensor] = {}
   for n, g in root_grads:
     grads[id(n)] = grads[id(n)] + g if id(n) in grads else g
@@ -64,15 +70,15 @@ def compute_gradients(root_grads: list[tuple[Node, "Tensor"]], targets: list[Nod
     for node in reversed(order):
       g = grads.get(id(node))
       srcs = _grad_srcs(node)
-      if g is None or not srcs or node.op is Ops.ASSIGN or (node.op in NO_GRADIENT and node.vjp is None): continue
-      if not any(reaches.get(id(s), False) for s in srcs): continue
+      if g is None or not srcs or node.op is _ASSIGN or (node.vjp is None and node.op in NO_GRADIENT): continue
+      if not any(id(s) in reaches for s in srcs): continue
       if node.vjp is not None: src_grads = node.vjp[1](g)
       else:
         rule = RULES.get(node.op)
         if rule is None: raise RuntimeError(f"backward: no gradient rule for {node.op.name}")
         src_grads = rule(Tensor._from_node(node), g, *[Tensor._from_node(s) for s in srcs])
       for s, sg in zip(srcs, src_grads):
-        if sg is None or not s.requires_grad or not reaches.get(id(s), False): continue
+        if sg is None or not s.requires_grad or id(s) not in reaches: continue
         if sg.shape != s.shape: raise RuntimeError(f"backward: gradient of shape {sg.shape} for a value of shape {s.shape} in {node.op.name}")
         grads[id(s)] = grads[id(s)] + sg if id(s) in grads else sg
   finally:
@@ -92,16 +98,44 @@ def _root_grad(t, gradient, op: str):
   return gradient.cast(t.dtype)
 
 
+# Called at the end of every Tensor.backward() with the leaves whose .grad it accumulated into; keyed by handle id.
+# DistributedDataParallel (nn/parallel.py) averages gradients across processes here, as torch's DDP does from the
+# autograd engine's final callback.
+_BACKWARD_END_HOOKS: dict[int, Callable] = {}
+
+
+class HookHandle:
+  """What register_backward_end_hook returns: remove() unregisters the hook (torch's RemovableHandle)."""
+  def __init__(self, fn: Callable):
+    self.id = id(self)
+    _BACKWARD_END_HOOKS[self.id] = fn
+  def remove(self) -> None:
+    """Unregister the hook (again: nothing)."""
+    _BACKWARD_END_HOOKS.pop(self.id, None)
+
+
+def register_backward_end_hook(fn: Callable) -> HookHandle:
+  """Call fn(leaves) at the end of every Tensor.backward(), after .grad is accumulated, with the list of leaves whose
+  .grad that backward changed (lazy: nothing is computed). Not in torch (its DDP queues a callback on the autograd
+  engine); DistributedDataParallel uses it to average gradients across processes."""
+  if not callable(fn): raise TypeError(f"register_backward_end_hook: expected a callable, got {type(fn).__name__}")
+  return HookHandle(fn)
+
+
 def backward(t, gradient, create_graph: bool) -> None:
-  """Tensor.backward: accumulate the gradients of t into .grad of every live leaf that requires grad."""
+  """Tensor.backward: accumulate the gradients of t into .grad of every live leaf that requires grad, then run the
+  backward-end hooks (register_backward_end_hook)."""
   g = _root_grad(t, gradient, "backward")
   params = [p for p in list(TensorBase._params.values()) if p.requires_grad]
   grads = compute_gradients([(t.node, g)], [p.node for p in params], create_graph)
+  touched = []
   for p in params:
     pg = grads.get(id(p.node))
     if pg is None: continue
     if not create_graph: pg = pg.detach()
     p.grad = pg if p.grad is None else p.grad + pg
+    touched.append(p)
+  for hook in list(_BACKWARD_END_HOOKS.values()): hook(touched)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False, allow_unused: bool = False):

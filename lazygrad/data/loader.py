@@ -89,27 +89,32 @@ class DataLoader:
 
   shuffle: a new permutation each epoch (each `iter()`), drawn from a numpy Generator
   seeded by `seed` (None: fresh OS entropy), so two loaders with the same seed give the
-  same batches epoch after epoch. drop_last: skip the last, smaller batch.
-  Differs from torch: no worker processes, samplers, collate_fn or pin_memory; batches
+  same batches epoch after epoch. drop_last: skip the last, smaller batch. sampler: an
+  iterable of indices with a len (a DistributedSampler) giving each epoch's order instead
+  (not with shuffle, as torch).
+  Differs from torch: no worker processes, batch samplers, collate_fn or pin_memory; batches
   are gathered on the host with the dataset's getbatch when it has one; `seed` replaces
   torch's generator argument.
   """
   def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-               seed: Optional[int] = None, device=None):
+               seed: Optional[int] = None, device=None, sampler=None):
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
       raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+    if sampler is not None and shuffle: raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+    self.sampler = sampler
     self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, int(batch_size), bool(shuffle), bool(drop_last)
     self.seed, self.device = seed, device
     self.generator = np.random.default_rng(seed)
 
   def __len__(self) -> int:
-    n = len(self.dataset)
+    n = len(self.sampler) if self.sampler is not None else len(self.dataset)
     return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
   def batch_indices(self) -> Iterator[np.ndarray]:
     """The index arrays of one epoch (advances the shuffling generator when shuffle=True)."""
-    n = len(self.dataset)
-    order = self.generator.permutation(n) if self.shuffle else np.arange(n)
+    if self.sampler is not None: order = np.fromiter(iter(self.sampler), dtype=np.int64)
+    else: order = self.generator.permutation(len(self.dataset)) if self.shuffle else np.arange(len(self.dataset))
+    n = len(order)
     stop = n - n % self.batch_size if self.drop_last else n
     for start in range(0, stop, self.batch_size):
       yield order[start:start + self.batch_size]

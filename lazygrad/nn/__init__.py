@@ -16,10 +16,11 @@ from lazygrad.nn.spatial import *  # noqa: F401,F403
 from lazygrad.nn.normalization import *  # noqa: F401,F403
 from lazygrad.nn.recurrent import *  # noqa: F401,F403
 from lazygrad.nn.transformer import *  # noqa: F401,F403
+from lazygrad.nn import parallel
 from lazygrad.nn import init, state, utils, loss, conv, activation, spatial, normalization, recurrent, transformer
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity", "Linear", "Conv2d", "Embedding", "Dropout",
            "ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten",
            "BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm", "MultiheadAttention", "TransformerEncoderLayer", "LSTM",
-           "init", "state", "utils", "functional"] + loss.__all__ + conv.__all__ + activation.__all__ + spatial.__all__ + normalization.__all__ \
-  + recurrent.__all__ + transformer.__all__
+           "init", "state", "utils", "functional", "parallel"] + loss.__all__ + conv.__all__ + activation.__all__ + spatial.__all__ \
+  + normalization.__all__ + recurrent.__all__ + transformer.__all__
