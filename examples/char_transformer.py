@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # examples/common.py
 from common import Amp, add_amp_flag, make_parser, parse_args, progress, save_loss_curve, summary   # noqa: E402
+import lazygrad   # noqa: E402
 from lazygrad import Tensor, nn, optim, no_grad, GlobalCounters   # noqa: E402
 from lazygrad.data import load_shakespeare, DatasetNotFoundError   # noqa: E402
 
@@ -209,6 +210,15 @@ def main(argv=None) -> float:
         f"batch {B}, AdamW lr {cfg['lr']}, device {device}{amp.describe()}")
   print(f"training for {cfg['steps']} steps" + (f" or {budget:.0f} s, whichever comes first" if budget else ""))
 
+  def train_step(x, y):
+    with amp.autocast(): _, loss = model(x, y)
+    opt.zero_grad()
+    # forward + backward + clip + update: one schedule (with fp16's GradScaler, the inf/nan check is a schedule before it)
+    amp.backward_and_step(loss, opt, lambda: nn.utils.clip_grad_norm_(params, args.clip))
+    return loss
+  # replayed from the 4th step (the lr set above each step reaches the replay); fp16's GradScaler reads on the host
+  if amp.scaler is None: train_step = lazygrad.jit(train_step)
+
   rng = np.random.default_rng(args.seed)
   train_hist, val_hist = [], []
   step, kernels, step_time, t_train = 0, 0, 0.0, time.perf_counter()
@@ -222,11 +232,7 @@ def main(argv=None) -> float:
     for g in opt.param_groups: g["lr"] = lr
     x, y = corpus.batch("train", B, T, rng)
     before, t0 = GlobalCounters.kernel_count, time.perf_counter()
-    with amp.autocast(): _, loss = model(x, y)
-    opt.zero_grad()
-    # forward + backward + clip + update: one schedule (with fp16's GradScaler, the inf/nan check is a schedule before it)
-    amp.backward_and_step(loss, opt, lambda: nn.utils.clip_grad_norm_(params, args.clip))
-    loss_v = loss.item()
+    loss_v = train_step(x, y).item()
     kernels, step_time = kernels + GlobalCounters.kernel_count - before, step_time + time.perf_counter() - t0
     if not math.isfinite(loss_v): sys.exit(f"step {step}: loss is {loss_v}; try a lower --lr")
     step += 1

@@ -205,14 +205,18 @@ def optimizer_step(model, opt, amp: Optional[Amp] = None) -> Callable:
   """The usual step: loss = model(x).cross_entropy(y); opt.zero_grad(); loss.backward(); opt.step().
   opt.step() realizes the forward pass, the backward pass, BatchNorm's running statistics and
   every parameter update in one schedule. With amp: the forward under autocast, and with its GradScaler
-  the loss scaled and the step skipped on inf/nan gradients (then the check is a schedule of its own)."""
+  the loss scaled and the step skipped on inf/nan gradients (then the check is a schedule of its own).
+  Without a GradScaler the step is jitted (lazygrad.jit)."""
+  import lazygrad
   amp = amp or Amp(None)
   def step(x, y):
     with amp.autocast(): loss = model(x).cross_entropy(y)
     opt.zero_grad()
     amp.backward_and_step(loss, opt)
     return loss
-  return step
+  # lazygrad.jit replays the step's kernels from the fourth call on; GradScaler reads its inf/nan flag on the host
+  # each step (a Python decision a replay would not repeat), so an fp16 step runs plainly
+  return step if amp.scaler is not None else lazygrad.jit(step)
 
 
 def fit(model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], *, epochs: int, batch_size: int,

@@ -24,6 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # examples/common.py
 from common import fit, make_parser, parse_args, report_fit   # noqa: E402
+import lazygrad   # noqa: E402
 from lazygrad import Tensor, no_grad   # noqa: E402
 from lazygrad.data import DatasetNotFoundError, load_digits   # noqa: E402
 
@@ -71,7 +72,7 @@ def main(argv=None) -> float:
   print(f"MLP 64-128-10 on {args.device}: {len(train_set)} train / {len(test_set)} test digits, "
         f"{sum(p.numel() for p in params)} parameters, batch {args.batch_size}, SGD lr {args.lr}, {args.epochs} epochs")
   r = fit(model, train_set.arrays, test_set.arrays, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, steps=args.steps,
-          step_fn=lambda x, y: sgd_step(model, params, x, y, args.lr))
+          step_fn=lazygrad.jit(lambda x, y: sgd_step(model, params, x, y, args.lr)))   # replayed from the 4th step
   return report_fit(r, args, "mnist_mlp", "MLP on digits", f"mnist_mlp, {r.steps} SGD steps")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from lazygrad.dtype import DType, dtypes, result_type
 from lazygrad.ops import Node, Ops
 from lazygrad.ops.view import ShapeTracker
-from lazygrad.runtime import Buffer, canonical_device
+from lazygrad.runtime import Buffer, canonical_device, record
 from lazygrad.helpers import argfix, prod
 from lazygrad.tensor_base import TensorBase, ShapeError, _RNG, check_shape
 
@@ -251,6 +251,7 @@ class CreateMixin(TensorBase):
 
   def numpy(self) -> np.ndarray:
     """Realize and copy to a new numpy array of this shape (torch's .numpy() shares memory; this never does)."""
+    record.host_read(self, "numpy()")   # inside a lazygrad.jit capture: an error (a replay would not read it)
     t = self
     if not (t.node.realized and t.node.st.is_contiguous and t.node.buffer.size == t.numel()): t = t.contiguous()
     t.realize()
@@ -258,8 +259,10 @@ class CreateMixin(TensorBase):
     return t.node.buffer.numpy()[:self.numel()].reshape(self.shape).copy()
   def tolist(self):
     """torch.Tensor.tolist: nested Python lists (a Python scalar for 0-d); realizes."""
+    record.host_read(self, "tolist()")
     return self.numpy().tolist()
   def item(self):
     """torch.Tensor.item: the one element as a Python number; realizes."""
+    record.host_read(self, "item()")
     if self.numel() != 1: raise ShapeError(f"item: only a tensor of one element converts to a Python scalar, got shape {self.shape}")
     return self.numpy().reshape(()).item()

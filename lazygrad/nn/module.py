@@ -75,6 +75,7 @@ class Module:
     raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
   _call_depth = 0
+  _mode_version = 0   # bumped by every train()/eval() (lazygrad.jit's signature cache)
   def __call__(self, *args, **kwargs):
     """Run forward(*args, **kwargs) (torch's __call__, without hooks)."""
     Module._call_depth += 1
@@ -186,6 +187,7 @@ class Module:
   def train(self, mode: bool = True) -> Module:
     """Set training mode on this module and all submodules (Dropout drops, BatchNorm uses batch statistics); returns self."""
     if not isinstance(mode, bool): raise ValueError(f"train: mode must be a bool, got {mode!r}")
+    Module._mode_version += 1   # lazygrad.jit recomputes the training flags in its signature only after a change
     for m in self.modules(): object.__setattr__(m, "training", mode)
     return self
   def eval(self) -> Module:

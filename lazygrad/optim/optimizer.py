@@ -10,6 +10,7 @@ the group's scalars (lr, momentum, bias corrections, ...), computed in Python do
 precision as torch does. A scheduler changing lr or momentum never changes a kernel, so
 compiled kernels are reused every step."""
 from __future__ import annotations
+import functools
 import math
 import weakref
 from typing import Any, Callable, Iterable, Optional, Union
@@ -17,6 +18,7 @@ import numpy as np
 from lazygrad.dtype import dtypes
 from lazygrad.tensor import Tensor, no_grad
 from lazygrad.nn.module import take_pending
+from lazygrad.runtime import record
 
 _required = object()
 
@@ -108,7 +110,10 @@ class Optimizer:
       for p, g, group, st, step in plan:
         sdt = dtypes.float64 if p.dtype == dtypes.float64 else dtypes.float32
         key = (id(group), step, sdt, p.device)
-        if key not in scalars: scalars[key] = _upload(self._scalars(group, step), sdt, p.device)
+        if key not in scalars:
+          scalars[key] = _upload(self._scalars(group, step), sdt, p.device)
+          # a lazygrad.jit replay recomputes them from the group and step count of that time (lr schedules)
+          record.host_call(functools.partial(self._refresh_scalars, group, p, sdt), (scalars[key]["_buffer"],))
         # detach only a gradient that has a graph (create_graph=True): a detached copy of a plain gradient would be a
         # second reader of its producer, which then stores it twice (autocast's float16 matmul, then its float32 cast)
         g = g.detach() if g.requires_grad else g
@@ -116,7 +121,18 @@ class Optimizer:
         if new_p.shape != p.shape: raise ValueError(f"step: update of shape {new_p.shape} for a parameter of shape {p.shape}")
         updates.append((p, new_p.cast(p.dtype), st, new_state, step))
     self._commit(updates, [g for _, g, _, _, _ in plan])
+    record.host_call(functools.partial(self._advance_steps, [p for p, *_ in plan]))   # a replay advances them too
     return loss
+
+  def _refresh_scalars(self, group: dict, p: Tensor, sdt, buffers: list) -> None:
+    """A lazygrad.jit replay: write this step's scalars (from the group's hyperparameters now and p's step count)
+    into the buffer the captured kernels read."""
+    step = self.state.get(p, {}).get("step", 0) + 1
+    record.write_buffer(buffers[0], _scalar_array(self._scalars(group, step), sdt))
+
+  def _advance_steps(self, params: list, buffers: list) -> None:
+    """A lazygrad.jit replay: the step counts step() would have advanced."""
+    for p in params: self.state[p]["step"] += 1
 
   def _commit(self, updates, grads: list[Tensor]) -> None:
     """Assign all new values and realize them in one schedule; on failure restore everything."""
@@ -179,10 +195,15 @@ class Optimizer:
     return "\n".join(lines + [")"])
 
 
-def _upload(values: dict[str, float], dtype, device) -> dict[str, Tensor]:
-  """One small buffer holding a step's scalars; each name maps to a 0-d view into it
-  (0-d, so it never promotes a parameter's dtype: torch's rule for 0-d tensors)."""
+def _scalar_array(values: dict[str, float], dtype) -> np.ndarray:
+  """A step's scalars as one numpy array (ValueError for a value that is not a finite number)."""
   for k, v in values.items():
     if not isinstance(v, (int, float)) or not math.isfinite(v): raise ValueError(f"step: hyperparameter {k} = {v!r} is not a finite number")
-  buf = Tensor(np.array(list(values.values()), dtype=dtype.np), device=device)
-  return {k: buf[i] for i, k in enumerate(values)}
+  return np.array(list(values.values()), dtype=dtype.np)
+
+
+def _upload(values: dict[str, float], dtype, device) -> dict[str, Tensor]:
+  """One small buffer holding a step's scalars; each name maps to a 0-d view into it
+  (0-d, so it never promotes a parameter's dtype: torch's rule for 0-d tensors); "_buffer" is the buffer itself."""
+  buf = Tensor(_scalar_array(values, dtype), device=device)
+  return {**{k: buf[i] for i, k in enumerate(values)}, "_buffer": buf.node.buffer}

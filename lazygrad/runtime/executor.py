@@ -10,6 +10,7 @@ from lazygrad.ops.view import ShapeTracker
 from lazygrad.runtime import Buffer, get_device
 from lazygrad.runtime.debug import explain, verify, write_dot
 from lazygrad.runtime.errors import ScheduleChecks
+from lazygrad.runtime import record
 from lazygrad.scheduler import create_schedule, Schedule, assign_value_aliased
 from lazygrad.helpers import GlobalCounters, DEBUG, getenv
 
@@ -33,9 +34,15 @@ def run_schedule(sched: Schedule) -> None:
   if getenv("GRAPH", 0): write_dot(sched)   # before the run: realized nodes forget their sources
   out_bufs: dict[int, Buffer] = {}
   checks = ScheduleChecks(sched.items, get_device)
+  rec = record.current   # lazygrad.jit capturing a call: each launch is reported (runtime/record.py)
+  if rec is not None: rec.begin_schedule(sched.items)
   try:
-    for it in sched.items: out_bufs[id(it.out)] = _run_item(it, out_bufs, checks.base(it))
+    for it in sched.items:
+      base = checks.base(it)
+      out_bufs[id(it.out)] = _run_item(it, out_bufs, base)
+      if rec is not None: rec.kernel(it, out_bufs[id(it.out)], [n.buffer if n.realized else out_bufs[id(n)] for n in it.inputs], base)
     checks.finish()
+    if rec is not None: rec.end_schedule()
   except BaseException:
     checks.abort()
     raise
@@ -83,6 +90,7 @@ def _run_item(it, out_bufs: dict, err_base: int) -> Buffer:
 
 def _mark_realized(node: Node, buf: Buffer, st: ShapeTracker) -> None:
   node.buffer, node.st = buf, st
+  if record.current is not None: record.current.mark(node, buf, st)
   # a realized value that no gradient will flow through forgets how it was made,
   # so the graph behind it can be freed; an ASSIGN is always a fresh leaf
   if not node.requires_grad or node.op is Ops.ASSIGN:
