@@ -80,7 +80,7 @@ class JitFunction:
 
   def __call__(self, *args, **kwargs):
     # inside another capture (a jitted function calling this one): run plainly, so the outer record sees every kernel
-    if record.current is not None: return self._plain(args, kwargs)
+    if record.active() is not None: return self._plain(args, kwargs)
     tensors: list[Tensor] = []
     key = self._key(args, kwargs, tensors)
     entry = self.cache.get(key)
@@ -142,7 +142,7 @@ class JitFunction:
     holders = _holders(start)
     rng0 = (_RNG.seed, _RNG.counter)
     rec = Recorder(self.name)
-    record.current = rec
+    record.set_active(rec)
     try:
       out = self.fn(*args, **kwargs)
       rets = _returned(out, self.name)
@@ -152,7 +152,7 @@ class JitFunction:
       pending = [t for t in rets + moved + fresh if not t.node.realized]
       if pending: pending[0].realize(*pending[1:])
     finally:
-      record.current = None
+      record.set_active(None)
     rng1 = _RNG.counter
     arg_ids = {}
     for i, t in enumerate(tensors): arg_ids.setdefault(id(t.node.buffer), i)

@@ -34,7 +34,7 @@ def run_schedule(sched: Schedule) -> None:
   if getenv("GRAPH", 0): write_dot(sched)   # before the run: realized nodes forget their sources
   out_bufs: dict[int, Buffer] = {}
   checks = ScheduleChecks(sched.items, get_device)
-  rec = record.current   # lazygrad.jit capturing a call: each launch is reported (runtime/record.py)
+  rec = record.active()   # lazygrad.jit capturing a call: each launch is reported (runtime/record.py)
   if rec is not None: rec.begin_schedule(sched.items)
   try:
     for it in sched.items:
@@ -90,7 +90,8 @@ def _run_item(it, out_bufs: dict, err_base: int) -> Buffer:
 
 def _mark_realized(node: Node, buf: Buffer, st: ShapeTracker) -> None:
   node.buffer, node.st = buf, st
-  if record.current is not None: record.current.mark(node, buf, st)
+  rec = record.active()
+  if rec is not None: rec.mark(node, buf, st)
   # a realized value that no gradient will flow through forgets how it was made,
   # so the graph behind it can be freed; an ASSIGN is always a fresh leaf
   if not node.requires_grad or node.op is Ops.ASSIGN:

@@ -1,4 +1,4 @@
-"""What lazygrad.jit captures of one call: while a Recorder is `current`, the executor reports every kernel it runs
+"""What lazygrad.jit captures of one call: while a Recorder is active (in this thread), the executor reports every kernel it runs
 (the Compiled function, its input and output buffers, the RAND vars, the in-place flag, the bounds-check slot) and
 every node it marks realized; code that keeps Python state the kernels do not carry records a host call.
 
@@ -14,21 +14,40 @@ hyperparameter buffer and advances its step counts this way; an all-reduce of gr
 would be one too). Outside a capture it does nothing. `host_read` is what Tensor.numpy/item/tolist call: inside a
 capture a read of a value on the host raises (a replay does not run the Python that would use it)."""
 from __future__ import annotations
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from lazygrad.runtime import get_device
 
-current: Optional["Recorder"] = None   # the capture in progress (lazygrad.jit sets it around a recorded call)
+class _Current(threading.local):
+  """The capture in progress in this thread (lazygrad.jit sets it around a recorded call): another thread's
+  realizes are never recorded into it."""
+  recorder: Optional["Recorder"] = None
+
+
+_current = _Current()
+
+
+def active() -> Optional["Recorder"]:
+  """This thread's capture in progress, or None."""
+  return _current.recorder
+
+
+def set_active(rec: Optional["Recorder"]) -> None:
+  """Start (a Recorder) or end (None) this thread's capture."""
+  _current.recorder = rec
 
 
 def host_call(fn: Callable[[list], None], buffers: tuple = ()) -> None:
   """Record fn(buffers) for replay (no-op outside a capture); see the module docstring."""
-  if current is not None: current.host(fn, buffers)
+  rec = _current.recorder
+  if rec is not None: rec.host(fn, buffers)
 
 
 def host_read(tensor, what: str) -> None:
   """Called by the Tensor methods that read values on the host: inside a capture they raise RuntimeError."""
+  current = _current.recorder
   if current is not None:
     raise RuntimeError(f"lazygrad.jit: {current.name} reads a tensor value on the host ({what} of a tensor of shape "
                        f"{tuple(tensor.shape)}) while being captured; a replay would not run that Python again. Move the "
