@@ -10,8 +10,8 @@ from lazygrad import nn, optim, data, backends, amp
 from lazygrad import functions
 from lazygrad.functions import *  # noqa: F401,F403 (torch's module-level API: lazygrad.tensor, zeros, cat, float32, ...)
 from lazygrad.amp import autocast
-from lazygrad.jit import jit
 from lazygrad import distributed
+from lazygrad.jit import jit
 
 from_dlpack = Tensor.from_dlpack   # torch.from_dlpack (tensor_create.py)
 
@@ -24,5 +24,5 @@ def schedule(*tensors):
 
 
 __all__ = ["Tensor", "dtypes", "DType", "no_grad", "GlobalCounters", "grad", "gradcheck", "schedule", "nn", "optim", "data",
-           "backends", "amp", "autocast", "functions", "jit", "distributed", "from_dlpack",
+           "backends", "amp", "autocast", "functions", "distributed", "from_dlpack", "jit",
            "ShapeError", "DimError", "DTypeError", "IndexTypeError", "ArgumentError"] + functions.__all__

@@ -15,7 +15,8 @@ contents (`y = x * 2` before `all_reduce(x)`) keeps them, as after `assign`. A v
 is written through `assign`, so its base and the other views see the result, as torch's shared storage.
 
 `all_reduce_buffers` is the collective on realized Buffers alone, the one host step of DistributedDataParallel's
-gradient averaging (nn/parallel.py): what a recorder of the schedule (lazygrad.jit) replays between kernels.
+gradient averaging (nn/parallel.py); it and `broadcast` record themselves as lazygrad.jit host calls, so a jitted
+training step replays its all-reduce between the same kernels.
 
 Failures are DistributedError (a RuntimeError) naming the collective, the rank and the tensor: a peer that exits or
 raises closes its connections and the others fail at their next collective instead of hanging; a peer that is
@@ -23,6 +24,7 @@ alive but never joins fails the others after the group's `timeout` (init_process
 from __future__ import annotations
 import contextlib
 import datetime
+import functools
 import os
 import socket
 import sys
@@ -30,7 +32,7 @@ from typing import Optional, Sequence
 import numpy as np
 from lazygrad.ops import Node, Ops
 from lazygrad.ops.view import ShapeTracker
-from lazygrad.runtime import Buffer, default_device
+from lazygrad.runtime import Buffer, default_device, record
 from lazygrad.scheduler.assign import _owns_memory
 from lazygrad.tensor import Tensor, no_grad
 from lazygrad.nn.state import save as _save_state, load as _load_state
@@ -225,6 +227,8 @@ def all_reduce_buffers(buffers: Sequence[Buffer], op=ReduceOp.SUM, async_op: boo
   and writes Buffers only). One collective per buffer; async_op returns a handle whose wait() finishes them.
   what: how an error names the data (default: the buffers' count and size)."""
   dist = _require("all_reduce")
+  # lazygrad.jit: a replay runs the same reduction at this point, on the buffers the replay uses (no-op outside a capture)
+  record.host_call(functools.partial(_replay_all_reduce, op=op, group=group, what=what), tuple(buffers))
   rop, divide = _reduce_op(op)
   views = [torch_view(b) for b in buffers]
   what = what or f"{len(buffers)} buffer(s) of {sum(b.size for b in buffers)} elements"
@@ -237,6 +241,16 @@ def all_reduce_buffers(buffers: Sequence[Buffer], op=ReduceOp.SUM, async_op: boo
   if async_op: return work
   work.wait()
   return None
+
+
+def _replay_all_reduce(buffers, op, group, what) -> None:
+  """What a lazygrad.jit replay runs for a recorded all_reduce_buffers: the same collective, synchronously."""
+  all_reduce_buffers(buffers, op, group=group, what=what)
+
+
+def _replay_broadcast(buffers, src, group, what) -> None:
+  """What a lazygrad.jit replay runs for a recorded broadcast."""
+  with _guard("broadcast", what): _dist().broadcast(torch_view(buffers[0]), src=src, group=group)
 
 
 def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op: bool = False):
@@ -258,6 +272,7 @@ def broadcast(tensor: Tensor, src: int = 0, group=None, async_op: bool = False):
   dist = _require("broadcast")
   buf, own = _claim(tensor)
   what = f"tensor {tensor.shape} {tensor.dtype.name} from rank {src}"
+  record.host_call(functools.partial(_replay_broadcast, src=src, group=group, what=what), (buf,))
   with _guard("broadcast", what): w = dist.broadcast(torch_view(buf), src=src, group=group, async_op=True)
   if not own: _settle(tensor, buf)
   work = _Work([w], None, "broadcast", what)

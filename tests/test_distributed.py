@@ -25,7 +25,7 @@ from lazygrad.data import DataLoader, DistributedSampler, TensorDataset  # noqa:
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-STEPS, BATCH, ACCUM = 3, 8, 2
+STEPS, BATCH, ACCUM, JIT_STEPS = 3, 8, 2, 7   # 7 jitted steps: 3 plain or recorded calls, then 4 replays
 # (name, optimizer, micro-steps per step, DDP arguments, gradient clipping): what the 2-process run trains
 CONFIGS = [("sgd", "sgd", 1, {}, None), ("adamw", "adamw", 1, {"bucket_cap_mb": 1e-4}, None), ("sgd_nosync", "sgd", ACCUM, {}, None),
            ("adamw_overlap", "adamw", 1, {"bucket_cap_mb": 1e-4, "overlap": True}, None), ("sgd_clip", "sgd", 1, {}, 0.5)]
@@ -50,13 +50,26 @@ def _opt(name: str, params):
   return optim.AdamW(params, lr=0.05, weight_decay=0.1)
 
 
-def train(opt_name: str, accum: int, rank: int = 0, world: int = 1, ddp_kw: dict | None = None, clip: float | None = None) -> list[np.ndarray]:
+def train(opt_name: str, accum: int, rank: int = 0, world: int = 1, ddp_kw: dict | None = None, clip: float | None = None,
+          jit: bool = False) -> list[np.ndarray]:
   """STEPS optimizer steps of accum micro-steps on this rank's slice of each batch; with world > 1 the model is wrapped
   in DistributedDataParallel (rank 1 starts from other weights: the broadcast must fix them). The final parameters."""
   model = _model(seed=0 if rank == 0 else 1)
   net = nn.parallel.DistributedDataParallel(model, **(ddp_kw or {})) if world > 1 else model
   opt = _opt(opt_name, model.parameters())
   lo, hi = rank * BATCH // world, (rank + 1) * BATCH // world
+  if jit:   # the whole step captured: the gradient all-reduce is a host call between the replayed kernels
+    @lazygrad.jit
+    def one_step(x, y):
+      loss = net(x).cross_entropy(y)
+      opt.zero_grad()
+      loss.backward()
+      opt.step()
+      return loss
+    for step in range(JIT_STEPS):
+      x, y = _data(step)
+      one_step(Tensor(x[lo:hi]), Tensor(y[lo:hi]))
+    return [p.numpy() for p in model.parameters()]
   for step in range(STEPS):
     opt.zero_grad()
     for micro in range(accum):
@@ -80,6 +93,7 @@ class _nothing:
 def _scenario_train(out: pathlib.Path, rank: int, world: int) -> None:
   results = {}
   for name, opt_name, accum, kw, clip in CONFIGS: results[name] = train(opt_name, accum, rank, world, kw, clip)
+  results["jit"] = train("sgd", 1, rank, world, {}, jit=True)
   np.savez(out / f"train_{rank}.npz", **{f"{k}_{i}": a for k, v in results.items() for i, a in enumerate(v)})
 
 
@@ -269,6 +283,10 @@ def test_ddp_matches_one_process_on_the_full_batch(device, request):
     for rank in range(2):
       got = np.load(tmp_path / f"train_{rank}.npz")
       for i, a in enumerate(ref): np.testing.assert_allclose(got[f"{name}_{i}"], a, rtol=2e-5, atol=2e-6, err_msg=f"{name} rank {rank} param {i}")
+  ref = train("sgd", 1, jit=True)   # lazygrad.jit: 2 jitted processes == 1 jitted process on the full batch
+  for rank in range(2):
+    got = np.load(tmp_path / f"train_{rank}.npz")
+    for i, a in enumerate(ref): np.testing.assert_allclose(got[f"jit_{i}"], a, rtol=2e-5, atol=2e-6, err_msg=f"jit rank {rank} param {i}")
   start = _model(1)   # rank 1's own initial weights differ: the broadcast at construction made them rank 0's
   assert not np.allclose(start[0].weight.numpy(), _model(0)[0].weight.numpy())
   # the same run's API checks (_scenario_api asserts inside the workers, on cpu buffers (numpy) and interp buffers (torch
