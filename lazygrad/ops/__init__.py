@@ -8,7 +8,8 @@ from lazygrad.dtype import DType
 
 class Ops(Enum):
   """The primitives of the lazy graph (sources, unary, binary, WHERE, REDUCE, movement, CONTIGUOUS, ASSIGN),
-  plus LOAD and VALID, which only the kernel IR uses, and the template ops (ATTENTION), each a kernel of its own."""
+  plus LOAD and VALID, which only the kernel IR uses, GATHER (a load at a computed index) and the template ops (ATTENTION,
+  SCATTER_ADD), each a kernel of its own."""
   # sources
   BUFFER = auto(); CONST = auto(); RAND = auto()
   # unary
@@ -31,8 +32,13 @@ class Ops(Enum):
   # bounds: CHECK(idx) passes an index through unchanged and records, per schedule, a value outside
   # arg = (lo, hi) (an IndexError at the end of realize); node.origin is its CheckSite
   CHECK = auto()
-  # template ops: a kernel of their own, rendered by a hand-written template (arg: ops/attention.py's AttentionArg)
-  ATTENTION = auto()
+  # GATHER(src, idx), arg = dim: out[o] = src[o with o[dim] := idx[o]]; idx has out's shape, src too except along dim
+  # and where it is 1 (read broadcast). A load at a data-dependent address: src is a buffer, the gather fuses into its
+  # readers (ops/gather.py)
+  GATHER = auto()
+  # template ops: a kernel of their own, rendered by a hand-written template (arg: ops/attention.py's AttentionArg;
+  # SCATTER_ADD(idx, vals), arg = (dim, out_shape): zeros(out_shape) with vals added at idx along dim, GATHER's gradient)
+  ATTENTION = auto(); SCATTER_ADD = auto()
 
 
 UNARY = {Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.CAST, Ops.BITCAST,
@@ -97,4 +103,4 @@ def toposort(roots: list[Node], stop_at_realized: bool = True) -> list[Node]:
   return order
 
 
-TEMPLATES = {Ops.ATTENTION}   # template ops: always a kernel of their own, their sources read from buffers
+TEMPLATES = {Ops.ATTENTION, Ops.SCATTER_ADD}   # template ops: always a kernel of their own, their sources read from buffers
