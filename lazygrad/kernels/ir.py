@@ -107,7 +107,7 @@ class Kernel:
   def flops(self) -> int:
     """An op count: the iteration space's size times the body's nodes other than LOAD, CONST and VALID (a template:
     its GEMMs' flops)."""
-    if self.body.op is Ops.SCATTER_ADD: return math.prod(leaf_st(self.body.srcs[0]).shape)
+    if self.body.op is Ops.SCATTER_ADD: return math.prod(leaf_st(self.body.srcs[1]).shape)   # an add per value
     if self.body.op in TEMPLATES: return attention_flops(self.body.arg, [leaf_st(s).shape for s in self.body.srcs])
     n = math.prod(self.shape)
     return n * sum(1 for e in self.body.walk() if e.op not in (Ops.LOAD, Ops.CONST, Ops.VALID, Ops.CHECK))

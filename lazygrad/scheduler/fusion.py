@@ -62,7 +62,7 @@ class _Round:
     source is not: its seed and counter become the template kernel's runtime vars."""
     def find():
       return {id(b) for n in self.g.nodes if n.op in TEMPLATES and not n.realized
-              for b in (G.movement_base(s)[0] for s in n.srcs) if not b.realized and b.op is not Ops.RAND}
+              for b in (_template_source(n, s) for s in n.srcs) if not b.realized and b.op is not Ops.RAND}
     return self.once("template_inputs", find)
 
   def gather_sources(self) -> set[int]:
@@ -128,6 +128,14 @@ class _Round:
       ids = set(self.roots)
       return {id(r) for root in self.roots.values() for r in misfit_reduces(root, ids)}
     return self.once("misfit", find)
+
+
+def _template_source(n: Node, s: Node) -> Node:
+  """The buffer a template node loads its source s from: the node under s's movement ops; for a scatter-add's index
+  that is a bounds check of a stored value, the value under it (the template evaluates the check: no extra kernel)."""
+  base = G.movement_base(s)[0]
+  if n.op is Ops.SCATTER_ADD and s is n.srcs[0] and base.op is Ops.CHECK and not base.realized: base = G.movement_base(base.srcs[0])[0]
+  return base
 
 
 def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:

@@ -253,9 +253,10 @@ def lower_kernel(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple
     buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
     name = attention_kernel_name(root.arg, [s_.shape for s_ in root.srcs]) if root.op is Ops.ATTENTION else \
       "scatter_add_" + "x".join(str(s_) for s_ in root.srcs[0].shape) + f"_to_{'x'.join(str(s_) for s_ in root.shape)}"
-    kernel = Kernel(name, plan.space, plan.out_shape, body, buf_dtypes, var_names)
+    var_names += ("ebase",) if low.checks else ()   # a scatter-add checks its index (a CHECK over a buffer)
+    kernel = Kernel(name, plan.space, plan.out_shape, body, buf_dtypes, var_names, checks=len(low.checks))
     kernel.key = (kernel.shape, body, buf_dtypes, var_names)
-    return kernel, low.inputs, tuple(low.vars), ()   # its sources are buffers: no CHECK inside
+    return kernel, low.inputs, tuple(low.vars), tuple(low.checks)
   low = _Lowerer(roots - {id(root)}, plan)
   if root.op is Ops.REDUCE:
     body = low.expr(Ops.REDUCE, (low.lower(root.srcs[0]),), root.arg, root.dtype)

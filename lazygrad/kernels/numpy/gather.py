@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import numpy as np
 from lazygrad.kernels.ir import Expr, leaf_st
-from lazygrad.kernels.numpy.lib import addresses, load
+from lazygrad.kernels.numpy.lib import addresses, load, check as lib_check
+from lazygrad.ops import Ops
 from lazygrad.ops.gather import scatter_strides
 
 
@@ -25,17 +26,23 @@ def gather(buf: np.ndarray, st, stride: int, n: int, idx: np.ndarray) -> np.ndar
   return buf.take(full)
 
 
-def run_scatter_add(body: Expr, out_shape, bufs) -> None:
+def run_scatter_add(body: Expr, out_shape, bufs, vars_=()) -> None:
   """SCATTER_ADD into bufs[0] (flat, contiguous out_shape): each value at its output address (idx along dim, the
   value's own position along the other dims, 0 along dims out_shape is 1); out-of-range indices add nothing."""
-  out, ibuf, vbuf = bufs[0], bufs[1], bufs[2]
   dim, _ = body.arg
-  ist, vst = leaf_st(body.srcs[0]), leaf_st(body.srcs[1])
+  index, value = body.srcs
+  check = index if index.op is Ops.CHECK else None   # the index's bounds check, evaluated here (fusion._template_source)
+  if check is not None: index = check.srcs[0]
+  out, ibuf, vbuf = bufs[0], bufs[index.arg[0]], bufs[value.arg[0]]
+  ist, vst = leaf_st(index), leaf_st(value)
   shape = tuple(ist.shape)
   if 0 in shape or out.size == 0:
     out[...] = 0
     return
   idx = np.broadcast_to(load(ibuf, ist), shape).astype(np.int64)
+  if check is not None:
+    lo, hi, site = check.arg
+    lib_check(idx, lo, hi, bufs[-1], vars_[-1] + site)
   vals = np.broadcast_to(load(vbuf, vst), shape)
   strides = scatter_strides(dim, out_shape, shape)
   n = out_shape[dim]

@@ -215,7 +215,7 @@ def compile_numpy(k: Kernel) -> NumpyProgram:
                         lambda bufs, vars_: run_attention(k.body, k.out_shape, bufs, vars_), {})
   if k.body.op is Ops.SCATTER_ADD:
     return NumpyProgram(k.name, f"# run_scatter_add({k.body.arg}, out_shape={k.out_shape})",
-                        lambda bufs, vars_: run_scatter_add(k.body, k.out_shape, bufs), {})
+                        lambda bufs, vars_: run_scatter_add(k.body, k.out_shape, bufs, vars_), {})
   src, consts = render_numpy(k)
   glb = {"np": np, "gather": gather, **{n: getattr(lib, n) for n in _HELPERS}}
   if any(d.name == 'bfloat16' for d in k.buf_dtypes) or 'BF16' in src:

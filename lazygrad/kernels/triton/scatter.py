@@ -10,13 +10,20 @@ import math
 from dataclasses import replace
 from lazygrad.kernels.ir import Kernel, leaf_st
 from lazygrad.kernels.triton.render import TritonProgram, TritonRenderer, elementwise_configs, kernel_args, needs_int64, signature
+from lazygrad.ops import Ops
 from lazygrad.ops.gather import scatter_strides
+
+
+def _index_st(k: Kernel):
+  """The view the index is loaded through (under its bounds check, when the kernel evaluates one)."""
+  index = k.body.srcs[0]
+  return leaf_st(index.srcs[0] if index.op is Ops.CHECK else index)
 
 
 def render_scatter(k: Kernel, interp: bool = False) -> str:
   """The Triton source of a SCATTER_ADD kernel (k.body.op is Ops.SCATTER_ADD, its sources two LOADs)."""
   dim, out_shape = k.body.arg
-  shape = tuple(leaf_st(k.body.srcs[0]).shape)
+  shape = tuple(_index_st(k).shape)
   space = replace(k, shape=shape, out_shape=shape)   # the renderer's index machinery runs over the values' space
   r = TritonRenderer(space, interp)
   r.index64 = needs_int64(space) or math.prod(out_shape) >= 2 ** 31 - 2 ** 24
@@ -42,7 +49,7 @@ def render_scatter(k: Kernel, interp: bool = False) -> str:
 
 def scatter_program(k: Kernel, interp: bool = False) -> TritonProgram:
   """The TritonProgram of a SCATTER_ADD kernel: flat programs over the values, the output zeroed before launch."""
-  shape = tuple(leaf_st(k.body.srcs[0]).shape)
+  shape = tuple(_index_st(k).shape)
   configs = elementwise_configs(replace(k, shape=shape), interp)
   return TritonProgram(k.name, render_scatter(k, interp), signature(k), configs, zero_output=True)
 
