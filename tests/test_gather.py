@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as TF
 import lazygrad
 import lazygrad.nn.functional as F
-from lazygrad import Tensor, dtypes, schedule
+from lazygrad import Tensor, schedule
 from lazygrad.ops import Ops
 from lazygrad.scheduler import Reason
 from helpers import compile_for_hopper, hopper_job
