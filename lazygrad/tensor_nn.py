@@ -449,10 +449,13 @@ def _pick_class(logp: Tensor, safe: Tensor, cdim: int, logits) -> Tensor:
   (x_t - max) - log(sum(exp(x - max))) at the target only, x is not stored again), else a one-hot select and sum
   that fuses into the log-softmax kernel (a gather would store the computed values)."""
   t = safe.unsqueeze(cdim)
-  if logits is not None and _stored(logits) and logits.dtype == logits._half_to_float().dtype:
+  raw = logits
+  while raw is not None and raw.node.op is Ops.CAST and raw.dtype.is_float and raw.node.srcs[0].dtype.is_float:
+    raw = raw._from_node(raw.node.srcs[0])   # autocast's float32 copy of half logits: gather the stored values
+  if logits is not None and _stored(raw) and logits.dtype == logits._half_to_float().dtype:
     m = logits._row_max("cross_entropy", cdim, finite=False)
     lse = (logits - m).exp().sum(cdim, keepdim=True).log()
-    return (-(m - logits._gather_prim(cdim, t)) - lse).squeeze(cdim).cast(logp.dtype)
+    return (-(m - raw._gather_prim(cdim, t).cast(logits.dtype)) - lse).squeeze(cdim).cast(logp.dtype)
   if _stored(logp): return logp._gather_prim(cdim, t).squeeze(cdim)
   return _class_hit(safe, logp.shape[cdim], cdim, logp.ndim).where(logp, 0).sum(cdim)
 
