@@ -157,6 +157,26 @@ def test_gather_non_contiguous_source_and_index():
   _close(x.grad.numpy(), tx.grad.numpy())
 
 
+@pytest.mark.parametrize("pad", [(0, 0, 1, 2), (1, 1, 0, 0), (2, 1, 1, 0)], ids=["other_dim", "gathered_dim", "both"])
+def test_gather_padded_source(pad):
+  """A padded source: a mask on another dim stays in the gather's view (padding reads 0); one on the gathered dim
+  is copied first."""
+  x, tx = _pair((3, 4))
+  i = RNG.integers(0, 4 + pad[0] + pad[1], (3 + pad[2] + pad[3], 5))
+  out, tout = x.pad(pad).gather(1, Tensor(i)), TF.pad(tx, pad).gather(1, torch.tensor(i))
+  _close(out.numpy(), tout.detach().numpy())
+  _backward_both(out, tout)
+  _close(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_take_of_a_realized_transposed_view():
+  """take reads the flattened transpose of a realized tensor: views a gather cannot index, copied first."""
+  x = RNG.standard_normal((3, 4)).astype(np.float32)
+  src = Tensor(x).realize().transpose(0, 1)
+  i = np.array([0, 5, 11, 3])
+  np.testing.assert_equal(src.take(Tensor(i)).numpy(), x.T.reshape(-1)[i])
+
+
 @pytest.mark.parametrize("shape,ishape,dim", [((1, 4), (1, 3), 1), ((3, 1), (5, 1), 0), ((3, 4), (0, 4), 0), ((3, 4), (3, 0), 1)])
 def test_gather_size_one_and_empty(shape, ishape, dim):
   x, tx = _pair(shape)

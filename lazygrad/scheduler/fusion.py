@@ -88,10 +88,20 @@ class _Round:
     return self.once("costly", find)
 
   def epilogue_ends(self) -> set[int]:
-    """For each reduce read outside its rows, the value that ends its per-row epilogue."""
+    """For each reduce read outside its rows, the value that ends its per-row epilogue. A reduce whose per-row reads
+    all join the epilogue of a sibling (another such reduce over the same rows, itself stored this way) is computed
+    in the sibling's kernel: cross-entropy's max, read per row by x[target] - max - log(sum(exp(x - max)))."""
     def find():
-      return {id(G.epilogue_end(r, self.g, self.roots)) for r in self.g.nodes
-              if r.op is Ops.REDUCE and not r.realized and id(r) not in self.roots and not G.row_broadcast_only(r, self.g, self.roots)}
+      g, roots = self.g, self.roots
+      outside = [r for r in g.nodes if r.op is Ops.REDUCE and not r.realized and id(r) not in roots and not G.row_broadcast_only(r, g, roots)]
+      paths = {id(r): G.epilogue_path(r, g, roots) for r in outside}
+      rows = lambda r: (tuple(r.srcs[0].shape), r.arg[1])
+      def joins(r):
+        return [o for o in outside if o is not r and rows(o) == rows(r)
+                and G.row_broadcast_only(r, g, roots, frozenset(id(x) for x in paths[id(o)][1:]))]
+      candidates = {id(r): joins(r) for r in outside}
+      joined = {i for i, os_ in candidates.items() if any(not candidates[id(o)] for o in os_)}
+      return {id(paths[id(r)][-1]) for r in outside if id(r) not in joined}
     return self.once("epilogue", find)
 
   def depth_cuts(self) -> set[int]:
