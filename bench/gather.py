@@ -70,13 +70,15 @@ def transformer_case():
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--reps", type=int, default=7)
+  ap.add_argument("--only", default="", help="run the cases whose name contains this")
   args = ap.parse_args()
-  cases = [("embedding fwd+bwd vocab 256, 8x64, d128", embedding_case(256)),
-           ("embedding fwd+bwd vocab 32000, 8x64, d128", embedding_case(32000)),
-           ("cross_entropy fwd+bwd 512 x 10", cross_entropy_case(10)),
-           ("cross_entropy fwd+bwd 512 x 32000", cross_entropy_case(32000)),
-           ("char transformer fwd+bwd (cpu config)", transformer_case())]
-  for name, fn in cases: print(f"{name:<45} {_median_ms(fn, args.reps):9.2f} ms")
+  cases = [("embedding fwd+bwd vocab 256, 8x64, d128", lambda: embedding_case(256)),
+           ("embedding fwd+bwd vocab 32000, 8x64, d128", lambda: embedding_case(32000)),
+           ("cross_entropy fwd+bwd 512 x 10", lambda: cross_entropy_case(10)),
+           ("cross_entropy fwd+bwd 512 x 32000", lambda: cross_entropy_case(32000)),
+           ("char transformer fwd+bwd (cpu config)", transformer_case)]
+  for name, make in cases:
+    if args.only in name: print(f"{name:<45} {_median_ms(make(), args.reps):9.2f} ms")
 
 
 if __name__ == "__main__":
