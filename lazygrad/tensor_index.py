@@ -6,6 +6,7 @@ import sys
 from typing import TYPE_CHECKING
 import numpy as np
 from lazygrad.ops import Ops, CheckSite
+from lazygrad.ops.gather import source_view, gather_view_ok
 from lazygrad.dtype import dtypes, result_type
 from lazygrad.helpers import argfix, prod
 from lazygrad.tensor_base import TensorBase, IndexError_, IndexTypeError, ShapeError, DTypeError, broadcast_shape, check_dim as _dim
@@ -277,30 +278,53 @@ class IndexMixin(TensorBase):
     return x
 
   def _advanced_index(self, tensor_dims, op: str = "index", negative: bool = True) -> Tensor:
-    """x[..., idx, ...] with integer tensors: a one-hot compare and a sum (no gather primitive). Each index is
-    bounds-checked in the kernel (op names the caller); negative indices count from the end when `negative`."""
-    Tensor = self._Tensor
+    """x[..., idx, ...] with integer tensors: one GATHER over the indexed dims flattened into one (a flat index
+    sum(idx_j * stride_j)). Each index is bounds-checked in the kernel (op names the caller); negative indices count
+    from the end when `negative`."""
     dims = [d for d, _ in tensor_dims]
     bshape = broadcast_shape("index", *[t.shape for _, t in tensor_dims])
     rest = [d for d in range(self.ndim) if d not in dims]
-    x = self.permute(rest + dims)             # (rest..., n1..nk)
+    sizes, rshape = [self.shape[d] for d in dims], tuple(self.shape[d] for d in rest)
     nb, nr, k = len(bshape), len(rest), len(dims)
-    x = x.reshape((1,) * nb + x.shape)        # (1.., rest.., n..)
-    hit = None
+    flat = None
     for j, (d, t) in enumerate(tensor_dims):
       n = self.shape[d]
-      t = t._bounds(-n if negative else 0, n, op, "index", d).cast(dtypes.int64)
-      t = ((t < 0).where(t + n, t) if negative else t)._broadcast_to(bshape)
-      ar = Tensor.arange(n, device=self.device).reshape((1,) * (nb + nr + j) + (n,) + (1,) * (k - j - 1))
-      oh = t.reshape(bshape + (1,) * (nr + k)).eq(ar)
-      hit = oh if hit is None else hit & oh
-    picked = hit.where(x, 0).sum(tuple(range(nb + nr, nb + nr + k)), dtype=self.dtype) if self.dtype.is_float else \
-      hit.where(x, 0).sum(tuple(range(nb + nr, nb + nr + k))).cast(self.dtype)
+      t = t._bounds(-n if negative else 0, n, op, "index", d)
+      if k > 1 or t.dtype not in (dtypes.int32, dtypes.int64): t = t.cast(dtypes.int64)   # a flat index needs 64 bits
+      if negative: t = (t < 0).where(t + n, t).cast(t.dtype)
+      t = t * prod(sizes[j + 1:]) if j < k - 1 else t
+      flat = t if flat is None else flat + t
+    # (1.., N, rest..) gathered along N by the flat index broadcast over rest: (bshape.., 1, rest..)
+    x = self.permute(dims + rest).reshape((1,) * nb + (prod(sizes),) + rshape)
+    idx = flat._broadcast_to(bshape).reshape(bshape + (1,) + (1,) * nr)._broadcast_to(bshape + (1,) + rshape)
+    picked = x._gather_prim(nb, idx).reshape(bshape + rshape)
     # numpy's rule: adjacent index tensors put their dims where they were, else in front
     if dims == list(range(dims[0], dims[0] + k)) and dims[0] > 0:
       order = list(range(nb, nb + dims[0])) + list(range(nb)) + list(range(nb + dims[0], nb + nr))
       picked = picked.permute(order)
     return picked
+
+  # ---- the indexed primitives (ops/gather.py)
+  def _gather_prim(self, dim: int, index: Tensor) -> Tensor:
+    """GATHER: out[o] = self[o with o[dim] := index[o]]. index (in range and non-negative: the caller checks and wraps
+    it) has the output's shape; self has it too except along dim and where self is 1 (read broadcast). A source read
+    through views a gather cannot index (several views, a mask along dim) is copied first."""
+    src = self
+    if not gather_view_ok(source_view(src.node)[1], dim): src = src.contiguous()
+    if index.dtype not in (dtypes.int32, dtypes.int64): index = index.cast(dtypes.int64)
+    return src._new(Ops.GATHER, (src.node, index.node), dim, index.shape, self.dtype)
+
+  def _scatter_add_prim(self, dim: int, index: Tensor, shape) -> Tensor:
+    """SCATTER_ADD: zeros(shape) with self (values of index's shape) added at index along dim; dims where shape is 1
+    and index is not are summed over. The gradient of _gather_prim. When each output row along dim gets at most one
+    value (index is 1 along dim, nothing summed over), it is the one-hot select where(index == arange, self, 0):
+    elementwise, so it fuses into its reader (cross-entropy's gradient) instead of a kernel of its own."""
+    shape, n = tuple(shape), shape[dim]
+    if index.shape[dim] == 1 and all(s == i for d, (s, i) in enumerate(zip(shape, index.shape)) if d != dim):
+      ar = self._Tensor.arange(n, device=self.device).reshape((1,) * dim + (n,) + (1,) * (len(shape) - dim - 1))
+      return index.eq(ar).where(self, 0).cast(self.dtype)
+    if index.dtype not in (dtypes.int32, dtypes.int64): index = index.cast(dtypes.int64)
+    return self._new(Ops.SCATTER_ADD, (index.node, self.node), (dim, shape), shape, self.dtype)
 
   # ---- joining and splitting
   @staticmethod
@@ -368,28 +392,31 @@ class IndexMixin(TensorBase):
 
   def gather(self, dim, index) -> Tensor:
     """torch.gather: out[i][j] = self[index[i][j]][j] (for dim 0) etc.; index may be smaller than self outside dim.
-    Computed as a one-hot compare and a sum over dim (work grows with the size of dim; no gather primitive)."""
+    One GATHER (a load at the computed address, fused into the reader), bounds-checked in the kernel."""
     if not isinstance(index, TensorBase) or index.dtype.is_float: raise DTypeError("gather: index must be an integer Tensor")
     d = _dim("gather", dim, self.ndim)
     if index.ndim != self.ndim or any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
       raise ShapeError(f"gather: index of shape {index.shape} does not fit input of shape {self.shape} along dim {d}")
     x = self.shrink(tuple((0, i) if k != d else None for k, i in enumerate(index.shape)))
-    x = x.unsqueeze(-1).transpose(-1, d)                     # the gathered dim moves last
-    hit = index._one_hot_along(self.shape[d], "gather", dim=d)
-    return hit.where(x, 0).sum(-1, dtype=self.dtype) if self.dtype.is_float else hit.where(x, 0).sum(-1).cast(self.dtype)
+    return x._gather_prim(d, index._bounds(0, self.shape[d], "gather", dim=d))
 
   def scatter_add(self, dim, index, src) -> Tensor:
-    """torch.scatter_add (not in place): self plus src summed into the positions index gives along dim; one-hot compare and sum."""
+    """torch.scatter_add (not in place): self plus src summed into the positions index gives along dim. Floats: one
+    SCATTER_ADD (a scatter-add kernel); integers: a one-hot compare and sum."""
     d = _dim("scatter_add", dim, self.ndim)
     if not isinstance(index, TensorBase) or index.dtype.is_float: raise DTypeError("scatter_add: index must be an integer Tensor")
     if index.ndim != self.ndim or src.ndim != self.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
        any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
       raise ShapeError(f"scatter_add: index {index.shape}, src {src.shape} and input {self.shape} do not fit along dim {d}")
     src = src.shrink(tuple((0, s) for s in index.shape))
+    pad = tuple((0, s - c) for s, c in zip(self.shape, index.shape[:d] + (self.shape[d],) + index.shape[d + 1:]))
+    if self.dtype.is_float and index.numel():
+      idx = index._bounds(0, self.shape[d], "scatter_add", dim=d)
+      contrib = src.cast(self.dtype)._scatter_add_prim(d, idx, index.shape[:d] + (self.shape[d],) + index.shape[d + 1:])
+      return self + contrib._movement(Ops.PAD, pad)
     hit = index._one_hot_along(self.shape[d], "scatter_add", dim=d)   # (*index.shape, n)
     contrib = hit.where(src.unsqueeze(-1), 0).sum(d, keepdim=True, dtype=self.dtype if self.dtype.is_float else None)
     contrib = contrib.transpose(d, -1).squeeze(-1)           # n lands in dim d
-    pad = tuple((0, s - c) for s, c in zip(self.shape, contrib.shape))
     return self + contrib._movement(Ops.PAD, pad).cast(self.dtype)
 
   def one_hot(self, num_classes: int = -1) -> Tensor:
@@ -418,13 +445,13 @@ class IndexMixin(TensorBase):
 
   def take(self, index) -> Tensor:
     """torch.take: the elements of self read as a flat 1-D tensor at index (any shape; the result has its shape);
-    negative indices count from the end. One-hot compare and sum, bounds-checked in the kernel."""
+    negative indices count from the end. One GATHER, bounds-checked in the kernel."""
     if not isinstance(index, TensorBase) or index.dtype.is_float: raise DTypeError("take: index must be an integer Tensor")
     return self.reshape(-1)._advanced_index([(0, index)], op="take")
 
   def index_select(self, dim, index) -> Tensor:
     """torch.index_select: the slices of self along dim at the positions in index (1-D or 0-d; no negatives, as torch).
-    One-hot compare and sum, bounds-checked in the kernel."""
+    One GATHER, bounds-checked in the kernel."""
     d = _dim("index_select", dim, self.ndim)
     if not isinstance(index, TensorBase) or index.dtype.is_float: raise DTypeError("index_select: index must be an integer Tensor")
     if index.ndim > 1: raise ValueError(f"index_select: index must be 1-D or 0-d, got shape {index.shape}")

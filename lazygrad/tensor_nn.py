@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 from lazygrad.dtype import dtypes
 from lazygrad.tensor_base import TensorBase, ShapeError, DTypeError, ArgumentError, no_grad, broadcast_shape, autocast_op, LOWER, FP32
 from lazygrad.tensor_attention import flash_attention
-from lazygrad.ops import Ops
+from lazygrad.ops import Ops, MOVEMENT
 from lazygrad.autograd import custom_vjp
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
@@ -331,7 +331,7 @@ class NNMixin(TensorBase):
       w = weight.reshape((n,) + (1,) * (self.ndim - cdim - 1)) if weight is not None else 1
       return _reduction(-(logp * target * w).sum(cdim), reduction, "cross_entropy")
     valid, safe = _class_target(self, target, ignore_index, "cross_entropy")
-    nll = _picked_nll(logp, valid, safe, weight, cdim)
+    nll = _picked_nll(logp, valid, safe, weight, cdim, logits=self)
     if label_smoothing == 0: return _finish_nll(nll, valid, safe, weight, reduction)
     n = self.shape[cdim]
     w = weight.reshape((n,) + (1,) * (self.ndim - cdim - 1)) if weight is not None else None
@@ -529,9 +529,32 @@ def _class_target(x: Tensor, target: Tensor, ignore_index: int, op: str) -> tupl
   return valid, valid.where(target, 0)._bounds(0, x.shape[cdim], op, "target", cdim)
 
 
-def _picked_nll(logp: Tensor, valid: Tensor, safe: Tensor, weight, cdim: int) -> Tensor:
+def _stored(t: Tensor) -> bool:
+  """Whether t is read from a buffer anyway: realized, or movement ops over a reduce (a matmul's logits) or a copy."""
+  n = t.node
+  while n.op in MOVEMENT and not n.realized: n = n.srcs[0]
+  return n.realized or n.op in (Ops.REDUCE, Ops.CONTIGUOUS)
+
+
+def _pick_class(logp: Tensor, safe: Tensor, cdim: int, logits) -> Tensor:
+  """logp at each target's class: a GATHER when the values are stored anyway (logits from a matmul: log_softmax's
+  (x_t - max) - log(sum(exp(x - max))) at the target only, x is not stored again), else a one-hot select and sum
+  that fuses into the log-softmax kernel (a gather would store the computed values)."""
+  t = safe.unsqueeze(cdim)
+  raw = logits
+  while raw is not None and raw.node.op is Ops.CAST and raw.dtype.is_float and raw.node.srcs[0].dtype.is_float:
+    raw = raw._from_node(raw.node.srcs[0])   # autocast's float32 copy of half logits: gather the stored values
+  if logits is not None and _stored(raw) and logits.dtype == logits._half_to_float().dtype:
+    m = logits._row_max("cross_entropy", cdim, finite=False)
+    lse = (logits - m).exp().sum(cdim, keepdim=True).log()
+    return (-(m - raw._gather_prim(cdim, t).cast(logits.dtype)) - lse).squeeze(cdim).cast(logp.dtype)
+  if _stored(logp): return logp._gather_prim(cdim, t).squeeze(cdim)
+  return _class_hit(safe, logp.shape[cdim], cdim, logp.ndim).where(logp, 0).sum(cdim)
+
+
+def _picked_nll(logp: Tensor, valid: Tensor, safe: Tensor, weight, cdim: int, logits=None) -> Tensor:
   """-logp at each target's class (times its weight), 0 where the target is ignored: the loss before reduction."""
-  picked = _class_hit(safe, logp.shape[cdim], cdim, logp.ndim).where(logp, 0).sum(cdim)
+  picked = _pick_class(logp, safe, cdim, logits)
   loss = -picked * weight[safe] if weight is not None else -picked
   return valid.where(loss, 0)
 

@@ -46,6 +46,16 @@ def _mul_rule(out, g, a, b):
   return g * b, g * a
 
 
+def _gather_rule(out, g, src, idx):
+  # the values read go back where they were read from: a scatter-add (repeated indices accumulate)
+  return (g._scatter_add_prim(out.node.arg, idx, src.shape) if src.dtype.is_float else None), None
+
+
+def _scatter_add_rule(out, g, idx, vals):
+  # each value reaches the output element it was added to: a gather of the incoming gradient
+  return None, g._gather_prim(out.node.arg[0], idx)
+
+
 def _float_only(fn):
   return lambda out, g, x: (fn(out, g, x),) if x.dtype.is_float else (None,)
 
@@ -80,6 +90,8 @@ RULES = {
   Ops.SHRINK: lambda out, g, x: (g._movement(Ops.PAD, tuple((lo, s - hi) for (lo, hi), s in zip(out.node.arg, x.shape))),),
   Ops.FLIP: lambda out, g, x: (g._movement(Ops.FLIP, out.node.arg),),
   Ops.CONTIGUOUS: lambda out, g, x: (g,),
+  Ops.GATHER: _gather_rule,
+  Ops.SCATTER_ADD: _scatter_add_rule,
   Ops.ATTENTION: attention_gradient,   # flash-attention backward: two template nodes (tensor_attention.py)
 }
 NO_GRADIENT = {Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.AND, Ops.OR, Ops.XOR}

@@ -107,17 +107,20 @@ class Kernel:
   def flops(self) -> int:
     """An op count: the iteration space's size times the body's nodes other than LOAD, CONST and VALID (a template:
     its GEMMs' flops)."""
+    if self.body.op is Ops.SCATTER_ADD: return math.prod(leaf_st(self.body.srcs[1]).shape)   # an add per value
     if self.body.op in TEMPLATES: return attention_flops(self.body.arg, [leaf_st(s).shape for s in self.body.srcs])
     n = math.prod(self.shape)
     return n * sum(1 for e in self.body.walk() if e.op not in (Ops.LOAD, Ops.CONST, Ops.VALID, Ops.CHECK))
 
 
 LEAVES = (Ops.LOAD, Ops.VALID, Ops.RAND)
+READS = LEAVES + (Ops.GATHER,)   # nodes with a view of the iteration space: the leaves and GATHER (arg (slot, st, stride, n))
 
 
 def leaf_st(e: Expr):
-  """The ShapeTracker of a leaf (LOAD, VALID, RAND): from the iteration space to the buffer."""
-  return e.arg[1] if e.op is Ops.LOAD else e.arg if e.op is Ops.VALID else e.arg[0]
+  """The ShapeTracker of a leaf (LOAD, VALID, RAND) or a GATHER: from the iteration space to the buffer (a GATHER's
+  with the gathered dim pinned; its index adds idx * stride)."""
+  return e.arg[1] if e.op in (Ops.LOAD, Ops.GATHER) else e.arg if e.op is Ops.VALID else e.arg[0]
 
 
 def moving_dims(e: Expr) -> set[int]:
@@ -127,7 +130,7 @@ def moving_dims(e: Expr) -> set[int]:
   along a dim the outer view ignores.)"""
   out: set[int] = set()
   for x in e.walk():
-    if x.op in LEAVES:
+    if x.op in READS:   # a GATHER also moves wherever its index does (a source, walked too)
       v = leaf_st(x).views[-1]
       out.update(d for d in range(len(v.shape)) if v.strides[d] != 0 or (v.mask is not None and v.mask[d] != (0, v.shape[d])))
   return out

@@ -362,7 +362,7 @@ def _repeat_each(x: Tensor, dim: int, k: int) -> Tensor:
 
 
 def _take(x: Tensor, dim: int, idx: np.ndarray) -> Tensor:
-  """x indexed along dim by a host index array (a one-hot compare and sum, as Tensor indexing)."""
+  """x indexed along dim by a host index array (a GATHER, as Tensor indexing)."""
   return x[(slice(None),) * dim + (Tensor(idx, device=x.device),)]
 
 

@@ -9,7 +9,8 @@ from lazygrad.dtype import DType
 
 class Ops(Enum):
   """The primitives of the lazy graph (sources, unary, binary, WHERE, REDUCE, movement, CONTIGUOUS, ASSIGN),
-  plus LOAD and VALID, which only the kernel IR uses, and the template ops (ATTENTION), each a kernel of its own."""
+  plus LOAD and VALID, which only the kernel IR uses, GATHER (a load at a computed index) and the template ops (ATTENTION,
+  SCATTER_ADD), each a kernel of its own."""
   # sources
   BUFFER = auto(); CONST = auto(); RAND = auto()
   # unary
@@ -32,8 +33,13 @@ class Ops(Enum):
   # bounds: CHECK(idx) passes an index through unchanged and records, per schedule, a value outside
   # arg = (lo, hi) (an IndexError at the end of realize); node.origin is its CheckSite
   CHECK = auto()
-  # template ops: a kernel of their own, rendered by a hand-written template (arg: ops/attention.py's AttentionArg)
-  ATTENTION = auto()
+  # GATHER(src, idx), arg = dim: out[o] = src[o with o[dim] := idx[o]]; idx has out's shape, src too except along dim
+  # and where it is 1 (read broadcast). A load at a data-dependent address: src is a buffer, the gather fuses into its
+  # readers (ops/gather.py)
+  GATHER = auto()
+  # template ops: a kernel of their own, rendered by a hand-written template (arg: ops/attention.py's AttentionArg;
+  # SCATTER_ADD(idx, vals), arg = (dim, out_shape): zeros(out_shape) with vals added at idx along dim, GATHER's gradient)
+  ATTENTION = auto(); SCATTER_ADD = auto()
 
 
 # hot paths compare with these: on Python 3.11 `Ops.X` costs a call of EnumType.__getattr__'s hook (~0.2 us)
@@ -177,4 +183,4 @@ def toposort(roots: list[Node], stop_at_realized: bool = True) -> list[Node]:
   return order
 
 
-TEMPLATES = {Ops.ATTENTION}   # template ops: always a kernel of their own, their sources read from buffers
+TEMPLATES = {Ops.ATTENTION, Ops.SCATTER_ADD}   # template ops: always a kernel of their own, their sources read from buffers

@@ -93,6 +93,7 @@ class TritonDevice:
 
   def _launcher(self, prog, kern) -> Compiled:
     def run(cfg, bufs, var_values):
+      if prog.zero_output: bufs[0].zero_()   # a scatter-add accumulates into its output
       kern[cfg.grid](*bufs, *[int(v) for v in var_values], **cfg.constexprs, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
     if self.name != "cuda" or len(prog.configs) == 1:   # interp: configs[0], no timing
       cfg = prog.configs[0]

@@ -16,6 +16,7 @@ from lazygrad.helpers import getenv
 from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE, TEMPLATES
 from lazygrad.scheduler import graph as G
 from lazygrad.scheduler.lower import misfit_reduces
+from lazygrad.ops.gather import source_view, gather_view_ok
 
 MAX_FUSE_DEPTH = 100   # longest chain of graph nodes fused into one kernel (lowering is recursive)
 
@@ -36,11 +37,12 @@ class Reason(Enum):
   REDUCE_MISFIT = "reduce over other axes or another space than the kernel reading it"
   TEMPLATE = "a template op (flash attention): a kernel of its own"
   TEMPLATE_INPUT = "read by a template kernel, which loads its sources from buffers"
+  GATHER_SOURCE = "read by a gather at computed addresses (a load from a buffer)"
 
   def __repr__(self): return f"Reason.{self.name}"
 
 
-TIERS = [(Reason.TARGET, Reason.CONTIGUOUS, Reason.ASSIGN, Reason.NOFUSE, Reason.TEMPLATE, Reason.TEMPLATE_INPUT),
+TIERS = [(Reason.TARGET, Reason.CONTIGUOUS, Reason.ASSIGN, Reason.NOFUSE, Reason.TEMPLATE, Reason.TEMPLATE_INPUT, Reason.GATHER_SOURCE),
          (Reason.COSTLY_BROADCAST,), (Reason.REDUCE_NEW_SPACE,),
          (Reason.DEPTH,), (Reason.RANDOM_BROADCAST, Reason.MULTI_VIEW), (Reason.SHARED,), (Reason.REDUCE_MISFIT,)]
 
@@ -60,8 +62,21 @@ class _Round:
     source is not: its seed and counter become the template kernel's runtime vars."""
     def find():
       return {id(b) for n in self.g.nodes if n.op in TEMPLATES and not n.realized
-              for b in (G.movement_base(s)[0] for s in n.srcs) if not b.realized and b.op is not Ops.RAND}
+              for b in (_template_source(n, s) for s in n.srcs) if not b.realized and b.op is not Ops.RAND}
     return self.once("template_inputs", find)
+
+  def gather_sources(self) -> set[int]:
+    """The buffers gathers read: the node under each GATHER source's movement ops, or the source itself when those
+    views do not compose into one the gather can index (the front end copies such sources, so this is rare)."""
+    def find():
+      out = set()
+      for n in self.g.nodes:
+        if n.op is not Ops.GATHER or n.realized: continue
+        base, st = source_view(n.srcs[0])
+        if not gather_view_ok(st, n.arg): base = n.srcs[0]
+        if not base.realized: out.add(id(base))
+      return out
+    return self.once("gather_sources", find)
 
   def costly_broadcast(self) -> set[int]:
     def find():
@@ -73,10 +88,20 @@ class _Round:
     return self.once("costly", find)
 
   def epilogue_ends(self) -> set[int]:
-    """For each reduce read outside its rows, the value that ends its per-row epilogue."""
+    """For each reduce read outside its rows, the value that ends its per-row epilogue. A reduce whose per-row reads
+    all join the epilogue of a sibling (another such reduce over the same rows, itself stored this way) is computed
+    in the sibling's kernel: cross-entropy's max, read per row by x[target] - max - log(sum(exp(x - max)))."""
     def find():
-      return {id(G.epilogue_end(r, self.g, self.roots)) for r in self.g.nodes
-              if r.op is Ops.REDUCE and not r.realized and id(r) not in self.roots and not G.row_broadcast_only(r, self.g, self.roots)}
+      g, roots = self.g, self.roots
+      outside = [r for r in g.nodes if r.op is Ops.REDUCE and not r.realized and id(r) not in roots and not G.row_broadcast_only(r, g, roots)]
+      paths = {id(r): G.epilogue_path(r, g, roots) for r in outside}
+      rows = lambda r: (tuple(r.srcs[0].shape), r.arg[1])
+      def joins(r):
+        return [o for o in outside if o is not r and rows(o) == rows(r)
+                and G.row_broadcast_only(r, g, roots, frozenset(id(x) for x in paths[id(o)][1:]))]
+      candidates = {id(r): joins(r) for r in outside}
+      joined = {i for i, os_ in candidates.items() if any(not candidates[id(o)] for o in os_)}
+      return {id(paths[id(r)][-1]) for r in outside if id(r) not in joined}
     return self.once("epilogue", find)
 
   def depth_cuts(self) -> set[int]:
@@ -115,12 +140,21 @@ class _Round:
     return self.once("misfit", find)
 
 
+def _template_source(n: Node, s: Node) -> Node:
+  """The buffer a template node loads its source s from: the node under s's movement ops; for a scatter-add's index
+  that is a bounds check of a stored value, the value under it (the template evaluates the check: no extra kernel)."""
+  base = G.movement_base(s)[0]
+  if n.op is Ops.SCATTER_ADD and s is n.srcs[0] and base.op is Ops.CHECK and not base.realized: base = G.movement_base(base.srcs[0])[0]
+  return base
+
+
 def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
   """Why n needs a buffer of its own, judged by the rules of one tier; None: fuse it.
 
   The rules, tier by tier (n is an unrealized node that is not a root yet):
   0. structure: a realize target, contiguous(), an assign; NOFUSE=1 makes every op a root; a template op
-     (ATTENTION) and the values it reads are always stored.
+     (ATTENTION, SCATTER_ADD) and the values it reads are always stored, and so is a gather's source (read at
+     data-dependent addresses); the gather itself fuses into its readers.
   1. cost: a value containing a transcendental op, a division, random numbers or a reduce,
      read broadcast along a dim a reduce keeps (a matmul operand: x[:, None, :] under
      sum(x[:, None, :] * w, -1)) would be recomputed for every output column; it is stored
@@ -146,6 +180,7 @@ def buffer_reason(n: Node, rnd: _Round, tier: int) -> Reason | None:
     if n.op is Ops.RAND and g.users(n) and all(u.op in TEMPLATES for u in g.users(n)): return None   # a template's runtime vars
     if getenv("NOFUSE", 0) and n.op not in MOVEMENT and n.op is not Ops.CONST: return Reason.NOFUSE
     if id(n) in rnd.template_inputs(): return Reason.TEMPLATE_INPUT
+    if id(n) in rnd.gather_sources(): return Reason.GATHER_SOURCE
   elif tier == 1:
     if id(n) in rnd.costly_broadcast(): return Reason.COSTLY_BROADCAST
   elif tier == 2:

@@ -59,9 +59,10 @@ def is_row_level(st: ShapeTracker, r: Node) -> bool:
   return v.mask is None and all(stride != 0 for size, stride in zip(v.shape, v.strides) if size != 1)
 
 
-def row_broadcast_only(r: Node, g: Graph, roots: dict) -> bool:
+def row_broadcast_only(r: Node, g: Graph, roots: dict, joins: frozenset = frozenset()) -> bool:
   """Every read of r is per row (elementwise ops and reshapes in r's reduced shape, up to
-  a root storing the per-row result) or broadcasts it back over its input shape
+  a root storing the per-row result, or up to a node of `joins`: the per-row epilogue of another
+  reduce over the same rows, whose kernel computes r too) or broadcasts it back over its input shape
   (x - x.max(-1, keepdim=True)): then r is computed inside its consumer's kernel."""
   target = ShapeTracker.from_shape(r.shape).expand(r.srcs[0].shape)
   start = ShapeTracker.from_shape(r.shape)
@@ -80,7 +81,7 @@ def row_broadcast_only(r: Node, g: Graph, roots: dict) -> bool:
     if st == target: continue                                      # broadcast back over the input space
     if not is_row_level(st, r): return False
     if u.op in ELEMENTWISE:
-      if id(u) in roots: continue                                  # a root storing a per-row epilogue
+      if id(u) in roots or id(u) in joins: continue                # a root storing a per-row epilogue, or one on the way
       if not g.users(u): return False
       stack.extend((c, st) for c in g.users(u))
       continue
@@ -94,14 +95,19 @@ def epilogue_end(r: Node, g: Graph, roots: dict) -> Node:
   ops, reshapes and permutes (one value per row all along: bias, activation, scale) up to a
   value read by several ops or outside its rows. Storing that value instead of r keeps the
   epilogue in r's kernel (a matmul's bias and activation run on its accumulator tile)."""
-  x = end = r
+  return epilogue_path(r, g, roots)[-1]
+
+
+def epilogue_path(r: Node, g: Graph, roots: dict) -> list[Node]:
+  """r and the elementwise ops of its per-row epilogue (epilogue_end's walk), the end last."""
+  x, path = r, [r]
   while len(users := g.users(x)) == 1 and id(x) not in roots:
     u = users[0]
     if u.op not in (Ops.RESHAPE, Ops.PERMUTE) and u.op not in ELEMENTWISE: break
-    if u.op in ELEMENTWISE and (id(u) in roots or (u.dtype.itemsize > end.dtype.itemsize and u.op is not Ops.CAST)): break
+    if u.op in ELEMENTWISE and (id(u) in roots or (u.dtype.itemsize > path[-1].dtype.itemsize and u.op is not Ops.CAST)): break
     x = u
-    if u.op in ELEMENTWISE: end = u
-  return end
+    if u.op in ELEMENTWISE: path.append(u)
+  return path
 
 
 def reads_through_views(n: Node, g: Graph) -> int:

@@ -13,6 +13,7 @@ import numpy as np
 from lazygrad.ops import Node, Ops, MOVEMENT, ELEMENTWISE, TEMPLATES
 from lazygrad.ops.attention import attention_kernel_name
 from lazygrad.ops.view import ShapeTracker
+from lazygrad.ops.gather import source_view, gather_view_ok, gather_st
 from lazygrad.kernels.common import OPS
 from lazygrad.kernels.ir import Expr, Kernel, kernel_name, find_contraction
 from lazygrad.kernels.numpy import lib
@@ -114,6 +115,7 @@ def misfit_reduces(root: Node, roots: set[int]) -> list[Node]:
       axes = node.arg[1]
       stack.append((node.srcs[0], ()))
     elif node.op in ELEMENTWISE: stack.extend((s, mops) for s in reversed(node.srcs))   # lowering's order
+    elif node.op is Ops.GATHER: stack.append((node.srcs[1], mops))   # its index is computed here, its source is a buffer
   return bad
 
 
@@ -207,11 +209,24 @@ class _Lowerer:
       if node not in self.checks: self.checks.append(node)
       src = self.lower(node.srcs[0], mops)
       return self.expr(Ops.CHECK, (src,), node.arg + (self.checks.index(node),), node.dtype)
+    if node.op is Ops.GATHER: return self._gather(node, mops)
     if node.op in ELEMENTWISE:
       srcs = [self.lower(s, mops) for s in node.srcs]
       arg = node.arg if node.op in (Ops.CAST, Ops.BITCAST) else None
       return self._gate(self.expr(node.op, srcs, arg, node.dtype), node.shape, mops)
     raise RuntimeError(f"scheduler cannot lower {node} here")
+
+  def _gather(self, node: Node, mops) -> Expr:
+    """GATHER as the IR's GATHER leaf: its source buffer read through the source's view with the gathered dim pinned
+    to 0 (then node's movement ops to the space), plus the index (computed here, through the same ops) times the
+    dim's stride. Masked-out elements (under a PAD) read 0: the view's mask."""
+    src, idx = node.srcs
+    dim = node.arg
+    base, sst = source_view(src, self.roots)
+    assert (base.realized or id(base) in self.roots) and gather_view_ok(sst, dim), "fusion left a gather source unstored"
+    pinned, stride = gather_st(sst, dim, node.shape)
+    index = self.lower(idx, mops)
+    return self.expr(Ops.GATHER, (index,), (self.input_slot(base), apply_mops(pinned, mops), stride, src.shape[dim]), node.dtype)
 
 
 def _template_body(low: _Lowerer, root: Node) -> Expr:
@@ -236,9 +251,12 @@ def lower_kernel(root: Node, roots: set[int]) -> tuple[Kernel, list[Node], tuple
     body = _template_body(low, root)
     var_names = tuple(f"v{i}" for i in range(2 * len(low.vars)))
     buf_dtypes = (root.dtype,) + tuple(n.dtype for n in low.inputs)
-    kernel = Kernel(attention_kernel_name(root.arg, [s_.shape for s_ in root.srcs]), plan.space, plan.out_shape, body, buf_dtypes, var_names)
+    name = attention_kernel_name(root.arg, [s_.shape for s_ in root.srcs]) if root.op is Ops.ATTENTION else \
+      "scatter_add_" + "x".join(str(s_) for s_ in root.srcs[0].shape) + f"_to_{'x'.join(str(s_) for s_ in root.shape)}"
+    var_names += ("ebase",) if low.checks else ()   # a scatter-add checks its index (a CHECK over a buffer)
+    kernel = Kernel(name, plan.space, plan.out_shape, body, buf_dtypes, var_names, checks=len(low.checks))
     kernel.key = (kernel.shape, body, buf_dtypes, var_names)
-    return kernel, low.inputs, tuple(low.vars), ()   # its sources are buffers: no CHECK inside
+    return kernel, low.inputs, tuple(low.vars), tuple(low.checks)
   low = _Lowerer(roots - {id(root)}, plan)
   if root.op is Ops.REDUCE:
     body = low.expr(Ops.REDUCE, (low.lower(root.srcs[0]),), root.arg, root.dtype)

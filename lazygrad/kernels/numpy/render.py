@@ -13,6 +13,7 @@ from lazygrad.kernels.common import BINARY, OPS, UNARY
 from lazygrad.kernels.ir import Expr, Kernel, split_dims
 from lazygrad.kernels.numpy import lib
 from lazygrad.kernels.numpy.attention import run_attention
+from lazygrad.kernels.numpy.gather import gather, run_scatter_add
 from lazygrad.ops import Ops
 
 _UNARY = {op: OPS[op].numpy for op in UNARY}
@@ -96,6 +97,9 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     elif e.op is Ops.BITCAST: emit(e, f"{src[0]}.view({_dt(e.dtype)})")
     elif e.op in _BINARY: emit(e, f"{_BINARY[e.op]}({src[0]}, {src[1]})")
     elif e.op is Ops.WHERE: emit(e, f"np.where({src[0]}, {src[1]}, {src[2]})")
+    elif e.op is Ops.GATHER:
+      slot, st, stride, n = e.arg
+      emit(e, f"gather(b{slot}, {const_ref(st)}, {stride}, {n}, {src[0]})", "a load at computed addresses")
     elif e.op is Ops.CHECK:
       lo, hi, site = e.arg
       emit(e, f"check({src[0]}, {lo}, {hi}, err, vars[{k.var_names.index('ebase')}] + {site})", "bounds check")
@@ -205,12 +209,15 @@ _HELPERS = ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contr
 
 def compile_numpy(k: Kernel) -> NumpyProgram:
   """Render a kernel and exec its source into a function (the cpu device caches it by k.key); a template op
-  (ATTENTION) runs its numpy implementation (kernels/numpy/attention.py)."""
+  (ATTENTION, SCATTER_ADD) runs its numpy implementation (kernels/numpy/attention.py, gather.py)."""
   if k.body.op is Ops.ATTENTION:
     return NumpyProgram(k.name, f"# run_attention({k.body.arg}, out_shape={k.out_shape})",
                         lambda bufs, vars_: run_attention(k.body, k.out_shape, bufs, vars_), {})
+  if k.body.op is Ops.SCATTER_ADD:
+    return NumpyProgram(k.name, f"# run_scatter_add({k.body.arg}, out_shape={k.out_shape})",
+                        lambda bufs, vars_: run_scatter_add(k.body, k.out_shape, bufs, vars_), {})
   src, consts = render_numpy(k)
-  glb = {"np": np, **{n: getattr(lib, n) for n in _HELPERS}}
+  glb = {"np": np, "gather": gather, **{n: getattr(lib, n) for n in _HELPERS}}
   if any(d.name == 'bfloat16' for d in k.buf_dtypes) or 'BF16' in src:
     import ml_dtypes
     glb["BF16"] = np.dtype(ml_dtypes.bfloat16)

@@ -60,6 +60,7 @@ def template_ok(k: Kernel) -> bool:
   if c is None or not (c.m and c.n and c.k) or 0 in k.shape: return False
   if any(dt.name not in DOT_DTYPES for dt in (c.acc.dtype, c.a.dtype, c.b.dtype)): return False
   if len(_reduces(k.body)) != 1: return False
+  if any(e.op is Ops.GATHER for e in k.body.walk()): return False   # the generic row kernel loads gathered operands
   if k.out_st is not None and len(k.out_st.views) != 1: return False
   return not any(moving_dims(x) & set(c.k) for x in _epilogue_leaves(k.body))
 

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from lazygrad.kernels.common import BINARY, OPS, UNARY, acc_dtype
-from lazygrad.kernels.ir import LEAVES, Expr, Kernel, leaf_st, moving_dims
+from lazygrad.kernels.ir import READS, Expr, Kernel, leaf_st, moving_dims
 from lazygrad.ops import Ops
 from lazygrad.ops.view import ShapeTracker, View, affine_split
 
@@ -118,7 +118,10 @@ def needs_int64(k: Kernel) -> bool:
   """Index math in int64 only when an offset can pass int32: the iteration space's size, or
   offset + sum((size - 1) * |stride|) of any view of any buffer (plus room for a block past the end)."""
   reach = math.prod(k.shape)
-  sts = [leaf_st(x) for x in k.body.walk() if x.op in LEAVES] + ([k.out_st] if k.out_st is not None else [])
+  sts = [leaf_st(x) for x in k.body.walk() if x.op in READS] + ([k.out_st] if k.out_st is not None else [])
+  # a gather adds up to (n - 1) * |stride| to its pinned view's address
+  reach = max([reach] + [(x.arg[3] - 1) * abs(x.arg[2]) + sum(v.offset + sum((s - 1) * abs(st_) for s, st_ in zip(v.shape, v.strides))
+                                                           for v in x.arg[1].views) for x in k.body.walk() if x.op is Ops.GATHER])
   for st in sts:
     for v in st.views: reach = max(reach, abs(v.offset) + sum((s - 1) * abs(st_) for s, st_ in zip(v.shape, v.strides)))
   return reach >= 2 ** 31 - 2 ** 24
@@ -147,7 +150,7 @@ def _per_row(e: Expr, axes) -> bool:
   def ok(x):
     if id(x) in seen or x.op is Ops.REDUCE: return True
     seen.add(id(x))
-    if x.op in LEAVES: return not moving_dims(x) & set(axes)
+    if x.op in READS: return not moving_dims(x) & set(axes)
     return all(ok(s) for s in x.srcs)
   return ok(e)
 
@@ -247,6 +250,17 @@ class TritonRenderer:
     self.emit(f"tl.atomic_max({p} + 1, {v}, mask={big}, sem='relaxed')")
     self.emit(f"tl.atomic_min({p} + 2, {v}, mask={small}, sem='relaxed')")
     return val
+
+  def gather(self, e: Expr, index: str) -> str:
+    """Ops.GATHER: a load at the pinned view's address plus the index times the gathered dim's stride. The index is
+    clamped into [0, n) first, so an out-of-range one (its CHECK reports it) still reads inside the buffer."""
+    slot, st, stride, n = e.arg
+    if n == 0: return f"(zero * 0).to({TL_DTYPE[e.dtype.name]})"   # nothing to read (its CHECK reports any index)
+    addr, valid = self.load_index(st)
+    c = self.tmp()
+    self.emit(f"{c} = tl.minimum(tl.maximum({index}, 0), {n - 1}).to({'tl.int64' if self.index64 else 'tl.int32'})")
+    mask = f"{self.inrange} & {valid}" if valid else self.inrange
+    return f"tl.load(in{slot}_ptr + {addr} + {c} * {stride}, mask={mask}, other=0)"
 
   # ---- index setup
   def _unravel(self, flat: str, dims, prefix: str = "i") -> dict[int, str]:
@@ -482,6 +496,7 @@ class TritonRenderer:
       addr, valid = self.load_index(st)
       mask = f"{self.inrange} & {valid}" if valid else self.inrange
       return f"tl.load(in{slot}_ptr + {addr}, mask={mask}, other=0)"
+    if e.op is Ops.GATHER: return self.gather(e, s[0])
     if e.op is Ops.CONST: return f"tl.full([1], {_lit(e.arg)}, {dt})" if not self.is_reduce else f"tl.full([1, 1], {_lit(e.arg)}, {dt})"
     if e.op is Ops.VALID:
       addr, valid = self.load_index(e.arg)
@@ -594,6 +609,7 @@ class TritonProgram:
   source: str
   signature: dict
   configs: tuple[LaunchConfig, ...] = field(default_factory=tuple)
+  zero_output: bool = False   # the launcher zeroes the output first (a scatter-add accumulates into it)
 
 
 def next_pow2(n: int) -> int:
