@@ -78,6 +78,14 @@ def broadcast(shapes) -> Shape:
   return tuple(np.broadcast_shapes(*shapes))
 
 
+def contract_shape(a: Shape, b: Shape, dims, nd: int) -> Shape:
+  """The shape lib.contract returns for operands of shapes a and b: each batch dim the larger of the two, an m dim a's,
+  an n dim b's, 1 elsewhere (a non-empty space: an empty one is all padding at full size)."""
+  if a is None or b is None: return None
+  batch, m, n, _ = dims
+  return tuple(max(a[d], b[d]) if d in batch else a[d] if d in m else b[d] if d in n else 1 for d in range(nd))
+
+
 class Temps:
   """Which arrays of a kernel are its own temporaries (writable, aliasing nothing) and every array's shape, so an op
   can take one of its operands as `out=`: the operand must be a temporary read by this op alone (nreads: reads by

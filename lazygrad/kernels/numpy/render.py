@@ -13,7 +13,7 @@ from lazygrad.kernels.common import BINARY, OPS, UNARY
 from lazygrad.kernels.ir import Expr, Kernel, split_dims
 from lazygrad.kernels.numpy import lib
 from lazygrad.kernels.numpy.attention import run_attention
-from lazygrad.kernels.numpy.elementwise import Shape, Temps, zero_const, broadcast, load_shape, rewrites
+from lazygrad.kernels.numpy.elementwise import Shape, Temps, broadcast, contract_shape, load_shape, rewrites, zero_const
 from lazygrad.ops import Ops
 
 _UNARY = {op: OPS[op].numpy for op in UNARY}
@@ -65,7 +65,7 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
   rw = rewrites(order)
   reads = _reads(order, cats, plans, cat_operand, rw)
   live = _live(k.body, reads)
-  temps = Temps(_count_reads(live, reads))
+  temps = Temps(_count_reads(live, reads) if 0 not in k.shape else {})   # an empty space: no out= (nothing to gain)
   for e in order:
     if id(e) in names or id(e) in skipped or id(e) not in live: continue
     src = [names.get(id(s)) for s in e.srcs]
@@ -89,7 +89,9 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
         refs = ", ".join(f"(b{slot}, {const_ref(st)})" for slot, st in parts)
         emit(e, f"contract_cat([{refs}], {dim}, {names[id(other)]}, {i == 0}, {p.dims}, {k.shape}, {_dt(e.dtype)}{extra})",
              f"{p.what}, over disjoint pieces: one per piece, no concatenate")
-      else: emit(e, f"contract({names[id(p.a)]}, {names[id(p.b)]}, {p.dims}, {k.shape}, {_dt(e.dtype)}{extra})", p.what)
+      else:
+        emit(e, f"contract({names[id(p.a)]}, {names[id(p.b)]}, {p.dims}, {k.shape}, {_dt(e.dtype)}{extra})", p.what,
+             contract_shape(temps.shape(p.a), temps.shape(p.b), p.dims, nd), owned=True)
       continue
     if e.op is Ops.LOAD:
       slot, st = e.arg
@@ -100,8 +102,8 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     elif e.op is Ops.RAND: emit(e, f"rand({const_ref(e.arg[0])}, vars[{e.arg[1]}], vars[{e.arg[1] + 1}])")
     elif id(e) in rw or e.op in _UNARY or e.op in _BINARY or e.op is Ops.WHERE:
       fn, ops_ = rw[id(e)] if id(e) in rw else (_UNARY.get(e.op) or _BINARY.get(e.op) or "where", e.srcs)
-      last = e is k.body and k.out_st is None and tuple(k.out_shape) == tuple(k.shape) and e.dtype == k.buf_dtypes[0]
-      code, into_output = _elementwise(e, fn, ops_, names, temps, tuple(k.shape) if last and nd > 0 else None)
+      last = e is k.body and k.out_st is None and len(k.out_shape) == nd > 0 and e.dtype == k.buf_dtypes[0] and 0 not in k.shape
+      code, into_output = _elementwise(e, fn, ops_, names, temps, tuple(k.out_shape) if last else None)
       emit(e, code, "", broadcast([temps.shape(s) for s in ops_]), owned=True)
       if into_output: return "\n".join(lines) + "\n", consts
     elif e.op is Ops.CAST: emit(e, f"{src[0]}.astype({_dt(e.dtype)})", "", temps.shape(e.srcs[0]), owned=True)
