@@ -25,6 +25,10 @@ from lazygrad.ops import Ops
 
 Shape = tuple[int, ...] | None   # None: not known at render time (never written in place)
 
+# False: the renderer writes the plain form instead (one fresh array per op, np.where, every node its own line): the
+# reference tests/test_numpy_inplace.py compares the fast form with, bit for bit
+FAST = True
+
 
 @functools.cache
 def maximum_is_relu(np_dtype: str) -> bool:

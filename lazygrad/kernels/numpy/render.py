@@ -13,6 +13,7 @@ from lazygrad.kernels.common import BINARY, OPS, UNARY
 from lazygrad.kernels.ir import Expr, Kernel, split_dims
 from lazygrad.kernels.numpy import lib
 from lazygrad.kernels.numpy.attention import run_attention
+from lazygrad.kernels.numpy import elementwise
 from lazygrad.kernels.numpy.elementwise import Shape, Temps, broadcast, contract_shape, load_shape, rewrites, zero_const
 from lazygrad.ops import Ops
 
@@ -62,10 +63,11 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     lines.append(f"  {names[id(e)]} = {code}" + (f"  # {comment}" if comment else ""))
     temps.note(e, shape, owned)
 
-  rw = rewrites(order)
+  fast = elementwise.FAST
+  rw = rewrites(order) if fast else {}
   reads = _reads(order, cats, plans, cat_operand, rw)
   live = _live(k.body, reads)
-  temps = Temps(_count_reads(live, reads) if 0 not in k.shape else {})   # an empty space: no out= (nothing to gain)
+  temps = Temps(_count_reads(live, reads) if fast and 0 not in k.shape else {})   # an empty space: no out= (nothing to gain)
   for e in order:
     if id(e) in names or id(e) in skipped or id(e) not in live: continue
     src = [names.get(id(s)) for s in e.srcs]
@@ -101,8 +103,8 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     elif e.op is Ops.VALID: emit(e, f"valid({const_ref(e.arg)})")
     elif e.op is Ops.RAND: emit(e, f"rand({const_ref(e.arg[0])}, vars[{e.arg[1]}], vars[{e.arg[1] + 1}])")
     elif id(e) in rw or e.op in _UNARY or e.op in _BINARY or e.op is Ops.WHERE:
-      fn, ops_ = rw[id(e)] if id(e) in rw else (_UNARY.get(e.op) or _BINARY.get(e.op) or "where", e.srcs)
-      last = e is k.body and k.out_st is None and len(k.out_shape) == nd > 0 and e.dtype == k.buf_dtypes[0] and 0 not in k.shape
+      fn, ops_ = rw[id(e)] if id(e) in rw else (_UNARY.get(e.op) or _BINARY.get(e.op) or ("where" if fast else "np.where"), e.srcs)
+      last = fast and e is k.body and k.out_st is None and len(k.out_shape) == nd > 0 and e.dtype == k.buf_dtypes[0] and 0 not in k.shape
       code, into_output = _elementwise(e, fn, ops_, names, temps, tuple(k.out_shape) if last else None)
       emit(e, code, "", broadcast([temps.shape(s) for s in ops_]), owned=True)
       if into_output: return "\n".join(lines) + "\n", consts
