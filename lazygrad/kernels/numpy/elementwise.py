@@ -1,7 +1,9 @@
 """How the numpy renderer writes a kernel's elementwise lines as fast as hand-written numpy,
 with the same bits as the plain one-fresh-array-per-op form:
 
-- **peepholes**: `(a < b) | (a == b)` is one `np.less_equal`; relu's `where(x <= 0, +0, x)` is
+- **peepholes**: `a + (-b)` is `np.subtract(a, b)` (the same value; where b is nan, the nan's sign bit is b's, not
+  flipped: the one difference from the plain form, docs/accuracy.md); `(a < b) | (a == b)` is one `np.less_equal`;
+  relu's `where(x <= 0, +0, x)` is
   `np.maximum(x, +0)` in float32/float64 (checked bit for bit against the where on this numpy:
   -0 -> +0, nan kept; float16's SIMD maximum keeps -0, so it keeps the where);
 - **WHERE without branches**: `lib.select` blends the bits of the two branches by a mask of the
@@ -52,10 +54,14 @@ def zero_const(e: Expr) -> bool:
   return e.op is Ops.CONST and not np.full(1, e.arg, dtype=e.dtype.np).view(np.uint8).any()
 
 
-def rewrites(order) -> dict[int, tuple[str, tuple[Expr, ...]]]:
-  """id(node) -> (numpy function, operands) for the peepholes; the nodes only they read drop out of the kernel."""
+def rewrites(order, users: dict[int, int]) -> dict[int, tuple[str, tuple[Expr, ...]]]:
+  """id(node) -> (numpy function, operands) for the peepholes; the nodes only they read drop out of the kernel.
+  users: how many nodes read each node (by id)."""
   out, le = {}, {}
   for e in order:
+    if e.op is Ops.ADD and e.dtype.name != "bool":   # a + (-b) (Tensor.sub's form) is a - b, one pass instead of two
+      neg = next((i for i, s in enumerate(e.srcs) if s.op is Ops.NEG and users.get(id(s)) == 1), None)
+      if neg is not None: out[id(e)] = ("np.subtract", (e.srcs[1 - neg], e.srcs[neg].srcs[0]))
     if e.op is Ops.OR and len(e.srcs) == 2:
       lt, eq = sorted(e.srcs, key=lambda s: s.op is Ops.CMPEQ)
       if lt.op is Ops.CMPLT and eq.op is Ops.CMPEQ and lt.srcs[0] is eq.srcs[0] and lt.srcs[1] is eq.srcs[1]:

@@ -64,7 +64,7 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     temps.note(e, shape, owned)
 
   fast = elementwise.FAST
-  rw = rewrites(order) if fast else {}
+  rw = rewrites(order, users) if fast else {}
   reads = _reads(order, cats, plans, cat_operand, rw)
   live = _live(k.body, reads)
   temps = Temps(_count_reads(live, reads) if fast and 0 not in k.shape else {})   # an empty space: no out= (nothing to gain)
