@@ -1,7 +1,8 @@
 """The numpy renderer's fast elementwise form (in-place temporaries, results written into the output, relu as
 np.maximum, a <= b as one less_equal, a + (-b) as np.subtract, WHERE as lib.select's bit blend:
-kernels/numpy/elementwise.py) gives the same bits as its plain form (but for the sign of a nan from a subtraction) (one fresh array per op, np.where), kernel by kernel, on random elementwise graphs with
-broadcasting, reductions, matmul epilogues, casts and inputs full of -0, nan and inf. Runs on the cpu test device."""
+kernels/numpy/elementwise.py) gives the same bits as its plain form (one fresh array per op, np.where), but for
+the sign of a nan from a subtraction, kernel by kernel, on random elementwise graphs with broadcasting,
+reductions, matmul epilogues, casts and inputs full of -0, nan and inf. Runs on the cpu test device."""
 import math
 import numpy as np
 import pytest

@@ -219,9 +219,10 @@ def _fallback_plan(e: Expr, shape) -> _Plan:
 
 
 def _find_cats(order, users) -> dict:
-  """ADD trees of single-view LOADs whose masks split one dim into disjoint pieces
+  """ADD trees of LOADs whose (outermost views') masks split one dim into disjoint pieces
   covering it (what cat/stack build from PAD + ADD): rendered as one concatenate of
-  the unpadded pieces instead of a sum of zero-padded copies."""
+  the unpadded pieces instead of a sum of zero-padded copies (or contracted piece by piece);
+  of single-view LOADs that overlap: summed in place (sum_loads)."""
   cats = {}
   parents = {}
   for e in order:
@@ -234,10 +235,13 @@ def _find_cats(order, users) -> dict:
       x = stack.pop()
       if x.op is Ops.ADD and (x is e or users[id(x)] == 1): inner.append(x); stack.extend(x.srcs)
       else: leaves.append(x)
-    if len(leaves) < 2 or any(l.op is not Ops.LOAD or len(l.arg[1].views) != 1 or users[id(l)] != 1 for l in leaves): continue
-    found = _split_dim([l.arg[1].views[0] for l in leaves])
+    if len(leaves) < 2 or any(l.op is not Ops.LOAD or users[id(l)] != 1 for l in leaves): continue
+    # the outermost view's masks (in the iteration space) say where each piece is; a piece read through several
+    # views (the q, k, v gradients transposed back into one qkv gradient) is loaded unpadded, then placed
+    found = _split_dim([l.arg[1].views[-1] for l in leaves])
+    single = all(len(l.arg[1].views) == 1 for l in leaves)
     if found is None:   # overlapping pieces (the gradient of conv windows): summed in place, no padded copies
-      if any(l.arg[1].views[0].mask is not None for l in leaves):
+      if single and any(l.arg[1].views[0].mask is not None for l in leaves):
         cats[id(e)] = (None, [x for x in inner if x is not e] + leaves, [(l.arg[0], l.arg[1]) for l in leaves])
       continue
     dim, ranges = found
