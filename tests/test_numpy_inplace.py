@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 from lazygrad import Tensor, dtypes, schedule
-from lazygrad.kernels.numpy import elementwise, lib
+from lazygrad.kernels.numpy import elementwise, lib, pool
 from lazygrad.kernels.numpy.render import compile_numpy
 
 
@@ -91,12 +91,13 @@ def test_gradients_of_an_mlp_are_bitwise_the_plain_form():
 
 
 def test_the_chain_uses_one_temporary():
-  # exp(relu(a*b+c)*d).sum(): one fresh array (a*b); every later op writes into it (out=), relu is one np.maximum
+  # exp(relu(a*b+c)*d).sum(): one new array (a*b, from the scratch pool); every later op writes into it (out=), relu
+  # is one np.maximum, and the array goes back to the pool at the end
   a, b, c, d = (Tensor(np.ones(100000, np.float32)) for _ in range(4))
   src, = [it.source for it in schedule(((a * b + c).relu() * d).exp().sum())]
   ops = [line for line in src.splitlines() if "= np." in line]
-  assert len(ops) == 5 and sum("out=" not in line for line in ops) == 1, src
-  assert "np.maximum" in src and "np.where" not in src and "less" not in src, src
+  assert len(ops) == 5 and sum("out=" not in line or "out=scratch" in line for line in ops) == 1, src
+  assert "np.maximum" in src and "np.where" not in src and "less" not in src and "release(" in src, src
 
 
 # ---- lib.select / select_zero: np.where bit for bit
@@ -130,3 +131,31 @@ def test_maximum_relu_probe():
   x = _special(1000, 3)
   y = Tensor(x).relu().numpy()
   assert y.tobytes() == np.where(x <= 0, np.float32(0), x).tobytes()
+
+
+# ---- the scratch pool (kernels/numpy/pool.py)
+
+def test_scratch_is_reused_after_release_only():
+  a = pool.scratch((512, 256), np.float32)   # 512 KiB: pooled
+  b = pool.scratch((512, 256), np.float32)
+  assert not np.shares_memory(a, b)   # both lent at once: distinct memory
+  pool.release(a, a[:3], a.T)   # the same array three times (in-place aliases): returned once
+  c = pool.scratch((256, 512), np.float32)
+  d = pool.scratch((256, 512), np.float32)
+  assert np.shares_memory(c, a) and not np.shares_memory(d, a) and not np.shares_memory(d, b)
+  pool.release(b, c, d, np.ones((512, 256), np.float32))   # an array the pool never lent is left alone
+  small = pool.scratch((4,), np.float64)   # small arrays are plain np.empty: never pooled
+  pool.release(small)
+  assert not np.shares_memory(pool.scratch((4,), np.float64), small)
+
+
+def test_kernels_reusing_pooled_temporaries_stay_correct():
+  # the same schedule twice, then a different one: temporaries of one kernel are the next one's scratch
+  rng = np.random.default_rng(0)
+  xs = [rng.standard_normal((300, 400)).astype(np.float32) for _ in range(3)]
+  a, b, c = (Tensor(x) for x in xs)
+  ref = np.tanh((xs[0] * xs[1] - xs[2]).astype(np.float64)).astype(np.float32) * xs[0] + np.exp(xs[1])
+  for _ in range(3):
+    out = ((a * b - c).tanh() * a + b.exp()).numpy()
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal((a * 2 + (b > 0).where(c, a)).numpy(), xs[0] * 2 + np.where(xs[1] > 0, xs[2], xs[0]))

@@ -103,10 +103,12 @@ class Temps:
 
   def __init__(self, nreads: dict[int, int]):
     self.nreads, self.owned, self.shapes = nreads, set(), {}
+    self.made: list[int] = []   # every fresh temporary (known shape or not): released to the scratch pool at the end
 
   def note(self, e: Expr, shape: Shape, owned: bool) -> None:
     """Record e's array: its shape (None: unknown) and whether it is a fresh temporary of this kernel."""
     self.shapes[id(e)] = shape
+    if owned: self.made.append(id(e))
     if owned and shape: self.owned.add(id(e))   # shape (): a 0-d ufunc result is a numpy scalar, no `out=`
 
   def shape(self, e: Expr) -> Shape:

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from lazygrad.kernels.common import acc_dtype
+from lazygrad.kernels.numpy.pool import release, scratch  # noqa: F401 (generated kernels call them as lib helpers)
 from lazygrad.kernels.numpy.special import erf, expm1, log1p, tanh  # noqa: F401 (the op table names them as lib helpers)
 from lazygrad.ops.view import ShapeTracker, View, affine_split
 

@@ -13,6 +13,7 @@ from lazygrad.kernels.common import BINARY, OPS, UNARY
 from lazygrad.kernels.ir import Expr, Kernel, split_dims
 from lazygrad.kernels.numpy import lib
 from lazygrad.kernels.numpy.attention import run_attention
+from lazygrad.kernels.numpy.pool import POOL_MIN_BYTES
 from lazygrad.kernels.numpy import elementwise
 from lazygrad.kernels.numpy.elementwise import Shape, Temps, broadcast, contract_shape, load_shape, rewrites, zero_const
 from lazygrad.ops import Ops
@@ -107,7 +108,7 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
       last = fast and e is k.body and k.out_st is None and len(k.out_shape) == nd > 0 and e.dtype == k.buf_dtypes[0] and 0 not in k.shape
       code, into_output = _elementwise(e, fn, ops_, names, temps, tuple(k.out_shape) if last else None)
       emit(e, code, "", broadcast([temps.shape(s) for s in ops_]), owned=True)
-      if into_output: return "\n".join(lines) + "\n", consts
+      if into_output: return "\n".join(lines + _release(temps, names)) + "\n", consts
     elif e.op is Ops.CAST: emit(e, f"{src[0]}.astype({_dt(e.dtype)})", "", temps.shape(e.srcs[0]), owned=True)
     elif e.op is Ops.BITCAST: emit(e, f"{src[0]}.view({_dt(e.dtype)})", "", temps.shape(e.srcs[0]))
     elif e.op is Ops.CHECK:
@@ -121,7 +122,13 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     else: raise NotImplementedError(f"numpy renderer: {e.op}")
   if k.out_st is None: lines.append(f"  store(b0, {names[id(k.body)]}, {k.out_shape})")
   else: lines.append(f"  store_view(b0, {names[id(k.body)]}, {const_ref(k.out_st)})")
-  return "\n".join(lines) + "\n", consts
+  return "\n".join(lines + _release(temps, names)) + "\n", consts
+
+
+def _release(temps: Temps, names) -> list[str]:
+  """The line handing the kernel's temporaries back to the scratch pool (after the store: all dead then)."""
+  made = sorted({names[i] for i in temps.made}, key=lambda n: int(n[1:]))
+  return [f"  release({', '.join(made)})"] if made and elementwise.FAST else []
 
 
 def _elementwise(e: Expr, fn: str, ops_, names, temps: Temps, out_shape) -> tuple[str, bool]:
@@ -135,15 +142,22 @@ def _elementwise(e: Expr, fn: str, ops_, names, temps: Temps, out_shape) -> tupl
     if zero_const(b) or zero_const(a):
       keep, x = (True, a) if zero_const(b) else (False, b)
       t = temps.reusable(e, (x,), shape)
-      return f"select_zero({names[id(c)]}, {names[id(x)]}, {keep}{f', out={names[id(t)]}' if t else ''})", False
+      return f"select_zero({names[id(c)]}, {names[id(x)]}, {keep}{f', out={names[id(t)]}' if t else _scratch(e, shape)})", False
     t = temps.reusable(e, (a,), shape) if a.dtype == b.dtype else None   # a's array only (select reads b after its first pass)
-    return f"select({args}{f', out={names[id(t)]}' if t else ''})", False
+    return f"select({args}{f', out={names[id(t)]}' if t else _scratch(e, shape)})", False
   if not fn.startswith("np."): return f"{fn}({args})", False   # lib helpers (tanh, idiv, ...) return a fresh array
   same = all(s.dtype == e.dtype for s in ops_)   # numpy's result dtype is the operands' (no promotion to undo)
   if out_shape is not None and shape == out_shape and (same or fn in _COMPARISONS):   # numpy handles an input aliasing b0
     return f"{fn}({args}, out=b0.reshape({shape}))", True
   t = temps.reusable(e, ops_, shape) if same else None
-  return f"{fn}({args}{f', out={names[id(t)]}' if t else ''})", False
+  if t is not None: return f"{fn}({args}, out={names[id(t)]})", False
+  return f"{fn}({args}{_scratch(e, shape) if same or fn in _COMPARISONS else ''})", False
+
+
+def _scratch(e: Expr, shape) -> str:
+  """`, out=scratch(...)` for a new temporary big enough to page-fault when fresh (pool.py), else ''."""
+  if not elementwise.FAST or shape is None or math.prod(shape) * e.dtype.itemsize < POOL_MIN_BYTES: return ""
+  return f", out=scratch({shape}, {_dt(e.dtype)})"
 
 
 _COMPARISONS = ("np.less", "np.equal", "np.less_equal")   # bool results, as the node's dtype
@@ -275,7 +289,7 @@ class NumpyProgram:
 
 
 _HELPERS = ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contract_cat", "idiv", "cat_loads", "sum_loads", "store", "store_view",
-            "tanh", "expm1", "log1p", "erf", "check", "select", "select_zero")
+            "tanh", "expm1", "log1p", "erf", "check", "select", "select_zero", "scratch", "release")
 
 
 def compile_numpy(k: Kernel) -> NumpyProgram:

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from lazygrad.kernels.numpy.pool import release, scratch
+
 
 def _in_float64(fn, x: np.ndarray, ufunc: bool = True) -> np.ndarray:
   """fn evaluated in float64 and rounded to x's dtype (float64 inputs directly); overflow to inf and nan are results, not
   warnings, as in the other ops' numpy functions. A ufunc runs in place on its float64 copy of x (one float64
-  temporary, not two)."""
+  temporary, not two); both arrays come from the scratch pool (the result is the caller's to release)."""
   x = np.asarray(x)
   with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
     if x.dtype == np.float64: return fn(x)
-    wide = x.astype(np.float64)
-    return (fn(wide, out=wide) if ufunc else fn(wide)).astype(x.dtype)
+    wide = scratch(x.shape, np.float64)
+    np.copyto(wide, x, casting="unsafe")   # astype's conversion, into a pooled array
+    res = fn(wide, out=wide) if ufunc else fn(wide)
+    out = scratch(x.shape, x.dtype)
+    np.copyto(out, res, casting="unsafe")   # rounded once, as astype
+    release(wide)
+    return out
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
