@@ -183,6 +183,12 @@ def const(value, dtype, ndim: int) -> np.ndarray:
   return np.full((1,) * ndim, value, dtype=dtype)
 
 
+def cast(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+  """x converted into out (a scratch array of x's shape): astype's conversion (unsafe casting: float -> int truncates)."""
+  np.copyto(out, x, casting="unsafe")
+  return out
+
+
 # ---- WHERE without a branch per element
 
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}

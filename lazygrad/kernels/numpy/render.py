@@ -109,7 +109,13 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
       code, into_output = _elementwise(e, fn, ops_, names, temps, tuple(k.out_shape) if last else None)
       emit(e, code, "", broadcast([temps.shape(s) for s in ops_]), owned=True)
       if into_output: return "\n".join(lines + _release(temps, names)) + "\n", consts
-    elif e.op is Ops.CAST: emit(e, f"{src[0]}.astype({_dt(e.dtype)})", "", temps.shape(e.srcs[0]), owned=True)
+    elif e.op is Ops.CAST:
+      shape = temps.shape(e.srcs[0])
+      if fast and e is k.body and k.out_st is None and shape == tuple(k.out_shape) and 0 not in shape and e.dtype == k.buf_dtypes[0]:
+        lines.append(f"  cast({src[0]}, b0.reshape({shape}))  # into the output")
+        return "\n".join(lines + _release(temps, names)) + "\n", consts
+      into = _scratch(e, shape)   # astype's conversion into a pooled array when big
+      emit(e, f"cast({src[0]}{into.replace(', out=', ', ')})" if into else f"{src[0]}.astype({_dt(e.dtype)})", "", shape, owned=True)
     elif e.op is Ops.BITCAST: emit(e, f"{src[0]}.view({_dt(e.dtype)})", "", temps.shape(e.srcs[0]))
     elif e.op is Ops.CHECK:
       lo, hi, site = e.arg
@@ -289,7 +295,7 @@ class NumpyProgram:
 
 
 _HELPERS = ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contract_cat", "idiv", "cat_loads", "sum_loads", "store", "store_view",
-            "tanh", "expm1", "log1p", "erf", "check", "select", "select_zero", "scratch", "release")
+            "tanh", "expm1", "log1p", "erf", "check", "select", "select_zero", "scratch", "release", "cast")
 
 
 def compile_numpy(k: Kernel) -> NumpyProgram:
