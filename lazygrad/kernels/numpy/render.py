@@ -152,7 +152,8 @@ def _elementwise(e: Expr, fn: str, ops_, names, temps: Temps, out_shape) -> tupl
     t = temps.reusable(e, (a,), shape) if a.dtype == b.dtype else None   # a's array only (select reads b after its first pass)
     return f"select({args}{f', out={names[id(t)]}' if t else _scratch(e, shape)})", False
   if not fn.startswith("np."): return f"{fn}({args})", False   # lib helpers (tanh, idiv, ...) return a fresh array
-  same = all(s.dtype == e.dtype for s in ops_)   # numpy's result dtype is the operands' (no promotion to undo)
+  # numpy's result dtype is the operands' (no promotion to undo; an int operand of a float-only ufunc would give float64)
+  same = all(s.dtype == e.dtype for s in ops_) and (e.dtype.is_float or fn not in _FLOAT_ONLY)
   if out_shape is not None and shape == out_shape and (same or fn in _COMPARISONS):   # numpy handles an input aliasing b0
     return f"{fn}({args}, out=b0.reshape({shape}))", True
   t = temps.reusable(e, ops_, shape) if same else None
@@ -167,6 +168,7 @@ def _scratch(e: Expr, shape) -> str:
 
 
 _COMPARISONS = ("np.less", "np.equal", "np.less_equal")   # bool results, as the node's dtype
+_FLOAT_ONLY = ("np.exp", "np.exp2", "np.log", "np.log2", "np.sin", "np.cos", "np.sqrt", "np.divide")
 
 
 def _reads(order, cats, plans, cat_operand, rw) -> dict:
