@@ -235,7 +235,7 @@ class NNMixin(TensorBase):
       n = self.numel() // c
       if n <= 1: raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {self.shape}")
       mean = x.mean(axes, keepdim=True)
-      var = ((x - mean) ** 2).mean(axes, keepdim=True)
+      var = ((x - mean) ** 2).mean(axes, keepdim=True)   # two passes (mean, then centred squares): no cancellation
       if running_mean is not None and running_var is not None:
         with no_grad():
           running_mean.assign(running_mean * (1 - momentum) + mean.detach().reshape(c) * momentum)
@@ -243,9 +243,16 @@ class NNMixin(TensorBase):
     else:
       if running_mean is None or running_var is None: raise ValueError("batch_norm: running stats are required when not training")
       mean, var = running_mean.reshape(bshape)._half_to_float(), running_var.reshape(bshape)._half_to_float()
-    out = (x - mean) * (var + eps).rsqrt()
-    if weight is not None: out = out * weight.reshape(bshape)
-    out = out + bias.reshape(bshape) if bias is not None else out
+    rstd = (var + eps).rsqrt()
+    # x * scale + shift with per-channel scale = weight * rstd and shift = bias - mean * scale, as torch's cpu kernel: the
+    # apply reads x once and no centred copy of x is stored (the variance's kernel centres it on the fly)
+    scale = rstd * weight.reshape(bshape) if weight is not None else rstd
+    shift = -mean * scale
+    out = x * scale + (shift + bias.reshape(bshape) if bias is not None else shift)
+    if training and out.requires_grad:
+      inputs = (x, weight, bias)
+      out = custom_vjp(out, tuple(t for t in inputs if t is not None),
+                       lambda g: _batch_norm_vjp(x, weight, bias, g, mean, rstd, scale, axes, n))
     return out if x is self else out.cast(self.dtype)
 
   # ---- attention and embeddings
@@ -388,11 +395,11 @@ class NNMixin(TensorBase):
 def _conv_vjp(x: Tensor, weight: Tensor, g: Tensor, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> tuple:
   """Gradients of a convolution (no bias) for its output gradient g (N, C_out, *out), each one contraction:
   weight: sum over (N, *out) of g times the input windows, M = (C_in/groups, *k), N = C_out/groups (the template);
-  input: a transposed convolution, the convolution of g dilated by the stride (zeros between, a masked view) and
-  padded by dilation * (k - 1) - padding with the weight flipped and its channel dims swapped per group. No column
-  buffer, no col2im: both read g and the input through views."""
+  input: for stride 1 a transposed convolution (_transposed_conv), for a strided conv the sub-pixel split
+  (_subpixel_input_grad: one stride-1 correlation per input phase, all in one contraction, no stride^2 zeros).
+  No column buffer, no col2im: both read g and the input through views."""
   nd = len(stride)
-  n, cin, spatial = x.shape[0], x.shape[1], x.shape[2:]
+  n, spatial = x.shape[0], x.shape[2:]
   cout, cin_g, kernel = weight.shape[0], weight.shape[1], tuple(weight.shape[2:])
   out_sp = g.shape[2:]
   dw = dx = None
@@ -403,20 +410,105 @@ def _conv_vjp(x: Tensor, weight: Tensor, g: Tensor, stride: tuple, padding: tupl
     red = (0,) + tuple(range(4, 4 + nd))
     dw = (xw * gg).sum(red, dtype=g.dtype if g.dtype.is_float else None).reshape(weight.shape).cast(weight.dtype)
   if x.requires_grad:
-    gd = g
-    for j, s in enumerate(stride):   # zeros between the rows: (o, 1) padded to (o, s), flattened, cut to (o - 1) * s + 1
-      if s == 1: continue
-      dim, o = 2 + j, gd.shape[2 + j]
-      gd = gd.unsqueeze(dim + 1)._movement(Ops.PAD, tuple((0, s - 1) if i == dim + 1 else (0, 0) for i in range(gd.ndim + 1)))
-      gd = gd.flatten(dim, dim + 1).narrow(dim, 0, (o - 1) * s + 1)
-    pads = []
-    for j in reversed(range(nd)):
-      before = dilation[j] * (kernel[j] - 1) - padding[j]
-      pads += [before, spatial[j] - gd.shape[2 + j] - before + dilation[j] * (kernel[j] - 1)]
-    wt = weight.reshape((groups, cout // groups, cin_g) + kernel).transpose(1, 2).reshape((cin, cout // groups) + kernel)
-    wt = wt.flip(tuple(range(2, 2 + nd)))
-    dx = gd.pad(tuple(pads))._conv_windows(wt, (1,) * nd, (0,) * nd, dilation, groups).cast(x.dtype)
+    if any(st > 1 for st in stride): dx = _subpixel_input_grad(g, weight, spatial, stride, padding, dilation, groups)
+    if dx is None: dx = _transposed_conv(g, weight, spatial, stride, padding, dilation, groups)
+    dx = dx.cast(x.dtype)
   return dx, dw
+
+
+def _transposed_conv(g: Tensor, weight: Tensor, spatial: tuple, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Tensor:
+  """The input gradient of a convolution as a transposed convolution: the conv of g dilated by the stride (g
+  reshaped to (o, 1), padded to (o, s), flattened: a masked view, zeros between rows) and padded by
+  dilation * (k - 1) - padding, with the weight flipped and its channel dims swapped per group."""
+  nd = len(stride)
+  cout, cin_g, kernel = weight.shape[0], weight.shape[1], tuple(weight.shape[2:])
+  gd = g
+  for j, s in enumerate(stride):   # zeros between the rows: (o, 1) padded to (o, s), flattened, cut to (o - 1) * s + 1
+    if s == 1: continue
+    gd = _dilate(gd, 2 + j, s)
+  pads = []
+  for j in reversed(range(nd)):
+    before = dilation[j] * (kernel[j] - 1) - padding[j]
+    pads += [before, spatial[j] - gd.shape[2 + j] - before + dilation[j] * (kernel[j] - 1)]
+  wt = weight.reshape((groups, cout // groups, cin_g) + kernel).transpose(1, 2).reshape((cin_g * groups, cout // groups) + kernel)
+  wt = wt.flip(tuple(range(2, 2 + nd)))
+  return gd.pad(tuple(pads))._conv_windows(wt, (1,) * nd, (0,) * nd, dilation, groups)
+
+
+def _dilate(t: Tensor, dim: int, s: int) -> Tensor:
+  """t with s - 1 zeros between its entries along dim (a masked view): (o, 1) padded to (o, s), flattened, cut to (o - 1) * s + 1."""
+  o = t.shape[dim]
+  t = t.unsqueeze(dim + 1)._movement(Ops.PAD, tuple((0, s - 1) if i == dim + 1 else (0, 0) for i in range(t.ndim + 1)))
+  return t.flatten(dim, dim + 1).narrow(dim, 0, (o - 1) * s + 1)
+
+
+def _index_range(t: Tensor, dim: int, lo: int, hi: int) -> Tensor:
+  """Entries lo .. hi - 1 of t along dim, zeros where that range leaves [0, size): a view (shrink, then pad)."""
+  a, b = max(lo, 0), min(hi, t.shape[dim])
+  t = t.narrow(dim, a, b - a)
+  return t._movement(Ops.PAD, tuple((a - lo, hi - b) if i == dim else (0, 0) for i in range(t.ndim)))
+
+
+def _subpixel_geometry(s: int, p: int, d: int, k: int, size: int) -> Optional[tuple]:
+  """One spatial dim of a strided conv's input gradient split by output phase: input index i = s * q + r gets
+  sum over t of g[q + emin + t] * wd[r + p - s * (emin + t)], wd the weight dilated by d (zeros between taps).
+  (emin, taps T, first and last + 1 phase r with any weight tap, Q = ceil(size / s)); None when no phase has one."""
+  kd = (k - 1) * d + 1
+  emin, emax = -((kd - 1 - p) // s), (s - 1 + p) // s
+  used = [r for r in range(s) for e in range(emin, emax + 1) if 0 <= r + p - s * e < kd and (r + p - s * e) % d == 0]
+  if not used: return None
+  return emin, emax - emin + 1, min(used), max(used) + 1, -(-size // s)
+
+
+def _subpixel_input_grad(g: Tensor, weight: Tensor, spatial: tuple, stride: tuple, padding: tuple, dilation: tuple,
+                         groups: int) -> Optional[Tensor]:
+  """The input gradient of a strided convolution without the stride^2 zeros of the transposed conv (sub-pixel
+  split): the input's positions split by phase r = i mod s, each phase a stride-1 correlation of g with the weight
+  taps that reach it (_subpixel_geometry). All phases are one contraction: windows of g (T taps, stride 1) times the
+  phase kernels V (G, Cin_g, Cout_g, R, T per dim), a view of the weight (dilated, cut, reshaped (T, s), flipped),
+  summed over (Cout_g, T); the phases land interleaved (q, r) -> s * q + r by a reshape. Phases no tap reaches are
+  padding. None when some dim has none (the caller takes the transposed conv)."""
+  nd = len(stride)
+  n, cout, cin_g, kernel = g.shape[0], g.shape[1], weight.shape[1], tuple(weight.shape[2:])
+  cout_g = cout // groups
+  geo = [_subpixel_geometry(stride[j], padding[j], dilation[j], kernel[j], spatial[j]) for j in range(nd)]
+  if any(gj is None for gj in geo): return None
+  w = weight.reshape((groups, cout_g, cin_g) + kernel).transpose(1, 2)          # (G, Cin_g, Cout_g, *k)
+  gg = g
+  for j, (emin, taps, rlo, rhi, q) in enumerate(geo):
+    s, p, d, dim = stride[j], padding[j], dilation[j], 3 + 2 * j               # earlier spatial dims are (T, R) pairs now
+    if d > 1: w = _dilate(w, dim, d)
+    base = p - s * emin - s * (taps - 1)       # wd index base + s * t' + r, with t' = taps - 1 - t
+    w = _index_range(w, dim, base, base + s * taps).unflatten(dim, (taps, s)).flip(dim).narrow(dim + 1, rlo, rhi - rlo)
+    gg = _index_range(gg, 2 + j, emin, emin + q + taps - 1)
+  taps, phases, qs = [gj[1] for gj in geo], [gj[3] - gj[2] for gj in geo], [gj[4] for gj in geo]
+  gw = gg._windows(tuple(taps), (1,) * nd, (1,) * nd)                           # (N, Cout, *Q, *T)
+  gw = gw.reshape((n, groups, 1, cout_g) + tuple(v for qj in qs for v in (qj, 1)) + tuple(taps))
+  v = w.permute((0, 1, 2) + tuple(4 + 2 * j for j in range(nd)) + tuple(3 + 2 * j for j in range(nd)))   # (G, Cin_g, Cout_g, *R, *T)
+  v = v.reshape((1, groups, cin_g, cout_g) + tuple(x for r in phases for x in (1, r)) + tuple(taps))
+  red = (3,) + tuple(range(4 + 2 * nd, 4 + 3 * nd))
+  dx = (gw * v).sum(red, dtype=g.dtype if g.dtype.is_float else None)
+  dx = dx.reshape((n, groups * cin_g) + tuple(x for qj, r in zip(qs, phases) for x in (qj, r)))
+  dx = dx._movement(Ops.PAD, ((0, 0), (0, 0)) + tuple(pr for (_, _, rlo, rhi, _), s in zip(geo, stride) for pr in ((0, 0), (rlo, s - rhi))))
+  dx = dx.reshape((n, groups * cin_g) + tuple(qj * s for qj, s in zip(qs, stride)))
+  return dx.shrink(((0, n), (0, groups * cin_g)) + tuple((0, sz) for sz in spatial))
+
+
+def _batch_norm_vjp(x: Tensor, weight, bias, g: Tensor, mean: Tensor, rstd: Tensor, scale: Tensor, axes: tuple, n: int) -> tuple:
+  """Gradients of training-mode batch_norm for the output gradient g, from two per-channel sums, sum(g) and
+  sum(g * (x - mean)) (torch's batch_norm_backward): dbias = sum(g), dweight = rstd * sum(g * (x - mean)),
+  dx = scale * (g - sum(g) / n - (x - mean) * rstd^2 * sum(g * (x - mean)) / n), one elementwise pass. The composed
+  graph's gradient (through mean and var) took ~10 passes over x. Tensor ops: differentiable again.
+  One gradient per non-None input of (x, weight, bias)."""
+  gsum = g.sum(axes, keepdim=True)
+  gxc = (g * (x - mean)).sum(axes, keepdim=True)
+  c = x.shape[1]
+  dx = dw = db = None
+  # negations on per-channel factors only: a full-size `a - b` costs a pass for -b (5 passes over x's size, not 6)
+  if x.requires_grad: dx = (g - gsum * (1 / n)) * scale + (x - mean) * -(scale * rstd * rstd * gxc * (1 / n))
+  if weight is not None and weight.requires_grad: dw = (gxc * rstd).reshape(c).cast(weight.dtype)
+  if bias is not None and bias.requires_grad: db = gsum.reshape(c).cast(bias.dtype)
+  return tuple(grad for t, grad in ((x, dx), (weight, dw), (bias, db)) if t is not None)
 
 
 def _class_hit(target: Tensor, n: int, cdim: int, ndim: int) -> Tensor:

@@ -38,6 +38,8 @@ CASES = [   # (input, weight, kwargs): small shapes, few programs on interp
   ((2, 3, 11, 10), (4, 3, 5, 3), dict(stride=(2, 3), padding=(1, 2), dilation=(1, 2))),
   ((2, 3, 6, 7), (4, 3, 3, 2), dict(padding="same", dilation=2)),
   ((1, 2, 5, 5), (3, 2, 5, 5), dict(padding=4, stride=3)),                  # padding past the kernel's reach
+  ((1, 2, 9, 6), (3, 2, 2, 2), dict(stride=(4, 3))),                        # stride past the kernel: phases no tap reaches
+  ((0, 3, 8, 8), (4, 3, 3, 3), dict(stride=2, padding=1)),                  # empty batch
 ]
 
 
@@ -117,6 +119,24 @@ def test_no_buffer_larger_than_inputs_and_outputs(xs, ws, kw):
   contractions = [it for it in items if it.kernel.contraction is not None]
   assert len(contractions) == 3, items   # forward, input gradient, weight gradient
   for it in contractions: assert template_ok(it.kernel), it
+
+
+@pytest.mark.parametrize("xs,ws,kw", [((2, 4, 9, 8), (6, 4, 3, 3), dict(stride=2, padding=1)), ((2, 4, 8, 8), (6, 4, 1, 1), dict(stride=2)),
+                                      ((1, 2, 11, 7), (4, 1, 3, 2), dict(stride=(3, 2), padding=(1, 0), dilation=(2, 1), groups=2))])
+def test_strided_input_gradient_is_subpixel(xs, ws, kw):
+  """A strided conv's input gradient splits by output phase (tensor_nn._subpixel_input_grad): one contraction whose
+  space is at most half the zero-spread transposed conv's (N * C_in * H * W * C_out/groups * k: stride^2 times the
+  useful products), and no kernel of the schedule is larger than the conv's inputs and outputs."""
+  x, w, _, _ = _conv_graph(xs, ws, kw, bias=False)
+  out = x.conv2d(w, **kw)
+  (gx,) = lazygrad.grad((out * Tensor.randn(*out.shape).realize()).sum(), x)
+  items = schedule(gx)
+  contractions = [it for it in items if it.kernel.contraction is not None]
+  assert len(contractions) == 1, items
+  item = contractions[0]
+  zero_spread = xs[0] * xs[1] * xs[2] * xs[3] * ws[0] // kw.get("groups", 1) * ws[2] * ws[3]
+  assert math.prod(item.shape) * 2 <= zero_spread, (item, zero_spread)
+  assert all(math.prod(it.shape) <= x.numel() + w.numel() + out.numel() for it in items if it.kernel.contraction is None), items
 
 
 def test_custom_vjp_replaces_the_walk():

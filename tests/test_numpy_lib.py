@@ -210,3 +210,103 @@ def test_half_float_sums_accumulate_in_fp32():
     assert float(numpy_lib.rsum(x, (0,), (4096,), dt)[0]) == 4096.0
   assert numpy_lib.rsum(np.array([True, False, True]), (0,), (3,), np.bool_).dtype == np.bool_
 
+
+
+def test_matrix_is_a_view_in_either_order():
+  """_matrix: an operand stored k-major is handed to BLAS as a transposed view (no copy), one stored m-major as is."""
+  rng = np.random.default_rng(4)
+  x = rng.standard_normal((6, 5)).astype(np.float32)      # dims (k, m): wanted as (m, k)
+  got = numpy_lib._matrix(x, [], [1], [0])
+  assert np.shares_memory(got, x) and got.shape == (5, 6)
+  np.testing.assert_array_equal(got, x.T)
+  got = numpy_lib._matrix(x, [], [0], [1])
+  assert np.shares_memory(got, x)
+  np.testing.assert_array_equal(got, x)
+
+
+def test_matrix_copies_conv_windows_with_the_long_run_inner():
+  """Conv windows as the weight gradient's operand, (N*OH*OW, C*KH*KW): the copy is laid out with the output
+  width innermost (runs of the input), and handed over transposed; the values are those of the plain reshape."""
+  rng = np.random.default_rng(5)
+  n, c, h, k = 2, 3, 6, 3
+  xp = rng.standard_normal((n, c, h + 2, h + 2)).astype(np.float32)
+  s = xp.strides
+  win = np.lib.stride_tricks.as_strided(xp, (n, c, h, h, k, k), (s[0], s[1], s[2], s[3], s[2], s[3]))
+  got = numpy_lib._matrix(win, [], [0, 2, 3], [1, 4, 5])
+  want = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * h, c * k * k)
+  np.testing.assert_array_equal(got, want)
+  assert got.strides[0] == 4 and got.strides[1] == 4 * n * h * h   # column-major: the (c, kh, kw) rows hold (n, oh, ow) runs
+
+
+@pytest.mark.parametrize("m,n,k,batch", [(3, 40, 50, 1), (40, 3, 50, 1), (4, 9, 30, 3), (200, 300, 5, 1)])
+def test_matmul_orientation(m, n, k, batch):
+  """_matmul: a small result with fewer rows than columns is computed transposed; the values do not change."""
+  rng = np.random.default_rng(6)
+  a, b = rng.standard_normal((batch, m, k)).astype(np.float32), rng.standard_normal((batch, k, n)).astype(np.float32)
+  np.testing.assert_allclose(numpy_lib._matmul(a, b), a @ b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64])
+def test_contract_batched_dots(dtype):
+  """No m or n dim (BatchNorm's per-channel sums of products, a plain dot): the einsum path, against einsum in float64."""
+  rng = np.random.default_rng(7)
+  shape = (5, 4, 3, 6)
+  a, b = (rng.standard_normal(shape) * 4).astype(dtype), (rng.standard_normal(shape) * 4).astype(dtype)
+  for axes in [(0, 2, 3), (0, 1, 2, 3), (3,)]:
+    dims, presum, scale = dims_of(a, b, axes, shape)
+    assert numpy_lib._contract_dot(a, b, dims, len(shape)) is not None
+    got = numpy_lib.contract(a, b, dims, shape, dtype)
+    assert got.dtype == dtype and got.shape == tuple(1 if d in axes else s for d, s in enumerate(shape))
+    np.testing.assert_allclose(got.astype(np.float64), _einsum_contract(a, b, axes, shape), rtol=2e-3 if dtype == np.float16 else 1e-5, atol=1e-1)
+
+
+@pytest.mark.parametrize("chunk,matmuls", [(64, 23), (2000, 12), (1 << 30, 1)])
+def test_contract_conv_windows_in_chunks(monkeypatch, chunk, matmuls):
+  """Conv forward (slices of the batch dim) and weight gradient (slices of a k dim, summed) with the im2col copy
+  made CHUNK elements at a time: the same values as einsum, for chunks of one image, two (the last one ragged), all."""
+  monkeypatch.setattr(numpy_lib, "CHUNK", chunk)
+  calls, matrix = [], numpy_lib._matrix
+  monkeypatch.setattr(numpy_lib, "_matrix", lambda *a: calls.append(1) or matrix(*a))
+  rng = np.random.default_rng(8)
+  n, c, co, h = 23, 3, 4, 6
+  xp = rng.standard_normal((n, c, h + 2, h + 2)).astype(np.float32)
+  s = xp.strides
+  win = np.lib.stride_tricks.as_strided(xp, (n, 1, 1, c, h, h, 3, 3), (s[0], 0, 0, s[1], s[2], s[3], s[2], s[3]))
+  w = rng.standard_normal((1, 1, co, c, 1, 1, 3, 3)).astype(np.float32)
+  g = rng.standard_normal((n, 1, co, 1, h, h, 1, 1)).astype(np.float32)
+  shape = (n, 1, co, c, h, h, 3, 3)
+  for a, b, axes in [(win, w, (3, 6, 7)), (win, g, (0, 4, 5))]:
+    dims, _, _ = dims_of(a, b, axes, shape)
+    calls.clear()
+    got = numpy_lib.contract(a, b, dims, shape, np.float32)
+    np.testing.assert_allclose(got, _einsum_contract(a, b, axes, shape), rtol=1e-4, atol=1e-4)
+    assert len(calls) == 2 * matmuls   # two operand matrices per matmul
+
+
+def test_matrix_copies_strided_windows_with_the_long_loop_inner():
+  """Stride-2 conv windows as the forward's operand (N, C*KH*KW, OH*OW): the copy runs along the output width
+  (8 elements 2 apart), not the 3 contiguous kernel-width ones: a row-major (k, m) matrix per image."""
+  rng = np.random.default_rng(9)
+  n, c, h, k = 2, 3, 8, 3
+  xp = rng.standard_normal((n, c, 2 * h + 2, 2 * h + 2)).astype(np.float32)
+  s = xp.strides
+  win = np.lib.stride_tricks.as_strided(xp, (n, c, h, h, k, k), (s[0], s[1], 2 * s[2], 2 * s[3], s[2], s[3]))
+  got = numpy_lib._matrix(win, [0], [1, 4, 5], [2, 3])
+  np.testing.assert_array_equal(got, win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * k * k, h * h))
+  assert got.flags.c_contiguous
+
+
+def test_contract_interleaved_phases():
+  """The sub-pixel input gradient's contraction: kept dims (N, C, Q, R, Q, R), the phases R only the weight varies
+  along, interleaved with the image: computed phase-major and written back per phase; the values are einsum's."""
+  rng = np.random.default_rng(10)
+  shape = (3, 1, 4, 5, 6, 2, 5, 2, 2, 2)       # (N, G, Cin, Cout, Qh, Rh, Qw, Rw, Th, Tw)
+  a = rng.standard_normal((3, 1, 1, 5, 6, 1, 5, 1, 2, 2)).astype(np.float32)
+  b = rng.standard_normal((1, 1, 4, 5, 1, 2, 1, 2, 2, 2)).astype(np.float32)
+  axes = (3, 8, 9)
+  dims, _, _ = dims_of(a, b, axes, shape)
+  assert numpy_lib._contract_in_order(a, b, dims, len(shape)) is None
+  assert numpy_lib._contract_interleaved(a, b, dims, len(shape)) is not None
+  got = numpy_lib.contract(a, b, dims, shape, np.float32)
+  assert got.flags.c_contiguous
+  np.testing.assert_allclose(got, _einsum_contract(a, b, axes, shape), rtol=1e-4, atol=1e-4)

@@ -5,6 +5,7 @@ value is broadcast along has size 1 there, so numpy broadcasting does the expand
 no broadcast product is ever materialised."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -326,6 +327,53 @@ def _conform(a: np.ndarray, b: np.ndarray, dims, nd: int):
   return a, b
 
 
+def _view_reshape(x: np.ndarray, shape) -> np.ndarray | None:
+  """x reshaped to shape as a view, or None when that needs a copy."""
+  try: return np.reshape(x, shape, copy=False)
+  except ValueError: return None
+  except TypeError:   # numpy < 2.1 has no copy=: reshape, and keep it only if it did not copy
+    y = x.reshape(shape)
+    return y if np.may_share_memory(y, x) else None
+
+
+def _inner_run(v: np.ndarray) -> int:
+  """The length of a copy of v's innermost loop: its last dim of size > 1 with the dims outside it that coalesce
+  (stride = size * stride of the one inside). A copy pays per loop, so longer is faster, even strided (a stride-2
+  conv's windows: 16 elements 2 apart beat 3 contiguous ones 4x)."""
+  run, inner = 1, None
+  for size, st in zip(reversed(v.shape), reversed(v.strides)):
+    if size == 1: continue
+    if inner is not None and st != run * inner: break
+    if inner is None: inner = st
+    run *= size
+  return run
+
+
+def _matrix(x: np.ndarray, lead, rows, cols) -> np.ndarray:
+  """x as a (*lead, prod(rows), prod(cols)) matrix stack for np.matmul. A view when x's strides
+  allow it in row-major or column-major order (BLAS takes either: a transposed operand is not
+  copied); else one copy, in the order whose innermost contiguous run is longer. Conv windows:
+  copied with the output-width run innermost (an im2col whose rows are runs of the input), never
+  with the kernel-width run of 3 elements (a 5x slower copy)."""
+  rest = [d for d in range(x.ndim) if d not in lead + rows + cols]   # all size 1 in x
+  head = [x.shape[d] for d in lead]
+  nr, nc = math.prod(x.shape[d] for d in rows), math.prod(x.shape[d] for d in cols)
+  row_major, col_major = x.transpose(lead + rows + cols + rest), x.transpose(lead + cols + rows + rest)
+  if (y := _view_reshape(row_major, head + [nr, nc])) is not None: return y
+  if (y := _view_reshape(col_major, head + [nc, nr])) is not None: return y.swapaxes(-1, -2)
+  if _inner_run(col_major) > _inner_run(row_major): return np.ascontiguousarray(col_major).reshape(head + [nc, nr]).swapaxes(-1, -2)
+  return np.ascontiguousarray(row_major).reshape(head + [nr, nc])
+
+
+def _matmul(l2: np.ndarray, r2: np.ndarray) -> np.ndarray:
+  """l2 @ r2; a small result with fewer rows than columns as (r2^T @ l2^T)^T, the orientation
+  OpenBLAS runs up to 2x faster for a long k (conv weight gradients: 144 x 16 rather than 16 x 144)."""
+  m, n = l2.shape[-2], r2.shape[-1]
+  if m < n and m * n * math.prod(np.broadcast_shapes(l2.shape[:-2], r2.shape[:-2])) <= 65536:
+    return np.matmul(r2.swapaxes(-1, -2), l2.swapaxes(-1, -2)).swapaxes(-1, -2)
+  return np.matmul(l2, r2)
+
+
 def _contract_in_order(a: np.ndarray, b: np.ndarray, dims, nd: int):
   """The contraction as one (broadcast-)batched matmul whose result is already in the
   output's dim order, so the store after it is a plain copy, not a transposition.
@@ -349,22 +397,95 @@ def _contract_in_order(a: np.ndarray, b: np.ndarray, dims, nd: int):
   size = lambda x, ds: math.prod(x.shape[d] for d in ds)
   mm, nn, kk = size(left, mrun), size(right, nrun), size(a, kdims)
   if math.prod(max(a.shape[d], b.shape[d]) for d in mbatch) > 64 and mm * nn * kk < 65536: return None   # many tiny gemms
-  rest = lambda first: [d for d in range(nd) if d not in first]   # all size 1 in that operand
-  l2 = left.transpose(mbatch + mrun + kdims + rest(mbatch + mrun + kdims)).reshape([left.shape[d] for d in mbatch] + [mm, kk])
-  r2 = right.transpose(mbatch + kdims + nrun + rest(mbatch + kdims + nrun)).reshape([right.shape[d] for d in mbatch] + [kk, nn])
-  return np.matmul(l2, r2).reshape([max(a.shape[d], b.shape[d]) if d in out else 1 for d in range(nd)])
+  c = _chunked_matmul(left, right, mbatch, mrun, nrun, kdims)
+  if c is None: c = _matmul(_matrix(left, mbatch, mrun, kdims), _matrix(right, mbatch, kdims, nrun))
+  return c.reshape([max(a.shape[d], b.shape[d]) if d in out else 1 for d in range(nd)])
+
+
+CHUNK = 1 << 18   # elements of an im2col copy per matmul (1 MiB of float32): still in L2 when BLAS reads it
+
+
+def _overlapping(x: np.ndarray) -> bool:
+  """Whether x has more elements than the memory it spans: windows (conv), whose copy is an im2col."""
+  return 1 + sum((s - 1) * abs(st) for s, st in zip(x.shape, x.strides)) // x.itemsize < x.size
+
+
+def _chunked_matmul(left: np.ndarray, right: np.ndarray, mbatch, mrun, nrun, kdims):
+  """_contract_in_order's matmul in slices of its outermost batch dim (conv forward: the images) or, when that
+  is not one the window operand varies along, of its outermost k dim (conv weight gradient: the images, summed):
+  each slice's im2col copy is at most CHUNK elements and still in cache when BLAS reads it (~25% faster than
+  one copy of the whole; no gain below ~8 slices). None when neither operand is a window view over CHUNK * 8 elements."""
+  win = next((x for x in (left, right) if x.size > 8 * CHUNK and _overlapping(x)), None)
+  if win is None: return None
+  d0 = next((d for d in mbatch + kdims if win.shape[d] > 1), None)
+  if d0 is None: return None
+  step = max(1, CHUNK // (win.size // win.shape[d0]))
+  if step >= win.shape[d0]: return None
+  cut = lambda x, lo: x if x.shape[d0] == 1 else x[(slice(None),) * d0 + (slice(lo, lo + step),)]
+  mats = lambda lo: (_matrix(cut(left, lo), mbatch, mrun, kdims), _matrix(cut(right, lo), mbatch, kdims, nrun))
+  if d0 in kdims:   # a sum over the slices
+    c = _matmul(*mats(0))
+    c = np.array(c, copy=True) if not c.flags.writeable or c.base is not None else c
+    for lo in range(step, win.shape[d0], step): c += _matmul(*mats(lo))
+    return c
+  axis, c = mbatch.index(d0), None
+  for lo in range(0, win.shape[d0], step):
+    l2, r2 = mats(lo)
+    if c is None:
+      shape = list(np.broadcast_shapes(l2.shape[:-2], r2.shape[:-2])) + [l2.shape[-2], r2.shape[-1]]
+      shape[axis] = win.shape[d0]
+      c = np.empty(shape, dtype=np.result_type(l2, r2))
+    dst = c[(slice(None),) * axis + (slice(lo, lo + step),)]
+    if axis == 0: np.matmul(l2, r2, out=dst)   # straight into the result: a slab of it
+    else: dst[...] = _matmul(l2, r2)
+  return c
+
+
+def _contract_interleaved(a: np.ndarray, b: np.ndarray, dims, nd: int):
+  """A contraction whose kept dims interleave m and n dims (the sub-pixel input gradient: (N, C, Q, R, Q, R), the
+  phases R only the weight varies along): _contract_in_order with the interleaved dims moved next to their run
+  ((N, C, R, R, Q, Q): a forward conv with C * R * R channels, chunked, result in order), then written into the
+  output one index of the moved dims at a time, so each copy's inner loop is a run of the image, not of the 2
+  phases (a transposing store of the whole is ~3x slower). None when that does not put it in order, or when the
+  moved dims take more than 16 copies."""
+  batch, m, n, _ = dims
+  kept = sorted(d for d in batch + m + n if a.shape[d] != 1 or b.shape[d] != 1)
+  for other, own in ((n, m), (m, n)):   # move `other` dims found after a run of `other` then one of `own` began
+    fo = next((d for d in kept if d in other), nd)
+    ft = next((d for d in kept if d in own and d > fo), nd)
+    moved = [d for d in kept if d in other and d > ft]
+    if moved and math.prod(max(a.shape[d], b.shape[d]) for d in moved) <= 16: break
+  else: return None
+  perm = [d for d in range(nd) if d < ft and d not in moved] + moved + [d for d in range(nd) if d >= ft and d not in moved]
+  where = {d: i for i, d in enumerate(perm)}
+  pdims = tuple(tuple(sorted(where[d] for d in ds)) for ds in dims)
+  c = _contract_in_order(a.transpose(perm), b.transpose(perm), pdims, nd)
+  if c is None: return None
+  out = np.empty([c.shape[where[d]] for d in range(nd)], dtype=c.dtype)
+  for idx in itertools.product(*[range(out.shape[d]) for d in moved]):
+    pick = dict(zip(moved, idx))
+    dst = out[tuple(pick.get(d, slice(None)) for d in range(nd))]
+    dst[...] = c[tuple(pick.get(d, slice(None)) for d in perm)].reshape(dst.shape)
+  return out
+
+
+def _contract_dot(a: np.ndarray, b: np.ndarray, dims, nd: int):
+  """A contraction with no m or n dim (batched dots: BatchNorm's per-channel sums of products) by np.einsum, whose
+  multiply-accumulate loop reads each operand once: ~3x faster than copying both into BLAS's layout, or than a
+  product then a sum. None when an operand varies along an m or n dim."""
+  batch, m, n, _ = dims
+  if any(a.shape[d] != 1 for d in m) or any(b.shape[d] != 1 for d in n) or a.shape != b.shape or nd > 52: return None
+  letter = lambda d: chr(ord("a") + d) if d < 26 else chr(ord("A") + d - 26)
+  sub = "".join(letter(d) for d in range(nd))
+  kept = [d for d in batch if a.shape[d] != 1]
+  return np.einsum(f"{sub},{sub}->{''.join(letter(d) for d in kept)}", a, b).reshape([a.shape[d] if d in kept else 1 for d in range(nd)])
 
 
 def _contract_transposed(a: np.ndarray, b: np.ndarray, dims, nd: int):
   """The contraction as (batch, m, k) @ (batch, k, n), transposed back into dim order."""
   batch, m, n, k = dims
   bd, md, nd_, kd = [d for d in batch if a.shape[d] != 1], list(m), list(n), list(k)
-  size = lambda x, ds: math.prod(x.shape[d] for d in ds)
-  a2 = a.transpose(bd + md + kd + [d for d in range(nd) if d not in bd + md + kd])
-  a2 = a2.reshape(size(a, bd), size(a, md), size(a, kd))
-  b2 = b.transpose(bd + kd + nd_ + [d for d in range(nd) if d not in bd + kd + nd_])
-  b2 = b2.reshape(size(b, bd), size(b, kd), size(b, nd_))
-  c = np.matmul(a2, b2)
+  c = _matmul(_matrix(a, bd, md, kd), _matrix(b, bd, kd, nd_))
   out_dims = bd + md + nd_
   c = c.reshape([a.shape[d] if d in bd + md else b.shape[d] for d in out_dims] + [1] * (nd - len(out_dims)))
   return c.transpose(np.argsort(out_dims + [d for d in range(nd) if d not in out_dims]))
@@ -386,7 +507,9 @@ def contract(a: np.ndarray, b: np.ndarray, dims, shape, dtype, presum=((), ()), 
   if presum[0]: a = a.sum(axis=presum[0], keepdims=True)
   if presum[1]: b = b.sum(axis=presum[1], keepdims=True)
   a, b = _conform(a, b, dims, nd)
-  c = _contract_in_order(a, b, dims, nd)
+  c = _contract_dot(a, b, dims, nd)
+  if c is None: c = _contract_in_order(a, b, dims, nd)
+  if c is None: c = _contract_interleaved(a, b, dims, nd)
   if c is None: c = _contract_transposed(a, b, dims, nd)
   if scale != 1: c = c * np.asarray(scale, dtype=acc)
   return c.astype(dtype, copy=False)
