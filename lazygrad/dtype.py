@@ -105,11 +105,28 @@ def _scalar_dtype(x) -> DType:
   if isinstance(x, int): return dtypes.default_int
   return dtypes.default_float
 
+_result_types: dict = {}   # (per operand: its group and dtype name, or a scalar's type) -> the result: a few dozen entries
+
+
 def result_type(*operands) -> DType:
   """torch.result_type over Tensors (dimensioned or 0-d) and Python scalars.
 
   A higher category (bool < int < float) always wins; within the winning category,
-  dimensioned tensors decide over 0-d tensors, which decide over Python scalars."""
+  dimensioned tensors decide over 0-d tensors, which decide over Python scalars.
+  (Memoized on the operands' groups and dtypes: every binary op of the front end asks.)"""
+  sig = ()
+  for x in operands:
+    if isinstance(x, np.generic): x = x.item()
+    if hasattr(x, 'dtype') and hasattr(x, 'shape'):
+      if type(x.dtype) is not DType: return _result_type(operands)
+      sig += (len(x.shape) > 0, x.dtype.name)
+    else: sig += (type(x), None)
+  out = _result_types.get(sig)
+  if out is None: out = _result_types[sig] = _result_type(operands)
+  return out
+
+
+def _result_type(operands) -> DType:
   dims, zero_dims, scalars = [], [], []
   for x in operands:
     if isinstance(x, np.generic): x = x.item()   # numpy scalars count as Python scalars, as in torch

@@ -27,6 +27,8 @@ from lazygrad.tensor_nn import NNMixin
 from lazygrad.tensor_inplace import InplaceMixin
 from lazygrad.tensor_extra import ExtraMixin
 
+_PERMUTE, _FLIP = Ops.PERMUTE, Ops.FLIP   # module constants: on Python 3.11 `Ops.X` calls EnumType's __getattr__ hook
+
 __all__ = ["Tensor", "no_grad", "MinMax", "broadcast_shape"]
 
 
@@ -198,16 +200,22 @@ class Tensor(ExtraMixin, CreateMixin, MathMixin, ActivationMixin, IndexMixin, Re
 
   # ---- graph building: the only places that make op nodes
   def _new(self, op: Ops, srcs: tuple, arg, shape, dtype) -> Tensor:
-    rg = _GradMode.enabled and any(s.requires_grad for s in srcs)
-    return Tensor._from_node(Node(op, srcs, arg, tuple(shape), dtype, self.device, rg))
+    rg = False
+    if _GradMode.enabled:
+      for s in srcs:
+        if s.requires_grad: rg = True; break
+    return Tensor._from_node(Node(op, srcs, arg, tuple(shape), dtype, self.node.device, rg))
 
   def _movement(self, op: Ops, arg) -> Tensor:
-    shape = movement_shape(op, arg, self.shape)
-    if op is not Ops.FLIP and shape == self.shape and op is not Ops.PERMUTE: return self
-    if op is Ops.PERMUTE and tuple(arg) == tuple(range(self.ndim)): return self
-    if op is Ops.FLIP and not arg: return self
-    out = self._new(op, (self.node,), tuple(arg), shape, self.dtype)
-    self._track_view(out, op, tuple(arg))   # a view: in-place writes to it reach self's base
+    node, arg = self.node, tuple(arg)
+    shape = movement_shape(op, arg, node.shape)
+    if op is _PERMUTE:
+      if arg == tuple(range(len(shape))): return self
+    elif op is _FLIP:
+      if not arg: return self
+    elif shape == node.shape: return self
+    out = self._new(op, (node,), arg, shape, node.dtype)
+    self._track_view(out, op, arg)   # a view: in-place writes to it reach self's base
     return out
 
   def _reduce(self, op: Ops, axes: tuple[int, ...]) -> Tensor:
@@ -220,8 +228,9 @@ class Tensor(ExtraMixin, CreateMixin, MathMixin, ActivationMixin, IndexMixin, Re
     return self._new(op, (self.node,) + tuple(o.node for o in others), None, self.shape, dtype or self.dtype)
 
   def _broadcast_to(self, shape) -> Tensor:
-    if self.shape == tuple(shape): return self
-    t = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if self.ndim < len(shape) else self
+    if self.node.shape == tuple(shape): return self
+    # size-1 dims in front: _movement directly (reshape's argument checks cost more than the op, and cannot fail here)
+    t = self._movement(Ops.RESHAPE, (1,) * (len(shape) - self.ndim) + self.shape) if self.ndim < len(shape) else self
     return t._movement(Ops.EXPAND, tuple(shape))
 
   def _const_like(self, value, dtype=None, shape=None) -> Tensor:
@@ -230,6 +239,7 @@ class Tensor(ExtraMixin, CreateMixin, MathMixin, ActivationMixin, IndexMixin, Re
   # ---- casts
   def cast(self, dtype) -> Tensor:
     """torch.Tensor.to(dtype): convert the values (float to int truncates toward zero); self when the dtype is already that."""
+    if dtype is self.node.dtype: return self   # the common case, before from_any and DType's (Python) __eq__
     dtype = dtypes.from_any(dtype)
     if dtype == self.dtype: return self
     return self._new(Ops.CAST, (self.node,), dtype, self.shape, dtype)

@@ -158,6 +158,7 @@ def reject_dtype(op: str, t, bool_: bool = True, int_: bool = False) -> None:
 
 def broadcast_shape(op: str, *shapes) -> tuple[int, ...]:
   """The shape numpy/torch broadcasting gives `shapes`, or a ShapeError naming op."""
+  if len(shapes) == 2 and shapes[0] == shapes[1]: return tuple(shapes[0])   # the common case, first
   nd = max(len(s) for s in shapes)
   padded = [(1,) * (nd - len(s)) + tuple(s) for s in shapes]
   out = []
@@ -179,8 +180,12 @@ def check_shape(op: str, shape) -> tuple[int, ...]:
 
 def movement_shape(op: Ops, arg, shape) -> tuple[int, ...]:
   """The shape after movement op `op` with `arg` on a value of `shape`."""
-  if op is Ops.RESHAPE or op is Ops.EXPAND: return tuple(arg)
-  if op is Ops.PERMUTE: return tuple(shape[i] for i in arg)
-  if op is Ops.PAD: return tuple(s + b + a for s, (b, a) in zip(shape, arg))
-  if op is Ops.SHRINK: return tuple(hi - lo for lo, hi in arg)
+  if op is _RESHAPE or op is _EXPAND: return tuple(arg)
+  if op is _PERMUTE: return tuple([shape[i] for i in arg])
+  if op is _PAD: return tuple([s + b + a for s, (b, a) in zip(shape, arg)])
+  if op is _SHRINK: return tuple([hi - lo for lo, hi in arg])
   return tuple(shape)
+
+
+# movement ops as module constants: on Python 3.11 each `Ops.X` is a call of EnumType's __getattr__ hook
+_RESHAPE, _EXPAND, _PERMUTE, _PAD, _SHRINK = Ops.RESHAPE, Ops.EXPAND, Ops.PERMUTE, Ops.PAD, Ops.SHRINK

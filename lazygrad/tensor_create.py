@@ -52,7 +52,8 @@ class CreateMixin(TensorBase):
     # ints wrap into the dtype as torch does (uint8 -1 is 255)
     value = bool(fill_value) if dtype.is_bool else int(np.array(int(fill_value)).astype(dtype.np)) if dtype.is_int else float(fill_value)
     node = Node(Ops.CONST, (), value, (), dtype, canonical_device(device))
-    t = TensorBase._Tensor._from_node(node).reshape((1,) * len(shape)).expand(shape)._copy()   # not a view: writable, as torch's
+    if not shape: t = TensorBase._Tensor._from_node(node)   # a scalar (every `x * 2.0` makes one): no movement ops
+    else: t = TensorBase._Tensor._from_node(node).reshape((1,) * len(shape)).expand(shape)._copy()   # not a view: writable, as torch's
     return t.contiguous().requires_grad_() if requires_grad else t
 
   @staticmethod

@@ -13,6 +13,8 @@ from lazygrad.autograd.gradient import RULES, NO_GRADIENT
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
 
+_ASSIGN = Ops.ASSIGN   # compared per node: on Python 3.11 `Ops.X` calls EnumType's __getattr__ hook
+
 
 def _grad_srcs(node: Node) -> tuple:
   """The nodes autograd sends node's gradient to: a custom vjp's inputs, else its srcs."""
@@ -40,8 +42,9 @@ def _on_grad_path(roots: list[Node]) -> list[Node]:
       if id(node) in seen or not node.requires_grad: continue
       seen.add(id(node))
       stack.append((node, True))
-      if node.op is not Ops.ASSIGN:
-        stack.extend((s, False) for s in reversed(_grad_srcs(node)) if id(s) not in seen)
+      if node.op is not _ASSIGN:
+        for s in reversed(node.vjp[0] if node.vjp is not None else node.srcs):
+          if id(s) not in seen: stack.append((s, False))
   return order
 
 
@@ -52,9 +55,12 @@ def compute_gradients(root_grads: list[tuple[Node, "Tensor"]], targets: list[Nod
   order = _on_grad_path([n for n, _ in root_grads])
   # only walk nodes from which some target is reachable
   wanted = {id(t) for t in targets}
-  reaches: dict[int, bool] = {}
+  reaches: set[int] = set()   # ids of the nodes from which a target is reachable
   for n in order:
-    reaches[id(n)] = id(n) in wanted or any(reaches.get(id(s), False) for s in _grad_srcs(n) if n.op is not Ops.ASSIGN)
+    if id(n) in wanted: reaches.add(id(n))
+    elif n.op is not _ASSIGN:
+      for s in (n.vjp[0] if n.vjp is not None else n.srcs):
+        if id(s) in reaches: reaches.add(id(n)); break
   grads: dict[int, Tensor] = {}
   for n, g in root_grads:
     grads[id(n)] = grads[id(n)] + g if id(n) in grads else g
@@ -64,15 +70,15 @@ def compute_gradients(root_grads: list[tuple[Node, "Tensor"]], targets: list[Nod
     for node in reversed(order):
       g = grads.get(id(node))
       srcs = _grad_srcs(node)
-      if g is None or not srcs or node.op is Ops.ASSIGN or (node.op in NO_GRADIENT and node.vjp is None): continue
-      if not any(reaches.get(id(s), False) for s in srcs): continue
+      if g is None or not srcs or node.op is _ASSIGN or (node.vjp is None and node.op in NO_GRADIENT): continue
+      if not any(id(s) in reaches for s in srcs): continue
       if node.vjp is not None: src_grads = node.vjp[1](g)
       else:
         rule = RULES.get(node.op)
         if rule is None: raise RuntimeError(f"backward: no gradient rule for {node.op.name}")
         src_grads = rule(Tensor._from_node(node), g, *[Tensor._from_node(s) for s in srcs])
       for s, sg in zip(srcs, src_grads):
-        if sg is None or not s.requires_grad or not reaches.get(id(s), False): continue
+        if sg is None or not s.requires_grad or id(s) not in reaches: continue
         if sg.shape != s.shape: raise RuntimeError(f"backward: gradient of shape {sg.shape} for a value of shape {s.shape} in {node.op.name}")
         grads[id(s)] = grads[id(s)] + sg if id(s) in grads else sg
   finally:

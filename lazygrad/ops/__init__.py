@@ -1,5 +1,6 @@
 """The lazy graph: one node type over a small primitive op set."""
 from __future__ import annotations
+import itertools
 from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Any
@@ -35,6 +36,9 @@ class Ops(Enum):
   ATTENTION = auto()
 
 
+# hot paths compare with these: on Python 3.11 `Ops.X` costs a call of EnumType.__getattr__'s hook (~0.2 us)
+_BUFFER, _CONST, _RAND = Ops.BUFFER, Ops.CONST, Ops.RAND
+
 UNARY = {Ops.NEG, Ops.EXP2, Ops.LOG2, Ops.EXP, Ops.LOG, Ops.SIN, Ops.SQRT, Ops.RECIP, Ops.CAST, Ops.BITCAST,
          Ops.TANH, Ops.EXPM1, Ops.LOG1P, Ops.ERF, Ops.COS}
 BINARY = {Ops.ADD, Ops.MUL, Ops.MAX, Ops.CMPLT, Ops.CMPEQ, Ops.IDIV, Ops.MOD, Ops.AND, Ops.OR, Ops.XOR, Ops.FDIV}
@@ -59,23 +63,99 @@ class Node:
   """One lazy value: op applied to srcs. Once realized, `buffer` and `st` (its view on
   the buffer) are set and the scheduler treats the node as a leaf. `vjp`, when set (autograd.custom_vjp),
   is (inputs, fn): autograd differentiates the node as fn(grad) -> one gradient per input node instead of
-  walking srcs (conv's input gradient is a transposed conv, not the gradient of its window views)."""
-  __slots__ = ('op', 'srcs', 'arg', 'shape', 'dtype', 'device', 'requires_grad', 'buffer', 'st', 'origin', 'vjp', '__weakref__')
+  walking srcs (conv's input gradient is a transposed conv, not the gradient of its window views).
+
+  Every node also carries its structural id (`structural_id`, below), computed when it is made from its srcs' ids,
+  so the schedule cache keys a graph by its targets' ids without walking it."""
+  __slots__ = ('op', 'srcs', 'arg', 'shape', 'dtype', 'device', 'requires_grad', '_buffer', 'st', 'origin', 'vjp',
+               '_sid', '_sepoch', '__weakref__')
 
   def __init__(self, op: Ops, srcs: tuple[Node, ...], arg: Any, shape: tuple[int, ...], dtype: DType, device: str,
                requires_grad: bool = False):
     self.op, self.srcs, self.arg, self.shape, self.dtype, self.device = op, srcs, arg, shape, dtype, device
     self.requires_grad = requires_grad
-    self.buffer, self.st, self.origin, self.vjp = None, None, None, None
+    self._buffer, self.st, self.origin, self.vjp = None, None, None, None
+    # a BUFFER node is made unrealized and given its buffer right after: its id is the leaf's, computed when asked
+    self._sid, self._sepoch = None, None
+    if op is _BUFFER: return
+    ids = ()   # the srcs' ids: a loop, not a comprehension (a frame of its own on Python 3.11)
+    for s_ in srcs: ids += (s_._sid if s_._sepoch == _epoch or s_._sepoch == _LEAF else structural_id(s_),)
+    structure = (id(op), repr(arg) if op is _CONST else None if op is _RAND else arg, shape, dtype.name, device, ids)
+    sid = _structures.get(structure)
+    self._sid, self._sepoch = _intern(structure) if sid is None else sid, _epoch
+
+  @property
+  def buffer(self):
+    """The Buffer holding the value once realized (None before)."""
+    return self._buffer
+
+  @buffer.setter
+  def buffer(self, buf) -> None:
+    """Realize the node on buf (the executor, and constructors of leaves)."""
+    # realizing a node whose structural id was computed makes it a leaf: every id computed over it is stale
+    global _epoch
+    if self._sid is not None and self._sepoch != _LEAF: _epoch += 1
+    self._sid, self._sepoch, self._buffer = None, None, buf   # its leaf id is computed when asked (st is set after)
 
   @property
   def realized(self) -> bool:
     """Whether the node has a buffer (then the scheduler reads it as a leaf)."""
-    return self.buffer is not None
+    return self._buffer is not None
 
   def __repr__(self):
     state = "realized" if self.realized else f"{len(self.srcs)} srcs"
     return f"<Node {self.op.name} {self.shape} {self.dtype.name} {state}>"
+
+
+# ---- structural ids (hash-consing): equal ids <=> equal structure, exactly (no hash collisions)
+# The structure of an unrealized node: (op, arg, shape, dtype, device, its srcs' ids), with a CONST's arg as its repr
+# (0.0 and -0.0 apart; it is compiled into the kernel) and a RAND's left out (seed and counter are runtime vars); of a
+# realized node (a leaf to the scheduler): (shape, dtype, device, st), whatever the buffer. The op is its id() and
+# the dtype its name: Enum and dataclass hashes are Python functions, too slow for every node made (members and
+# dtypes live as long as the process, and a dtype's name says which it is). Each distinct structure
+# gets the next integer; numbers are never reused, so when the table is dropped (it is bounded) a structure seen
+# again gets a new number: a cache miss, never a wrong hit. Realizing a node changes the structure of every
+# unrealized node above it, so an unrealized node's id is valid only in the epoch it was computed in (the epoch
+# moves when a node with an id is realized; a step's graph is built after the last realize, so its ids stay valid).
+_LEAF = -1
+_MAX_STRUCTURES = 1 << 18   # a training step has a few thousand; at ~200 bytes each, a bound of ~50 MB
+_structures: dict = {}
+_next_sid = itertools.count()
+_epoch = 0
+
+
+def _intern(structure: tuple) -> int:
+  sid = _structures.get(structure)
+  if sid is None:
+    if len(_structures) >= _MAX_STRUCTURES: _structures.clear()
+    sid = _structures[structure] = next(_next_sid)
+  return sid
+
+
+def _sid_valid(n: Node) -> bool:
+  return n._sid is not None and (n._sepoch == _epoch or n._sepoch == _LEAF)
+
+
+def structural_id(node: Node) -> int:
+  """An int equal for two nodes exactly when the graphs under them have the same structure as the scheduler sees it
+  (realized nodes as leaves): ops, args, shapes, dtypes, devices, the leaves' views. Not which nodes are shared:
+  `x + y` and `x + x` over two leaves alike have one id. Computed once per node and epoch (iterative: deep graphs)."""
+  stack = [node]
+  while stack:
+    n = stack[-1]
+    if _sid_valid(n):
+      stack.pop()
+    elif n.realized:
+      n._sid, n._sepoch = _intern((n.shape, n.dtype.name, n.device, n.st)), _LEAF
+      stack.pop()
+    elif stale := [s_ for s_ in n.srcs if not _sid_valid(s_)]:
+      stack.extend(stale)
+    else:
+      arg = repr(n.arg) if n.op is _CONST else None if n.op is _RAND else n.arg
+      n._sid = _intern((id(n.op), arg, n.shape, n.dtype.name, n.device, tuple([s_._sid for s_ in n.srcs])))
+      n._sepoch = _epoch
+      stack.pop()
+  return node._sid
 
 
 def toposort(roots: list[Node], stop_at_realized: bool = True) -> list[Node]:

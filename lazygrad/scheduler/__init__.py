@@ -14,7 +14,7 @@ its inputs is a buffer (`.reason`, `.reasons`); DEBUG=3 prints that per kernel.
 from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
-from lazygrad.ops import Node, Ops
+from lazygrad.ops import Node, Ops, toposort
 from lazygrad.kernels.ir import Kernel
 from lazygrad.scheduler.graph import Graph, movement_base
 from lazygrad.scheduler.fusion import Reason, find_roots, MAX_FUSE_DEPTH
@@ -76,14 +76,7 @@ _schedule_cache: dict = {}
 def create_schedule(targets: list[Node]) -> Schedule:
   """The kernels realizing targets; a graph of a structure seen before reuses its schedule."""
   targets = [t for t in dict.fromkeys(targets) if not t.realized]
-  key, nodes = _cache.graph_key(targets)
-  template = _schedule_cache.get(key)
-  if template is None:
-    sched = _build_schedule(targets)
-    _schedule_cache[key] = _cache.template_of(sched, nodes)
-    if len(_schedule_cache) > _cache.SCHEDULE_CACHE_SIZE: _schedule_cache.pop(next(iter(_schedule_cache)))
-  else:
-    sched = _cache.from_template(template, nodes, Schedule, ScheduleItem)
+  sched, nodes = _cached_schedule(targets)
   # order_assigns counts the references to each ASSIGN's target: the ones from this graph are expected
   if any(it.out.op is Ops.ASSIGN for it in sched.items):
     # an ASSIGN's value is stored too (the executor marks it realized on the ASSIGN's buffer): like a root
@@ -95,6 +88,24 @@ def create_schedule(targets: list[Node]) -> Schedule:
   order_assigns(sched, refs, held)
   _writes_after_checks(sched)
   return sched
+
+
+def _cached_schedule(targets: list[Node]) -> tuple[Schedule, list[Node]]:
+  """(the schedule, the graph's nodes in walk order): from the cache when a layout of this structure fits (cache.py),
+  else built and stored. A cache hit walks no graph."""
+  key = _cache.graph_key(targets)
+  layouts = _schedule_cache.get(key)
+  for layout, template in layouts or ():
+    nodes = _cache.replay(layout, targets)
+    if nodes is not None: return _cache.from_template(template, nodes, Schedule, ScheduleItem), nodes
+  nodes = toposort(targets)
+  sched = _build_schedule(targets)
+  if layouts is None:
+    layouts = _schedule_cache[key] = []
+    if len(_schedule_cache) > _cache.SCHEDULE_CACHE_SIZE: _schedule_cache.pop(next(iter(_schedule_cache)))
+  layouts.insert(0, (_cache.layout_of(targets, nodes), _cache.template_of(sched, nodes)))
+  del layouts[_cache.LAYOUTS_PER_KEY:]
+  return sched, nodes
 
 
 def assign_value_aliased(assign: Node, value: Node) -> bool:
@@ -118,6 +129,7 @@ def _build_schedule(targets: list[Node]) -> Schedule:
   for r, kernel, inputs, rand_nodes, checks in lowered:
     # with bounds checks in the schedule, an ASSIGN writes nothing once one has failed (the realize raises, nothing changes)
     if checked and r.op is Ops.ASSIGN: kernel = replace(kernel, guard=True, key=(kernel.key, "guard"))
+    kernel.key = _cache.canonical_key(kernel.key)   # a compile-cache lookup per launch: by identity and a stored hash
     why = tuple(Reason.INPUT if n.realized else reasons[id(n)] for n in inputs)
     sched.items.append(ScheduleItem(kernel, r, inputs, rand_nodes, reason=reasons[id(r)], reasons=why, check_nodes=checks))
   sched.views = [(v, movement_base(v)[0]) for v in views]
