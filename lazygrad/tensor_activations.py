@@ -1,13 +1,42 @@
 """Activation functions (torch.nn.functional names, as Tensor methods), composed from
 elementwise ops and written to stay finite (and keep torch's gradients at the kinks).
-Compositions of several ops compute fp16/bf16 in float32 and round once, as torch's opmath."""
+Compositions of several ops compute fp16/bf16 in float32 and round once, as torch's opmath.
+
+sigmoid, silu, softplus and gelu (both forms) carry analytic gradients (autograd.custom_vjp): torch's
+backward formulas as a few Tensor ops of the input (or the saved output), instead of autograd walking
+the composition (gelu's tanh form: ~25 backward nodes, a third of a transformer step on cpu). They are
+Tensor ops, so the gradient is differentiable again (double backward)."""
 from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
+from lazygrad.autograd import custom_vjp
 from lazygrad.ops import Ops
 from lazygrad.tensor_base import TensorBase, reject_dtype
 
 if TYPE_CHECKING: from lazygrad.tensor import Tensor
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)   # torch's kBeta of the tanh gelu
+_GELU_KAPPA = 0.044715
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)   # torch's kBeta of the erf gelu: M_2_SQRTPI * M_SQRT1_2 * 0.5
+
+
+def _with_derivative(y: Tensor, x: Tensor, derivative) -> Tensor:
+  """y = f(x) (a fresh node) with the gradient g * derivative() instead of autograd through f's composition."""
+  if not y.requires_grad: return y
+  return custom_vjp(y, (x,), lambda g: (g * derivative(),))
+
+
+def _gelu_tanh_derivative(x: Tensor) -> Tensor:
+  """torch's GeluBackward (approximate='tanh'): 0.5 (1 + t) + 0.5 x (1 - t^2) kBeta (1 + 3 kappa x^2), t = tanh(inner)."""
+  x_sq = x * x
+  t = (_SQRT_2_OVER_PI * (x + _GELU_KAPPA * (x_sq * x))).tanh()
+  return 0.5 * (1 + t) + (0.5 * x) * (1 - t * t) * (_SQRT_2_OVER_PI * (1 + 3 * _GELU_KAPPA * x_sq))
+
+
+def _gelu_derivative(x: Tensor) -> Tensor:
+  """torch's GeluBackward (approximate='none'): Phi(x) + x phi(x)."""
+  cdf = 0.5 * (1 + (x * (1 / math.sqrt(2))).erf())
+  return cdf + x * ((-0.5 * x * x).exp() * _INV_SQRT_2PI)
 
 
 class ActivationMixin(TensorBase):
@@ -26,7 +55,8 @@ class ActivationMixin(TensorBase):
   def _sigmoid(x: Tensor) -> Tensor:
     pos = x >= 0
     e = pos.where(-x, x).exp()
-    return pos.where(1.0, e) / (e + 1)
+    y = pos.where(1.0, e) / (e + 1)
+    return _with_derivative(y, x, lambda: (1 - y) * y)   # torch's sigmoid_backward, from the output
   def logsigmoid(self) -> Tensor:
     """F.logsigmoid: log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), as torch: no cancellation for any x, +0 for x >> 0."""
     def fn(x):
@@ -38,7 +68,10 @@ class ActivationMixin(TensorBase):
     return self._float()._alu(Ops.TANH)
   def silu(self) -> Tensor:
     """F.silu: x * sigmoid(x)."""
-    return self._opmath(lambda x: x * x.sigmoid())
+    def derivative(x):
+      s = x.sigmoid()   # recomputed from x, not the forward's: the backward then reads x alone and fuses
+      return s * (1 + x * (1 - s))   # torch's silu_backward
+    return self._opmath(lambda x: _with_derivative(x * x.sigmoid(), x, lambda: derivative(x)))
   def swish(self) -> Tensor:
     """silu under its other name (not in torch)."""
     return self.silu()
@@ -50,7 +83,8 @@ class ActivationMixin(TensorBase):
     bx = x * beta
     pos = bx >= 0   # x + log1p(exp(-x)) or log1p(exp(x)): finite, accurate (log1p), and the gradient is right at 0
     soft = pos.where(bx, 0) + pos.where(-bx, bx).exp().log1p()
-    return (bx > threshold).where(x, soft / beta)
+    # the derivative sigmoid(beta x), 1 past the threshold (as torch's softplus_backward)
+    return _with_derivative((bx > threshold).where(x, soft / beta), x, lambda: (bx > threshold).where(1.0, bx.sigmoid()))
   def leaky_relu(self, negative_slope=0.01) -> Tensor:
     """F.leaky_relu: x for x > 0, else negative_slope * x."""
     return (self > 0).where(self, self * negative_slope)
@@ -74,9 +108,11 @@ class ActivationMixin(TensorBase):
   def gelu(self, approximate: str = "none") -> Tensor:
     """F.gelu: x * Phi(x) with erf (approximate='none', the default, as torch) or the tanh approximation."""
     # torch's formulas (so the far negative tail rounds as torch's does), with accurate tanh / erf primitives
-    if approximate == "tanh": return self._opmath(lambda x: 0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh()))
+    if approximate == "tanh":
+      return self._opmath(lambda x: _with_derivative(0.5 * x * (1 + (_SQRT_2_OVER_PI * (x + _GELU_KAPPA * x * x * x)).tanh()), x,
+                                                     lambda: _gelu_tanh_derivative(x)))
     if approximate != "none": raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return self._opmath(lambda x: x * 0.5 * (1 + (x * (1 / math.sqrt(2))).erf()))
+    return self._opmath(lambda x: _with_derivative(x * 0.5 * (1 + (x * (1 / math.sqrt(2))).erf()), x, lambda: _gelu_derivative(x)))
   def quick_gelu(self) -> Tensor:
     """x * sigmoid(1.702 x), the GELU approximation of CLIP (not in torch)."""
     return self * (self * 1.702).sigmoid()

@@ -12,12 +12,17 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from lazygrad.kernels.common import acc_dtype
+from lazygrad.kernels.numpy.pool import release, scratch  # noqa: F401 (generated kernels call them as lib helpers)
 from lazygrad.kernels.numpy.special import erf, expm1, log1p, tanh  # noqa: F401 (the op table names them as lib helpers)
 from lazygrad.ops.view import ShapeTracker, View, affine_split
 
 
-def _is_broadcast(v: View, d: int) -> bool:
+def is_broadcast(v: View, d: int) -> bool:
+  """Whether v reads the same element all along dim d (stride 0, unmasked there): a load keeps size 1 along it."""
   return v.strides[d] == 0 and (v.mask is None or v.mask[d] == (0, v.shape[d]))
+
+
+_is_broadcast = is_broadcast
 
 
 def _load_view(buf: np.ndarray, v: View) -> np.ndarray:
@@ -177,6 +182,57 @@ def valid(st: ShapeTracker) -> np.ndarray:
 def const(value, dtype, ndim: int) -> np.ndarray:
   """value as an array of dtype and shape (1,) * ndim, broadcastable over the iteration space."""
   return np.full((1,) * ndim, value, dtype=dtype)
+
+
+def cast(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+  """x converted into out (a scratch array of x's shape): astype's conversion (unsafe casting: float -> int truncates)."""
+  np.copyto(out, x, casting="unsafe")
+  return out
+
+
+# ---- WHERE without a branch per element
+
+_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+SELECT_MIN = 4096   # below this many elements np.where's one call is cheaper than select's few
+
+
+def _blend_mask(c: np.ndarray, it, keep: bool) -> np.ndarray:
+  """All ones where c is `keep`, 0 elsewhere, in the unsigned int type it (for and-ing with bits)."""
+  m = c.astype(it)
+  if keep: np.negative(m, out=m)   # 1 -> all ones (unsigned wrap), 0 -> 0
+  else: np.subtract(m, it(1), out=m)   # 0 -> all ones, 1 -> 0
+  return m
+
+
+def select(c: np.ndarray, a: np.ndarray, b: np.ndarray, out=None) -> np.ndarray:
+  """np.where(c, a, b), bit for bit, by blending the bits of a and b with a mask of c: b ^ ((a ^ b) & mask).
+  np.where branches per element, ~5x slower on a random condition (relu masks, dropout). `out`: an array of the
+  result's shape and dtype to write into: a's own array (never b's: b is read again after the first pass), a
+  temporary of the kernel nothing reads after. np.where itself (a fresh array) for small arrays, a non-bool
+  condition or operands of different dtypes (then it promotes)."""
+  n = max(np.size(c), np.size(a), np.size(b))
+  if n < SELECT_MIN or c.dtype != np.bool_ or a.dtype != b.dtype or a.dtype.itemsize not in _UINT or a.dtype.hasobject:
+    return np.where(c, a, b)
+  it = _UINT[a.dtype.itemsize]
+  av, bv = a.view(it), b.view(it)
+  r = np.bitwise_xor(av, bv, out=None if out is None else out.view(it))
+  m = _blend_mask(c, it, True)
+  r = np.bitwise_and(r, m, out=r if r.shape == np.broadcast_shapes(r.shape, m.shape) else None)
+  np.bitwise_xor(r, bv, out=r)
+  return r.view(a.dtype)
+
+
+def select_zero(c: np.ndarray, x: np.ndarray, keep: bool, out=None) -> np.ndarray:
+  """where(c, x, 0) (keep=True) or where(c, 0, x) (keep=False) for a zero whose bits are all 0 (+0.0, 0, False), bit for
+  bit: x's bits and-ed with a mask of c (relu's gradient, masked fills). `out`: x's own array, or None."""
+  if max(np.size(c), np.size(x)) < SELECT_MIN or c.dtype != np.bool_ or x.dtype.itemsize not in _UINT or x.dtype.hasobject:
+    zero = np.zeros((), dtype=x.dtype)
+    return np.where(c, x, zero) if keep else np.where(c, zero, x)
+  it = _UINT[x.dtype.itemsize]
+  m = _blend_mask(c, it, keep)
+  if out is None and m.shape == np.broadcast_shapes(m.shape, x.shape): out = m.view(x.dtype)   # the mask's array is the result's
+  r = np.bitwise_and(x.view(it), m, out=None if out is None else out.view(it))
+  return r.view(x.dtype)
 
 
 # ---- counter-based random numbers: Philox4x32-10, the generator behind triton's tl.rand

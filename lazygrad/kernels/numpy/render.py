@@ -14,6 +14,9 @@ from lazygrad.kernels.ir import Expr, Kernel, split_dims
 from lazygrad.kernels.numpy import lib
 from lazygrad.kernels.numpy.attention import run_attention
 from lazygrad.kernels.numpy.gather import gather, run_scatter_add
+from lazygrad.kernels.numpy.pool import POOL_MIN_BYTES
+from lazygrad.kernels.numpy import elementwise
+from lazygrad.kernels.numpy.elementwise import Shape, Temps, broadcast, contract_shape, load_shape, rewrites, zero_const
 from lazygrad.ops import Ops
 
 _UNARY = {op: OPS[op].numpy for op in UNARY}
@@ -57,12 +60,18 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
     consts[name] = value
     return name
 
-  def emit(e: Expr, code: str, comment: str = ""):
+  def emit(e: Expr, code: str, comment: str = "", shape: Shape = None, owned: bool = False):
     names[id(e)] = f"x{len(names)}"
     lines.append(f"  {names[id(e)]} = {code}" + (f"  # {comment}" if comment else ""))
+    temps.note(e, shape, owned)
 
+  fast = elementwise.FAST
+  rw = rewrites(order, users) if fast else {}
+  reads = _reads(order, cats, plans, cat_operand, rw)
+  live = _live(k.body, reads)
+  temps = Temps(_count_reads(live, reads) if fast and 0 not in k.shape else {})   # an empty space: no out= (nothing to gain)
   for e in order:
-    if id(e) in names or id(e) in skipped: continue
+    if id(e) in names or id(e) in skipped or id(e) not in live: continue
     src = [names.get(id(s)) for s in e.srcs]
     if id(e) in cats:
       dim, parts = cats[id(e)][0], cats[id(e)][2]
@@ -84,19 +93,31 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
         refs = ", ".join(f"(b{slot}, {const_ref(st)})" for slot, st in parts)
         emit(e, f"contract_cat([{refs}], {dim}, {names[id(other)]}, {i == 0}, {p.dims}, {k.shape}, {_dt(e.dtype)}{extra})",
              f"{p.what}, over disjoint pieces: one per piece, no concatenate")
-      else: emit(e, f"contract({names[id(p.a)]}, {names[id(p.b)]}, {p.dims}, {k.shape}, {_dt(e.dtype)}{extra})", p.what)
+      else:
+        emit(e, f"contract({names[id(p.a)]}, {names[id(p.b)]}, {p.dims}, {k.shape}, {_dt(e.dtype)}{extra})", p.what,
+             contract_shape(temps.shape(p.a), temps.shape(p.b), p.dims, nd), owned=True)
       continue
     if e.op is Ops.LOAD:
       slot, st = e.arg
-      emit(e, f"load(b{slot}, {const_ref(st)})", f"{st.views[-1].strides if len(st.views) == 1 else 'multi-view'}")
-    elif e.op is Ops.CONST: emit(e, f"const({_lit(e.arg)}, {_dt(e.dtype)}, {nd})")
+      emit(e, f"load(b{slot}, {const_ref(st)})", f"{st.views[-1].strides if len(st.views) == 1 else 'multi-view'}",
+           load_shape(st, nd))
+    elif e.op is Ops.CONST: emit(e, f"{const_ref(np.full((1,) * nd, e.arg, dtype=e.dtype.np))}", f"const {_lit(e.arg)}", (1,) * nd)
     elif e.op is Ops.VALID: emit(e, f"valid({const_ref(e.arg)})")
     elif e.op is Ops.RAND: emit(e, f"rand({const_ref(e.arg[0])}, vars[{e.arg[1]}], vars[{e.arg[1] + 1}])")
-    elif e.op in _UNARY: emit(e, f"{_UNARY[e.op]}({src[0]})")
-    elif e.op is Ops.CAST: emit(e, f"{src[0]}.astype({_dt(e.dtype)})")
-    elif e.op is Ops.BITCAST: emit(e, f"{src[0]}.view({_dt(e.dtype)})")
-    elif e.op in _BINARY: emit(e, f"{_BINARY[e.op]}({src[0]}, {src[1]})")
-    elif e.op is Ops.WHERE: emit(e, f"np.where({src[0]}, {src[1]}, {src[2]})")
+    elif id(e) in rw or e.op in _UNARY or e.op in _BINARY or e.op is Ops.WHERE:
+      fn, ops_ = rw[id(e)] if id(e) in rw else (_UNARY.get(e.op) or _BINARY.get(e.op) or ("where" if fast else "np.where"), e.srcs)
+      last = fast and e is k.body and k.out_st is None and len(k.out_shape) == nd > 0 and e.dtype == k.buf_dtypes[0] and 0 not in k.shape
+      code, into_output = _elementwise(e, fn, ops_, names, temps, tuple(k.out_shape) if last else None)
+      emit(e, code, "", broadcast([temps.shape(s) for s in ops_]), owned=True)
+      if into_output: return "\n".join(lines + _release(temps, names)) + "\n", consts
+    elif e.op is Ops.CAST:
+      shape = temps.shape(e.srcs[0])
+      if fast and e is k.body and k.out_st is None and shape == tuple(k.out_shape) and 0 not in shape and e.dtype == k.buf_dtypes[0]:
+        lines.append(f"  cast({src[0]}, b0.reshape({shape}))  # into the output")
+        return "\n".join(lines + _release(temps, names)) + "\n", consts
+      into = _scratch(e, shape)   # astype's conversion into a pooled array when big
+      emit(e, f"cast({src[0]}{into.replace(', out=', ', ')})" if into else f"{src[0]}.astype({_dt(e.dtype)})", "", shape, owned=True)
+    elif e.op is Ops.BITCAST: emit(e, f"{src[0]}.view({_dt(e.dtype)})", "", temps.shape(e.srcs[0]))
     elif e.op is Ops.GATHER:
       slot, st, stride, n = e.arg
       emit(e, f"gather(b{slot}, {const_ref(st)}, {stride}, {n}, {src[0]})", "a load at computed addresses")
@@ -105,11 +126,83 @@ def render_numpy(k: Kernel) -> tuple[str, dict]:
       emit(e, f"check({src[0]}, {lo}, {hi}, err, vars[{k.var_names.index('ebase')}] + {site})", "bounds check")
     elif e.op is Ops.REDUCE:
       fn = "rsum" if e.arg[0] is Ops.ADD else "rmax"
-      emit(e, f"{fn}({src[0]}, {e.arg[1]}, {k.shape}, {_dt(e.dtype)})")
+      x = temps.shape(e.srcs[0])
+      emit(e, f"{fn}({src[0]}, {e.arg[1]}, {k.shape}, {_dt(e.dtype)})", "",
+           None if x is None else tuple(1 if d in e.arg[1] else s for d, s in enumerate(x)), owned=fn == "rsum")
     else: raise NotImplementedError(f"numpy renderer: {e.op}")
   if k.out_st is None: lines.append(f"  store(b0, {names[id(k.body)]}, {k.out_shape})")
   else: lines.append(f"  store_view(b0, {names[id(k.body)]}, {const_ref(k.out_st)})")
-  return "\n".join(lines) + "\n", consts
+  return "\n".join(lines + _release(temps, names)) + "\n", consts
+
+
+def _release(temps: Temps, names) -> list[str]:
+  """The line handing the kernel's temporaries back to the scratch pool (after the store: all dead then)."""
+  made = sorted({names[i] for i in temps.made}, key=lambda n: int(n[1:]))
+  return [f"  release({', '.join(made)})"] if made and elementwise.FAST else []
+
+
+def _elementwise(e: Expr, fn: str, ops_, names, temps: Temps, out_shape) -> tuple[str, bool]:
+  """The call computing elementwise node e as fn(*ops_) (a numpy ufunc, a lib.py helper or "where"), writing into an
+  operand's temporary when one is free (elementwise.Temps), or straight into the output when e is the body (out_shape:
+  the output's shape, else None) and a ufunc of that shape; and whether it did the latter (then no store follows)."""
+  args = ", ".join(names[id(s)] for s in ops_)
+  shape = broadcast([temps.shape(s) for s in ops_])
+  if fn == "where":
+    c, a, b = ops_
+    if zero_const(b) or zero_const(a):
+      keep, x = (True, a) if zero_const(b) else (False, b)
+      t = temps.reusable(e, (x,), shape)
+      return f"select_zero({names[id(c)]}, {names[id(x)]}, {keep}{f', out={names[id(t)]}' if t else _scratch(e, shape)})", False
+    t = temps.reusable(e, (a,), shape) if a.dtype == b.dtype else None   # a's array only (select reads b after its first pass)
+    return f"select({args}{f', out={names[id(t)]}' if t else _scratch(e, shape)})", False
+  if not fn.startswith("np."): return f"{fn}({args})", False   # lib helpers (tanh, idiv, ...) return a fresh array
+  # numpy's result dtype is the operands' (no promotion to undo; an int operand of a float-only ufunc would give float64)
+  same = all(s.dtype == e.dtype for s in ops_) and (e.dtype.is_float or fn not in _FLOAT_ONLY)
+  if out_shape is not None and shape == out_shape and (same or fn in _COMPARISONS):   # numpy handles an input aliasing b0
+    return f"{fn}({args}, out=b0.reshape({shape}))", True
+  t = temps.reusable(e, ops_, shape) if same else None
+  if t is not None: return f"{fn}({args}, out={names[id(t)]})", False
+  return f"{fn}({args}{_scratch(e, shape) if same or fn in _COMPARISONS else ''})", False
+
+
+def _scratch(e: Expr, shape) -> str:
+  """`, out=scratch(...)` for a new temporary big enough to page-fault when fresh (pool.py), else ''."""
+  if not elementwise.FAST or shape is None or math.prod(shape) * e.dtype.itemsize < POOL_MIN_BYTES: return ""
+  return f", out=scratch({shape}, {_dt(e.dtype)})"
+
+
+_COMPARISONS = ("np.less", "np.equal", "np.less_equal")   # bool results, as the node's dtype
+_FLOAT_ONLY = ("np.exp", "np.exp2", "np.log", "np.log2", "np.sin", "np.cos", "np.sqrt", "np.divide")
+
+
+def _reads(order, cats, plans, cat_operand, rw) -> dict:
+  """id(node) -> the nodes its line reads: a peephole's operands, a contraction's two operands, none for a cat."""
+  reads = {}
+  for e in order:
+    if id(e) in cats: reads[id(e)] = ()
+    elif id(e) in plans:
+      p = plans[id(e)]
+      reads[id(e)] = ((p.a, p.b)[1 - cat_operand[id(e)]],) if id(e) in cat_operand else (p.a, p.b)
+    else: reads[id(e)] = rw[id(e)][1] if id(e) in rw else e.srcs
+  return reads
+
+
+def _live(body: Expr, reads) -> set:
+  """The ids of the nodes the body's lines read, transitively (what a peephole or a contraction bypasses is not)."""
+  live, stack = set(), [body]
+  while stack:
+    e = stack.pop()
+    if id(e) in live: continue
+    live.add(id(e))
+    stack.extend(reads[id(e)])
+  return live
+
+
+def _count_reads(live, reads) -> dict:
+  counts: dict[int, int] = {}
+  for i in live:
+    for s in reads[i]: counts[id(s)] = counts.get(id(s), 0) + 1
+  return counts
 
 
 class _Plan(NamedTuple):
@@ -152,9 +245,10 @@ def _fallback_plan(e: Expr, shape) -> _Plan:
 
 
 def _find_cats(order, users) -> dict:
-  """ADD trees of single-view LOADs whose masks split one dim into disjoint pieces
+  """ADD trees of LOADs whose (outermost views') masks split one dim into disjoint pieces
   covering it (what cat/stack build from PAD + ADD): rendered as one concatenate of
-  the unpadded pieces instead of a sum of zero-padded copies."""
+  the unpadded pieces instead of a sum of zero-padded copies (or contracted piece by piece);
+  of single-view LOADs that overlap: summed in place (sum_loads)."""
   cats = {}
   parents = {}
   for e in order:
@@ -167,10 +261,13 @@ def _find_cats(order, users) -> dict:
       x = stack.pop()
       if x.op is Ops.ADD and (x is e or users[id(x)] == 1): inner.append(x); stack.extend(x.srcs)
       else: leaves.append(x)
-    if len(leaves) < 2 or any(l.op is not Ops.LOAD or len(l.arg[1].views) != 1 or users[id(l)] != 1 for l in leaves): continue
-    found = _split_dim([l.arg[1].views[0] for l in leaves])
+    if len(leaves) < 2 or any(l.op is not Ops.LOAD or users[id(l)] != 1 for l in leaves): continue
+    # the outermost view's masks (in the iteration space) say where each piece is; a piece read through several
+    # views (the q, k, v gradients transposed back into one qkv gradient) is loaded unpadded, then placed
+    found = _split_dim([l.arg[1].views[-1] for l in leaves])
+    single = all(len(l.arg[1].views) == 1 for l in leaves)
     if found is None:   # overlapping pieces (the gradient of conv windows): summed in place, no padded copies
-      if any(l.arg[1].views[0].mask is not None for l in leaves):
+      if single and any(l.arg[1].views[0].mask is not None for l in leaves):
         cats[id(e)] = (None, [x for x in inner if x is not e] + leaves, [(l.arg[0], l.arg[1]) for l in leaves])
       continue
     dim, ranges = found
@@ -204,7 +301,7 @@ class NumpyProgram:
 
 
 _HELPERS = ("load", "valid", "const", "rand", "rsum", "rmax", "contract", "contract_cat", "idiv", "cat_loads", "sum_loads", "store", "store_view",
-            "tanh", "expm1", "log1p", "erf", "check")
+            "tanh", "expm1", "log1p", "erf", "check", "select", "select_zero", "scratch", "release", "cast")
 
 
 def compile_numpy(k: Kernel) -> NumpyProgram:

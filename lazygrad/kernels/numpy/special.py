@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from lazygrad.kernels.numpy.pool import release, scratch
 
-def _in_float64(fn, x: np.ndarray) -> np.ndarray:
+
+def _in_float64(fn, x: np.ndarray, ufunc: bool = True) -> np.ndarray:
   """fn evaluated in float64 and rounded to x's dtype (float64 inputs directly); overflow to inf and nan are results, not
-  warnings, as in the other ops' numpy functions."""
+  warnings, as in the other ops' numpy functions. A ufunc runs in place on its float64 copy of x (one float64
+  temporary, not two); both arrays come from the scratch pool (the result is the caller's to release)."""
   x = np.asarray(x)
   with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
     if x.dtype == np.float64: return fn(x)
-    return fn(x.astype(np.float64)).astype(x.dtype)
+    wide = scratch(x.shape, np.float64)
+    np.copyto(wide, x, casting="unsafe")   # astype's conversion, into a pooled array
+    res = fn(wide, out=wide) if ufunc else fn(wide)
+    out = scratch(x.shape, x.dtype)
+    np.copyto(out, res, casting="unsafe")   # rounded once, as astype
+    release(wide)
+    return out
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
@@ -35,7 +44,7 @@ def log1p(x: np.ndarray) -> np.ndarray:
 
 def erf(x: np.ndarray) -> np.ndarray:
   """torch.erf (erf64 in float64)."""
-  return _in_float64(erf64, x)
+  return _in_float64(erf64, x, ufunc=False)
 
 
 def _poly(z, coefs):
