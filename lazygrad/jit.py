@@ -146,17 +146,20 @@ class JitFunction:
     try:
       out = self.fn(*args, **kwargs)
       rets = _returned(out, self.name)
+      # returned tensors lose their graph first, as in a plain call: a graph kept alive by the loss (an activation's
+      # saved input in a custom_vjp closure) would otherwise look like a fresh tensor and be realized for nothing
+      if any(not t.node.realized for t in rets): rets[0].realize(*rets[1:])
+      _detach(rets)
       gc.collect()
       changed, fresh = _changes(start)
       moved = [t if attr == "node" else final for t, attr, final in changed if final is not None]
-      pending = [t for t in rets + moved + fresh if not t.node.realized]
+      pending = [t for t in moved + fresh if not t.node.realized]
       if pending: pending[0].realize(*pending[1:])
     finally:
       record.set_active(None)
     rng1 = _RNG.counter
     arg_ids = {}
     for i, t in enumerate(tensors): arg_ids.setdefault(id(t.node.buffer), i)
-    _detach(rets)
     returns = _return_template(out, tensors, start, rec)
     classes = external_classes(rec, arg_ids, _pick_holders(holders, rec))
     rec.release({vid for vid, c in classes.items() if c[0] == "const"})
