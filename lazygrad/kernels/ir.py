@@ -16,6 +16,7 @@ as a tiled `tl.dot` with prologue and epilogue on the tiles, numpy as one BLAS m
 from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
+import functools
 import math
 from lazygrad.dtype import DType
 from lazygrad.ops import Ops, TEMPLATES
@@ -103,10 +104,10 @@ class Kernel:
     c = f" contraction {self.contraction.sizes(self.shape)}" if self.contraction is not None else ""
     return f"<Kernel {self.name} space {tuple(self.shape)} -> {tuple(self.out_shape)} {dts}{c}>"
 
-  @property
+  @functools.cached_property
   def flops(self) -> int:
     """An op count: the iteration space's size times the body's nodes other than LOAD, CONST and VALID (a template:
-    its GEMMs' flops)."""
+    its GEMMs' flops). Cached: a kernel is read-only once built, and the executor counts it at every launch."""
     if self.body.op is Ops.SCATTER_ADD: return math.prod(leaf_st(self.body.srcs[1]).shape)   # an add per value
     if self.body.op in TEMPLATES: return attention_flops(self.body.arg, [leaf_st(s).shape for s in self.body.srcs])
     n = math.prod(self.shape)
