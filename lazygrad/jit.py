@@ -126,8 +126,7 @@ class JitFunction:
   def _plain(self, args, kwargs):
     out = self.fn(*args, **kwargs)
     rets = _returned(out, self.name)
-    if any(not t.node.realized for t in rets): rets[0].realize(*rets[1:])
-    _detach(rets)
+    _realize_and_detach(rets)
     return out
 
   def _give_up(self, entry: _Entry, why: str) -> None:
@@ -148,8 +147,7 @@ class JitFunction:
       rets = _returned(out, self.name)
       # returned tensors lose their graph first, as in a plain call: a graph kept alive by the loss (an activation's
       # saved input in a custom_vjp closure) would otherwise look like a fresh tensor and be realized for nothing
-      if any(not t.node.realized for t in rets): rets[0].realize(*rets[1:])
-      _detach(rets)
+      _realize_and_detach(rets)
       gc.collect()
       changed, fresh = _changes(start)
       moved = [t if attr == "node" else final for t, attr, final in changed if final is not None]
@@ -239,9 +237,11 @@ def _root_modules(fn, args, kwargs) -> list:
   return list(found.values())
 
 
-def _detach(rets: list[Tensor]) -> None:
-  """Returned tensors with an autograd graph lose it, as on a replay: every call returns the same kind of value, and
-  a loss kept by the caller does not hold the step's graph (which would change the next step's in-place writes)."""
+def _realize_and_detach(rets: list[Tensor]) -> None:
+  """Realize the returned tensors, then drop their autograd graph, as on a replay: every call returns the same kind of
+  value, and a loss kept by the caller does not hold the step's graph (which would change the next step's in-place
+  writes)."""
+  if any(not t.node.realized for t in rets): rets[0].realize(*rets[1:])
   for t in rets:
     if t.requires_grad and not t.is_leaf:
       n = t.node
